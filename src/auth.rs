@@ -1,0 +1,362 @@
+//! The order of attempts (SPEC §7) and what `store` and `erase` keep and forget (SPEC §3, §6).
+//!
+//! [`Authenticator`] is the policy: given a credential request from git, decide which stored
+//! secret answers it, when to ask the person, what to write and what to delete. It never
+//! touches stdin/stdout and never prints a secret.
+
+use crate::Error;
+use crate::bitbucket::Endpoints;
+use crate::bitbucket::api::{self, Http, UserCheck};
+use crate::config::{AuthMode, Settings};
+use crate::host::Deployment;
+use crate::prompt::Prompter;
+use crate::protocol::Credential;
+use crate::secret::Secret;
+use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
+
+/// A token this close to its expiry (seconds) is treated as expired.
+pub const EXPIRY_MARGIN_SECS: u64 = 60;
+
+/// What the authenticator needs from the world outside: the environment, the person, the clock.
+pub struct Context<'a> {
+    /// Environment variable look-up.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// How to ask the person.
+    pub prompter: &'a dyn Prompter,
+    /// Whether stderr is a terminal (messages that only help a person go there only then).
+    pub stderr_is_terminal: bool,
+    /// Current time, Unix seconds.
+    pub now: &'a dyn Fn() -> u64,
+}
+
+/// A secret found in the store, with the account it belongs to.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The account, username known.
+    pub account: Account,
+    /// The record.
+    pub record: StoredSecret,
+}
+
+/// Decides every `get`, `store` and `erase` for one host.
+pub struct Authenticator<'a> {
+    settings: Settings,
+    deployment: Deployment,
+    store: Box<dyn SecretStore + 'a>,
+    ctx: &'a Context<'a>,
+    http: std::cell::OnceCell<Http>,
+}
+
+impl<'a> Authenticator<'a> {
+    /// An authenticator for a host of `deployment`, keeping secrets in `store`.
+    pub fn new(
+        settings: Settings,
+        deployment: Deployment,
+        store: Box<dyn SecretStore + 'a>,
+        ctx: &'a Context<'a>,
+    ) -> Self {
+        Authenticator { settings, deployment, store, ctx, http: std::cell::OnceCell::new() }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store in use.
+    pub fn secret_store(&self) -> &dyn SecretStore {
+        self.store.as_ref()
+    }
+
+    fn http(&self) -> Result<&Http, Error> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let http = Http::new()?;
+        Ok(self.http.get_or_init(|| http))
+    }
+
+    /// The account git asks about (username as git gave it, possibly none).
+    pub fn account(&self, cred: &Credential) -> Option<Account> {
+        let (protocol, host) = (cred.protocol.as_deref()?, cred.host.as_deref()?);
+        Some(Account::new(
+            &self.settings.namespace,
+            protocol,
+            host,
+            cred.path.as_deref(),
+            cred.username.as_deref(),
+        ))
+    }
+
+    fn now(&self) -> u64 {
+        (self.ctx.now)()
+    }
+
+    /// Fresh: no known expiry (an API token), or more than [`EXPIRY_MARGIN_SECS`] left.
+    pub fn is_fresh(&self, record: &StoredSecret) -> bool {
+        record.kind != SecretKind::Refresh
+            && record.expires_at.is_none_or(|t| t > self.now().saturating_add(EXPIRY_MARGIN_SECS))
+    }
+
+    /// `get`: answer from the store, else sign in interactively when allowed, else nothing.
+    pub fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
+        let Some(account) = self.account(cred) else { return Ok(None) };
+        if let Some(found) = self.find(&account)? {
+            if self.is_fresh(&found.record) {
+                tracing::debug!(
+                    "stored {} for {} is fresh: answering without a network request",
+                    found.record.kind.name(),
+                    found.account.url()
+                );
+                return Ok(Some(self.answer(cred, &found)?));
+            }
+            tracing::debug!("stored {} for {} has expired", found.record.kind.name(), found.account.url());
+        }
+        if !self.may_prompt() {
+            self.explain_not_signed_in(&account);
+            return Ok(None);
+        }
+        if let Some(answer) = self.sign_in(cred, &account)? {
+            return Ok(Some(answer));
+        }
+        if self.deployment == Deployment::Cloud {
+            self.explain_not_signed_in(&account);
+        }
+        Ok(None)
+    }
+
+    /// The stored access secret for the account, or the host default when git gave no username.
+    pub fn find(&self, account: &Account) -> Result<Option<Found>, Error> {
+        let key = account.access_key();
+        let Some(record) = self.store.load(&key)? else {
+            return Ok(None);
+        };
+        let account = match &account.username {
+            Some(_) => account.clone(),
+            None => account.with_username(&record.username),
+        };
+        Ok(Some(Found { account, record }))
+    }
+
+    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
+        let record = &found.record;
+        let mut answer = Credential {
+            username: Some(record.username.clone()),
+            password: Some(record.secret.clone()),
+            password_expiry_utc: record.expires_at,
+            ..Credential::default()
+        };
+        if record.kind == SecretKind::Bearer && cred.has_capability("authtype") {
+            answer.capabilities = vec!["authtype".to_owned()];
+            answer.authtype = Some("Bearer".to_owned());
+            answer.credential = Some(record.secret.clone());
+            answer.password = None;
+        }
+        if let Some(key) = found.account.refresh_key().filter(|_| record.has_refresh_token) {
+            answer.oauth_refresh_token = self.store.load(&key)?.map(|r| r.secret);
+        }
+        Ok(answer)
+    }
+
+    /// Whether prompting is allowed at all (settings and `GIT_TERMINAL_PROMPT`).
+    pub fn may_prompt(&self) -> bool {
+        let terminal_prompt = (self.ctx.env)("GIT_TERMINAL_PROMPT")
+            .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off"));
+        self.settings.interactive && terminal_prompt
+    }
+
+    /// Interactive sign-in with the methods of `bitbucketAuthModes` that work here.
+    ///
+    /// A Data Center token prompt is left to git: git asks the same two questions through
+    /// the same askpass program or terminal, then calls `store`, so the result is the same,
+    /// and git's `credential fill` output stays exactly as git documents it.
+    fn sign_in(&self, cred: &Credential, account: &Account) -> Result<Option<Credential>, Error> {
+        if self.settings.auth_modes.contains(&AuthMode::Token) && self.deployment == Deployment::Cloud {
+            return self.sign_in_with_token(cred, account);
+        }
+        Ok(None)
+    }
+
+    /// Ask for a username (unless git gave one) and a token, the way git itself asks.
+    fn sign_in_with_token(&self, cred: &Credential, account: &Account) -> Result<Option<Credential>, Error> {
+        let prompter = self.ctx.prompter;
+        if self.deployment == Deployment::Cloud {
+            prompter.tell(CLOUD_TOKEN_HINT);
+        }
+        let username = match &cred.username {
+            Some(u) => u.clone(),
+            None => match prompter.ask(&format!("Username for '{}': ", describe(cred, None)), false)? {
+                Some(u) => u,
+                None => return Ok(None),
+            },
+        };
+        let Some(token) =
+            prompter.ask(&format!("Password for '{}': ", describe(cred, Some(&username))), true)?
+        else {
+            return Ok(None);
+        };
+        let token = Secret::new(token);
+        if self.deployment == Deployment::Cloud && !self.check_cloud_token(&username, &token, account)? {
+            return Ok(None);
+        }
+        Ok(Some(Credential { username: Some(username), password: Some(token), ..Credential::default() }))
+    }
+
+    /// Ask Cloud's `/2.0/user` about a username + secret typed by the person. `false` when the
+    /// secret is certainly wrong. A 401 for a username that is not an email proves nothing:
+    /// the REST API wants the email with an API token, git wants the username.
+    fn check_cloud_token(&self, username: &str, token: &Secret, account: &Account) -> Result<bool, Error> {
+        let endpoints = Endpoints::cloud(&self.settings);
+        let checked = self
+            .http()
+            .and_then(|http| Ok(http.get_basic(&endpoints.user, username, token)?))
+            .and_then(|response| Ok(api::read_user(&endpoints.user, response)?));
+        match checked {
+            Ok(UserCheck::Valid(_)) => Ok(true),
+            Ok(UserCheck::Unauthorized) if username.contains('@') => Err(Error::SignIn(format!(
+                "Bitbucket refused that email and token for {}; nothing was stored",
+                account.url()
+            ))),
+            Ok(UserCheck::Unauthorized) => {
+                tracing::debug!(
+                    "/2.0/user answered 401 for a username + token: inconclusive, letting git try it"
+                );
+                Ok(true)
+            }
+            Ok(UserCheck::Forbidden) => Err(Error::SignIn(format!(
+                "two-step verification is on for {username}: a password cannot be used; sign in with OAuth or an API token"
+            ))),
+            Err(e) => {
+                tracing::debug!("could not check the token with the REST API ({e}); letting git try it");
+                Ok(true)
+            }
+        }
+    }
+
+    fn explain_not_signed_in(&self, account: &Account) {
+        if self.ctx.stderr_is_terminal {
+            eprintln!(
+                "git-credential-bitbucket: not signed in to {}; run: git-credential-bitbucket login {}",
+                account.url(),
+                account.url()
+            );
+        }
+    }
+
+    /// `store`: keep what git says the server accepted (SPEC §3, §6).
+    pub fn store(&self, cred: &Credential) -> Result<(), Error> {
+        let (Some(username), Some(password)) = (&cred.username, &cred.password) else {
+            return Ok(());
+        };
+        if cred.ephemeral {
+            return Ok(());
+        }
+        let Some(account) = self.account(cred) else { return Ok(()) };
+        let key = account.access_key();
+        let existing = self.store.load(&key)?;
+        let mut record = match &existing {
+            // Same secret: keep what we know about it (kind, client, refresh token).
+            Some(old) if old.secret == *password && old.username == *username => old.clone(),
+            _ => StoredSecret::new(SecretKind::Token, username.as_str(), password.clone()),
+        };
+        if cred.password_expiry_utc.is_some() {
+            record.expires_at = cred.password_expiry_utc;
+        }
+        if let (Some(refresh), Some(refresh_key)) = (&cred.oauth_refresh_token, account.refresh_key()) {
+            let refresh_record = StoredSecret::new(SecretKind::Refresh, username.as_str(), refresh.clone());
+            // Refresh token first: an interrupted write leaves a state the next `get` recovers from.
+            if self.store.load(&refresh_key)?.as_ref() != Some(&refresh_record) {
+                self.store.save(&refresh_key, &refresh_record)?;
+            }
+            record.has_refresh_token = true;
+        }
+        if existing.as_ref() != Some(&record) {
+            self.store.save(&key, &record)?;
+        }
+        self.update_host_default(&account, &record)
+    }
+
+    /// Copy the user's secret to the host default key when there is none, or when the default
+    /// is an older secret of the same user. Never overwrite another user's default.
+    pub fn update_host_default(&self, account: &Account, record: &StoredSecret) -> Result<(), Error> {
+        let default_key = account.host_default_key();
+        match self.store.load(&default_key)? {
+            Some(current) if current == *record => Ok(()),
+            Some(current) if current.username != record.username => Ok(()),
+            _ => Ok(self.store.save(&default_key, record)?),
+        }
+    }
+
+    /// `erase`: compare-and-delete (SPEC §3). Only the secret equal to the password given is
+    /// deleted (any, when none is given); its refresh token and host default copy go with it.
+    pub fn erase(&self, cred: &Credential) -> Result<(), Error> {
+        let Some(account) = self.account(cred) else { return Ok(()) };
+        let password = cred.password.as_ref();
+        let default_key = account.host_default_key();
+        let Some(username) = &cred.username else {
+            // No username: forget the host default, the secret a `get` without one answers.
+            if let Some(default) = self.store.load(&default_key)?
+                && password.is_none_or(|p| *p == default.secret)
+            {
+                self.store.delete(&default_key)?;
+            }
+            return Ok(());
+        };
+        let key = account.access_key();
+        let record = self.store.load(&key)?;
+        if let (Some(p), Some(r)) = (password, &record)
+            && r.secret != *p
+        {
+            tracing::debug!(
+                "erase: the stored secret for {} differs from the rejected one; keeping it",
+                account.url()
+            );
+            return Ok(());
+        }
+        if record.is_none() && password.is_some() {
+            return Ok(());
+        }
+        if let Some(r) = &record {
+            self.store.delete(&key)?;
+            if matches!(r.kind, SecretKind::OAuth | SecretKind::ClientCredentials) || r.has_refresh_token {
+                self.delete_refresh_token(&account)?;
+            }
+        } else {
+            self.delete_refresh_token(&account)?;
+        }
+        if let Some(default) = self.store.load(&default_key)? {
+            let same = match &record {
+                Some(r) => default.secret == r.secret && default.username == r.username,
+                None => default.username == *username,
+            };
+            if same {
+                self.store.delete(&default_key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_refresh_token(&self, account: &Account) -> Result<(), Error> {
+        if let Some(key) = account.refresh_key() {
+            self.store.delete(&key)?;
+        }
+        Ok(())
+    }
+}
+
+const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
+
+/// `protocol://[user@]host[/path]`, as git shows it in its prompts.
+fn describe(cred: &Credential, username: Option<&str>) -> String {
+    let mut out = format!("{}://", cred.protocol.as_deref().unwrap_or_default());
+    if let Some(u) = username.filter(|u| !u.is_empty()) {
+        out.push_str(u);
+        out.push('@');
+    }
+    out.push_str(cred.host.as_deref().unwrap_or_default());
+    if let Some(p) = &cred.path {
+        out.push('/');
+        out.push_str(&String::from_utf8_lossy(p));
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! Bitbucket's REST endpoints over HTTP: who am I, and is this secret accepted.
+//!
+//! One blocking client with bounded connect and total timeouts and no automatic redirects:
+//! a redirect is reported, never followed, so a secret can never travel to another host.
+//! Nothing here prints; errors carry the URL and status, never a header or body.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde::Deserialize;
+use url::Url;
+
+use crate::secret::Secret;
+
+/// Connect timeout for every request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Total timeout for every request.
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed HTTP exchange.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Could not connect, TLS refused, or no answer in time.
+    #[error("could not reach {url}: {reason}")]
+    Network {
+        /// The endpoint.
+        url: String,
+        /// Why (timeout, refused, TLS).
+        reason: String,
+    },
+    /// The server answered with a redirect, which is not followed.
+    #[error(
+        "{url} answered with a redirect to {location}; not following it (a secret must not go to another address)"
+    )]
+    Redirect {
+        /// The endpoint.
+        url: String,
+        /// Where it pointed (scheme, host and path only).
+        location: String,
+    },
+    /// An unexpected status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The endpoint.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Bitbucket's `error` field, when the body had one.
+        error: Option<String>,
+    },
+    /// A body that is not what the endpoint documents.
+    #[error("{url} answered something that is not the expected JSON: {reason}")]
+    BadResponse {
+        /// The endpoint.
+        url: String,
+        /// What was wrong (never the body).
+        reason: String,
+    },
+}
+
+/// The blocking HTTP client all requests go through.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: Client,
+}
+
+impl Http {
+    /// A client with the timeouts above, no redirects, and our user agent.
+    pub fn new() -> Result<Http, ApiError> {
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Network { url: String::new(), reason: e.to_string() })?;
+        Ok(Http { client })
+    }
+
+    /// Send `request` to `url` and check for redirects and transport errors.
+    pub fn send(&self, url: &Url, request: RequestBuilder) -> Result<Response, ApiError> {
+        tracing::debug!(target: "http", "{} ...", redacted(url));
+        let response =
+            request.send().map_err(|e| ApiError::Network { url: redacted(url), reason: reason(&e) })?;
+        tracing::debug!(target: "http", "{} -> {}", redacted(url), response.status().as_u16());
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .map(|u| redacted(&u))
+                .unwrap_or_else(|| "an unknown address".to_owned());
+            return Err(ApiError::Redirect { url: redacted(url), location });
+        }
+        Ok(response)
+    }
+
+    /// `GET url` with HTTP Basic.
+    pub fn get_basic(&self, url: &Url, username: &str, secret: &Secret) -> Result<Response, ApiError> {
+        self.send(url, self.client.get(url.clone()).basic_auth(username, Some(secret.expose())))
+    }
+
+    /// `GET url` with `Authorization: Bearer`.
+    pub fn get_bearer(&self, url: &Url, token: &Secret) -> Result<Response, ApiError> {
+        self.send(url, self.client.get(url.clone()).bearer_auth(token.expose()))
+    }
+
+    /// The underlying client, for building other requests.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The URL without query, fragment or user info, for messages and traces.
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+fn reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_owned();
+    }
+    if e.is_connect() {
+        return "connection failed".to_owned();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
+/// What a REST "who am I" says about a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCheck {
+    /// Accepted; the account's username.
+    Valid(String),
+    /// 401: not accepted (or, for Cloud API tokens, a username instead of the email).
+    Unauthorized,
+    /// 403: a valid username and password of an account with two-step verification.
+    Forbidden,
+}
+
+#[derive(Deserialize)]
+struct CloudUser {
+    username: Option<String>,
+    nickname: Option<String>,
+    account_id: Option<String>,
+}
+
+/// Read a "who am I" response: Cloud's JSON (`username`), or Data Center's text (`whoami`).
+pub fn read_user(url: &Url, response: Response) -> Result<UserCheck, ApiError> {
+    match response.status() {
+        StatusCode::UNAUTHORIZED => return Ok(UserCheck::Unauthorized),
+        StatusCode::FORBIDDEN => return Ok(UserCheck::Forbidden),
+        s if !s.is_success() => {
+            return Err(ApiError::Status { url: redacted(url), status: s.as_u16(), error: None });
+        }
+        _ => {}
+    }
+    let json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let body =
+        response.text().map_err(|e| ApiError::BadResponse { url: redacted(url), reason: reason(&e) })?;
+    let bad = |reason: &str| ApiError::BadResponse { url: redacted(url), reason: reason.to_owned() };
+    let name = if json {
+        let user: CloudUser = serde_json::from_str(&body).map_err(|_| bad("not a user object"))?;
+        user.username.or(user.nickname).or(user.account_id).ok_or_else(|| bad("no username in it"))?
+    } else {
+        body.trim().to_owned()
+    };
+    if name.is_empty() || name.contains(['\n', '\r', '\0']) || name.len() > 255 {
+        return Err(bad("no usable username in it"));
+    }
+    Ok(UserCheck::Valid(name))
+}

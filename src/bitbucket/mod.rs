@@ -1,0 +1,168 @@
+//! A Bitbucket deployment as data: where its OAuth and REST endpoints are, which scopes to
+//! ask for, how a client authenticates. Cloud and Data Center differ only here, never in
+//! copied code paths.
+
+pub mod api;
+
+use url::Url;
+
+use crate::config::{OAuthClient, Settings};
+use crate::host::Deployment;
+
+/// How an OAuth client proves itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic `client_id:client_secret` (Cloud).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (Data Center).
+    Form,
+}
+
+/// Everything the helper needs to know about one Bitbucket instance.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Which kind of Bitbucket.
+    pub deployment: Deployment,
+    /// OAuth authorization page.
+    pub authorize: Url,
+    /// OAuth token endpoint.
+    pub token: Url,
+    /// "Who am I": JSON with `username` (Cloud) or the name as text (Data Center).
+    pub user: Url,
+    /// An endpoint that needs an authenticated user (to validate a stored secret).
+    pub validate: Url,
+    /// Scopes to request (Data Center only; Cloud takes the consumer's permissions).
+    pub scopes: Option<&'static str>,
+    /// How the client authenticates at `token`.
+    pub client_auth: ClientAuth,
+}
+
+/// Why the endpoints of a host cannot be known.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// A Data Center remote without `/scm/` in a known path.
+    #[error(
+        "cannot tell the Bitbucket Data Center base URL of {url}: set credential.bitbucketDataCenterUrl (for example `git config --global credential.{url}.bitbucketDataCenterUrl https://host/context`), or set credential.useHttpPath=true so the helper sees the /scm/ path"
+    )]
+    UnknownDataCenterBase {
+        /// The remote (no secret).
+        url: String,
+    },
+}
+
+impl Endpoints {
+    /// Bitbucket Cloud, from the `bitbucketCloudUrl` / `bitbucketCloudApiUrl` settings.
+    pub fn cloud(settings: &Settings) -> Endpoints {
+        let site = &settings.cloud_url;
+        let api = &settings.cloud_api_url;
+        Endpoints {
+            deployment: Deployment::Cloud,
+            authorize: join(site, "site/oauth2/authorize"),
+            token: join(site, "site/oauth2/access_token"),
+            user: join(api, "2.0/user"),
+            validate: join(api, "2.0/user"),
+            scopes: None,
+            client_auth: ClientAuth::Basic,
+        }
+    }
+
+    /// A Data Center instance at `base` (context path included).
+    pub fn data_center(base: &Url) -> Endpoints {
+        Endpoints {
+            deployment: Deployment::DataCenter,
+            authorize: join(base, "rest/oauth2/latest/authorize"),
+            token: join(base, "rest/oauth2/latest/token"),
+            user: join(base, "plugins/servlet/applinks/whoami"),
+            validate: join(base, "rest/api/1.0/profile/recent/repos"),
+            scopes: Some("REPO_WRITE"),
+            client_auth: ClientAuth::Form,
+        }
+    }
+
+    /// The endpoints for a remote: Cloud's, or Data Center's at the configured base URL or
+    /// the part of the remote URL before `/scm/`.
+    pub fn for_remote(
+        deployment: Deployment,
+        settings: &Settings,
+        scheme: &str,
+        host: &str,
+        path: Option<&[u8]>,
+    ) -> Result<Endpoints, EndpointError> {
+        if deployment == Deployment::Cloud {
+            return Ok(Endpoints::cloud(settings));
+        }
+        if let Some(base) = &settings.datacenter_url {
+            return Ok(Endpoints::data_center(base));
+        }
+        let unknown = || EndpointError::UnknownDataCenterBase { url: format!("{scheme}://{host}/") };
+        let path = path.and_then(|p| std::str::from_utf8(p).ok()).ok_or_else(unknown)?;
+        let context = if path.starts_with("scm/") {
+            ""
+        } else {
+            path.find("/scm/").map(|i| &path[..i]).ok_or_else(unknown)?
+        };
+        let base = Url::parse(&format!("{scheme}://{host}/{context}")).map_err(|_| unknown())?;
+        Ok(Endpoints::data_center(&base))
+    }
+
+    /// The OAuth client configured for this deployment, if any.
+    pub fn client<'s>(&self, settings: &'s Settings) -> Option<&'s OAuthClient> {
+        match self.deployment {
+            Deployment::Cloud => settings.cloud_client.as_ref(),
+            Deployment::DataCenter => settings.datacenter_client.as_ref(),
+        }
+    }
+}
+
+/// `base` + `/` + `path`, keeping any context path of `base`.
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path);
+    url.set_path(&joined);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawSettings;
+
+    fn settings() -> Settings {
+        RawSettings::default().validate(&|_| Some("/h".into())).unwrap()
+    }
+
+    #[test]
+    fn cloud_defaults_are_the_real_endpoints() {
+        let e = Endpoints::cloud(&settings());
+        assert_eq!(e.authorize.as_str(), "https://bitbucket.org/site/oauth2/authorize");
+        assert_eq!(e.token.as_str(), "https://bitbucket.org/site/oauth2/access_token");
+        assert_eq!(e.user.as_str(), "https://api.bitbucket.org/2.0/user");
+    }
+
+    #[test]
+    fn data_center_base_is_the_part_before_scm() {
+        let s = settings();
+        let e = Endpoints::for_remote(
+            Deployment::DataCenter,
+            &s,
+            "https",
+            "git.example.com",
+            Some(b"bitbucket/scm/PROJ/repo.git"),
+        )
+        .unwrap();
+        assert_eq!(e.token.as_str(), "https://git.example.com/bitbucket/rest/oauth2/latest/token");
+        let e = Endpoints::for_remote(Deployment::DataCenter, &s, "https", "h:7990", Some(b"scm/P/r.git"))
+            .unwrap();
+        assert_eq!(e.user.as_str(), "https://h:7990/plugins/servlet/applinks/whoami");
+        assert_eq!(e.validate.as_str(), "https://h:7990/rest/api/1.0/profile/recent/repos");
+    }
+
+    #[test]
+    fn data_center_without_path_or_setting_says_what_to_set() {
+        let err = Endpoints::for_remote(Deployment::DataCenter, &settings(), "https", "h", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bitbucketDataCenterUrl") && err.contains("useHttpPath"), "{err}");
+    }
+}

@@ -1,0 +1,477 @@
+//! Settings: one `git config --get-urlmatch` call per run, then environment variables, which win.
+//!
+//! [`RawSettings`] is what was found and where (for `diagnose`); [`Settings`] is the validated
+//! form. Validation happens only once a host is known to be ours, so a broken Bitbucket
+//! setting never disturbs git's work with other hosts. A wrong value is always an error that
+//! names the setting; nothing is silently ignored.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::host::{Deployment, Provider};
+use crate::secret::Secret;
+
+/// One setting: its git config name, the environment variables that override it, a default.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingDef {
+    /// Name under `credential.` in git config, in its documented letter case.
+    pub git: &'static str,
+    /// Environment variables, first one wins.
+    pub env: &'static [&'static str],
+    /// The default, as text; `None` when there is none.
+    pub default: Option<&'static str>,
+    /// Whether the value is a secret (redacted by `diagnose`).
+    pub secret: bool,
+}
+
+const fn def(git: &'static str, env: &'static [&'static str], default: Option<&'static str>) -> SettingDef {
+    SettingDef { git, env, default, secret: false }
+}
+
+/// Every setting of SPEC §5.
+pub const SETTINGS: &[SettingDef] = &[
+    def("provider", &[], None),
+    def("bitbucketDeployment", &[], Some("datacenter")),
+    def("bitbucketAuthModes", &["GIT_BITBUCKET_AUTHMODES"], Some("oauth,token")),
+    def("bitbucketOAuthClientId", &["BITBUCKET_OAUTH_CLIENT_ID", "bitbucketKey"], None),
+    SettingDef {
+        secret: true,
+        ..def("bitbucketOAuthClientSecret", &["BITBUCKET_OAUTH_CLIENT_SECRET", "bitbucketSecret"], None)
+    },
+    def("bitbucketDataCenterOAuthClientId", &["GIT_BITBUCKET_DATACENTER_CLIENTID"], None),
+    SettingDef {
+        secret: true,
+        ..def("bitbucketDataCenterOAuthClientSecret", &["GIT_BITBUCKET_DATACENTER_CLIENTSECRET"], None)
+    },
+    def("bitbucketOAuthRedirectPort", &["GIT_BITBUCKET_OAUTH_PORT"], Some("34106")),
+    def("bitbucketOAuthTimeout", &["GIT_BITBUCKET_OAUTH_TIMEOUT"], Some("300")),
+    def("bitbucketCloudUrl", &["GIT_BITBUCKET_CLOUD_URL"], Some("https://bitbucket.org")),
+    def("bitbucketCloudApiUrl", &["GIT_BITBUCKET_CLOUD_API_URL"], Some("https://api.bitbucket.org")),
+    def("bitbucketDataCenterUrl", &["GIT_BITBUCKET_DATACENTER_URL"], None),
+    def("bitbucketAlwaysRefreshCredentials", &["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"], Some("false")),
+    def("bitbucketValidateStoredCredentials", &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS"], Some("false")),
+    def("credentialStore", &["GIT_BITBUCKET_CREDENTIAL_STORE"], Some("keyring")),
+    def("plaintextStorePath", &["GIT_BITBUCKET_PLAINTEXT_STORE"], None),
+    def("namespace", &["GIT_BITBUCKET_NAMESPACE"], Some("git")),
+    def("interactive", &["GIT_BITBUCKET_INTERACTIVE"], Some("true")),
+];
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `git config` (URL-matched).
+    GitConfig,
+    /// The named environment variable.
+    Env(&'static str),
+    /// The built-in default.
+    Default,
+}
+
+/// A setting problem, always naming the setting and what it accepts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value that does not parse.
+    #[error("invalid value for {name}: expected {expected}")]
+    Invalid {
+        /// `credential.x` or the environment variable.
+        name: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// `git config` could not be run or failed.
+    #[error("could not read git config: {0}")]
+    Git(String),
+}
+
+/// Settings as found, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawSettings {
+    values: HashMap<&'static str, (String, Source)>,
+    /// Other `credential.*` keys git reported (lower case), e.g. `helper`, `usehttppath`.
+    pub other: HashMap<String, String>,
+}
+
+impl RawSettings {
+    /// Run `git config --null --get-urlmatch credential URL` once and apply `env` on top.
+    pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
+        let output = Command::new("git")
+            .args(["config", "--null", "--get-urlmatch", "credential", url])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
+        // Exit code 1 means "no such key": an empty result, not an error.
+        if !output.status.success() && output.status.code() != Some(1) {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(ConfigError::Git(stderr.lines().next().unwrap_or("git config failed").to_owned()));
+        }
+        Ok(RawSettings::from_git_output(&output.stdout, env))
+    }
+
+    /// Build from the output of `git config --null --get-urlmatch credential URL` and `env`.
+    pub fn from_git_output(output: &[u8], env: &dyn Fn(&str) -> Option<String>) -> RawSettings {
+        let mut raw = RawSettings::default();
+        let mut from_git: HashMap<String, String> = HashMap::new();
+        for entry in output.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            let (key, value) = match entry.split_once('\n') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (entry.into_owned(), "true".to_owned()), // `[credential] interactive` alone
+            };
+            let key = key.to_ascii_lowercase();
+            let name = key.strip_prefix("credential.").unwrap_or(&key).to_owned();
+            from_git.insert(name, value);
+        }
+        for def in SETTINGS {
+            let from_env = def.env.iter().find_map(|var| env(var).map(|v| (v, Source::Env(var))));
+            let found = from_env
+                .or_else(|| from_git.remove(&def.git.to_ascii_lowercase()).map(|v| (v, Source::GitConfig)));
+            if let Some(found) = found {
+                raw.values.insert(def.git, found);
+            }
+        }
+        raw.other = from_git;
+        raw
+    }
+
+    /// The value of a setting and its source, defaults included.
+    pub fn get(&self, git_name: &str) -> Option<(&str, Source)> {
+        if let Some((value, source)) = self.values.get(git_name) {
+            return Some((value.as_str(), source.clone()));
+        }
+        let def = SETTINGS.iter().find(|d| d.git == git_name)?;
+        def.default.map(|d| (d, Source::Default))
+    }
+
+    fn value(&self, git_name: &str) -> Option<&str> {
+        self.get(git_name).map(|(v, _)| v)
+    }
+
+    /// Name for messages: the variable that supplied the value, or `credential.<name>`.
+    fn display_name(&self, git_name: &str) -> String {
+        match self.values.get(git_name) {
+            Some((_, Source::Env(var))) => (*var).to_owned(),
+            _ => format!("credential.{git_name}"),
+        }
+    }
+
+    fn invalid(&self, git_name: &str, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid { name: self.display_name(git_name), expected }
+    }
+
+    /// What `credential.provider` (and `bitbucketDeployment`) say about this URL.
+    pub fn provider(&self) -> Result<Provider, ConfigError> {
+        match self.value("provider").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("auto") | Some("") => Ok(Provider::Auto),
+            Some("bitbucket") => {
+                let value = self.value("bitbucketDeployment").unwrap_or("datacenter");
+                let deployment = Deployment::parse(value)
+                    .ok_or_else(|| self.invalid("bitbucketDeployment", "cloud or datacenter"))?;
+                Ok(Provider::Bitbucket(deployment))
+            }
+            Some(_) => Ok(Provider::Other),
+        }
+    }
+
+    /// Validate every setting.
+    pub fn validate(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let modes = self.auth_modes()?;
+        let client = |id: &str, secret: &str| -> Option<OAuthClient> {
+            let id = self.value(id).filter(|v| !v.is_empty())?;
+            Some(OAuthClient {
+                id: id.to_owned(),
+                secret: Secret::new(self.value(secret).unwrap_or_default()),
+            })
+        };
+        let port: u16 = self
+            .value("bitbucketOAuthRedirectPort")
+            .and_then(|v| v.parse().ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| self.invalid("bitbucketOAuthRedirectPort", "a port number from 1 to 65535"))?;
+        let timeout: u64 = self
+            .value("bitbucketOAuthTimeout")
+            .and_then(|v| v.parse().ok())
+            .filter(|t| (1..=86_400).contains(t))
+            .ok_or_else(|| self.invalid("bitbucketOAuthTimeout", "a number of seconds from 1 to 86400"))?;
+        let store = self.store_kind()?;
+        let plaintext_path = match self.plaintext_path(env) {
+            Ok(path) => path,
+            // Without HOME the default path is unknown; that matters only to the plaintext store.
+            Err(_) if store != StoreKind::Plaintext && self.value("plaintextStorePath").is_none() => {
+                PathBuf::new()
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Settings {
+            auth_modes: modes,
+            cloud_client: client("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+            datacenter_client: client(
+                "bitbucketDataCenterOAuthClientId",
+                "bitbucketDataCenterOAuthClientSecret",
+            ),
+            redirect_port: port,
+            oauth_timeout: Duration::from_secs(timeout),
+            cloud_url: self
+                .url("bitbucketCloudUrl")?
+                .ok_or_else(|| self.invalid("bitbucketCloudUrl", "an http(s) URL"))?,
+            cloud_api_url: self
+                .url("bitbucketCloudApiUrl")?
+                .ok_or_else(|| self.invalid("bitbucketCloudApiUrl", "an http(s) URL"))?,
+            datacenter_url: self.url("bitbucketDataCenterUrl")?,
+            always_refresh: self.bool("bitbucketAlwaysRefreshCredentials")?,
+            validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
+            store,
+            plaintext_path,
+            namespace: self.namespace()?,
+            interactive: self.bool("interactive")?,
+        })
+    }
+
+    fn auth_modes(&self) -> Result<Vec<AuthMode>, ConfigError> {
+        let value = self.value("bitbucketAuthModes").unwrap_or_default();
+        let mut modes = Vec::new();
+        for word in value.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            let mode = match word.to_ascii_lowercase().as_str() {
+                "oauth" => AuthMode::OAuth,
+                // GCM calls username + password/token "basic".
+                "token" | "basic" => AuthMode::Token,
+                "clientcredentials" => AuthMode::ClientCredentials,
+                _ => {
+                    return Err(self.invalid(
+                        "bitbucketAuthModes",
+                        "a comma-separated list of oauth, token, clientcredentials",
+                    ));
+                }
+            };
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
+        Ok(modes)
+    }
+
+    fn url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
+        let Some(value) = self.value(name).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let url = Url::parse(value.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| self.invalid(name, "an http(s) URL"))?;
+        Ok(Some(url))
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, ConfigError> {
+        match self.value(name).map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "yes" | "on" | "1") => Ok(true),
+            Some("false" | "no" | "off" | "0" | "") | None => Ok(false),
+            Some(_) => Err(self.invalid(name, "true or false")),
+        }
+    }
+
+    fn store_kind(&self) -> Result<StoreKind, ConfigError> {
+        match self.value("credentialStore").map(str::to_ascii_lowercase).as_deref() {
+            // Git Credential Manager's names for the OS stores mean the same here.
+            Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
+            Some("plaintext") => Ok(StoreKind::Plaintext),
+            Some("memory") => Ok(StoreKind::Memory),
+            Some(_) => Err(self.invalid("credentialStore", "keyring, plaintext or memory")),
+        }
+    }
+
+    fn plaintext_path(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
+        if let Some(path) = self.value("plaintextStorePath").filter(|v| !v.is_empty()) {
+            return Ok(expand_home(path, env));
+        }
+        let data = env("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .or_else(|| env("APPDATA").map(PathBuf::from))
+            .ok_or_else(|| {
+                self.invalid("plaintextStorePath", "a file path (neither XDG_DATA_HOME nor HOME is set)")
+            })?;
+        Ok(data.join("git-credential-bitbucket").join("credentials.json"))
+    }
+
+    fn namespace(&self) -> Result<String, ConfigError> {
+        let value = self.value("namespace").unwrap_or("git");
+        let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if ok {
+            Ok(value.to_owned())
+        } else {
+            Err(self.invalid("namespace", "letters, digits, '-', '_' or '.'"))
+        }
+    }
+}
+
+fn expand_home(path: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match (path.strip_prefix("~/"), env("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// An interactive (or CI) way of signing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// OAuth in the browser.
+    OAuth,
+    /// Username + API token (or app password, or Data Center HTTP access token).
+    Token,
+    /// OAuth client credentials grant, for CI.
+    ClientCredentials,
+}
+
+/// Which secret store to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The OS keyring.
+    Keyring,
+    /// A 0600 JSON file.
+    Plaintext,
+    /// In the process only.
+    Memory,
+}
+
+/// An OAuth consumer (Cloud) or client (Data Center).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    /// Client id (Cloud calls it the key).
+    pub id: String,
+    /// Client secret.
+    pub secret: Secret,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Interactive methods to offer, in order.
+    pub auth_modes: Vec<AuthMode>,
+    /// Cloud OAuth consumer.
+    pub cloud_client: Option<OAuthClient>,
+    /// Data Center OAuth client.
+    pub datacenter_client: Option<OAuthClient>,
+    /// Port of the `http://localhost:PORT/` callback.
+    pub redirect_port: u16,
+    /// How long to wait for the browser.
+    pub oauth_timeout: Duration,
+    /// Where Cloud's `/site/oauth2/...` endpoints live.
+    pub cloud_url: Url,
+    /// Where Cloud's `/2.0/...` API lives.
+    pub cloud_api_url: Url,
+    /// Base URL of a Data Center instance, when configured.
+    pub datacenter_url: Option<Url>,
+    /// Refresh even while the access token is fresh.
+    pub always_refresh: bool,
+    /// Ask the REST API before answering with a stored secret.
+    pub validate_stored: bool,
+    /// The store backend.
+    pub store: StoreKind,
+    /// File of the plaintext store.
+    pub plaintext_path: PathBuf,
+    /// Prefix of store keys.
+    pub namespace: String,
+    /// `false`: never prompt.
+    pub interactive: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn git_output_is_parsed_case_insensitively() {
+        let raw = RawSettings::from_git_output(
+            b"credential.provider\nbitbucket\0credential.bitbucketdeployment\ncloud\0credential.helper\nx\0credential.interactive\0",
+            &no_env,
+        );
+        assert_eq!(raw.provider().unwrap(), Provider::Bitbucket(Deployment::Cloud));
+        assert_eq!(raw.get("interactive"), Some(("true", Source::GitConfig)));
+        assert_eq!(raw.other.get("helper").map(String::as_str), Some("x"));
+    }
+
+    #[test]
+    fn environment_wins_over_git_config() {
+        let env = |k: &str| (k == "GIT_BITBUCKET_OAUTH_PORT").then(|| "4000".to_owned());
+        let raw = RawSettings::from_git_output(b"credential.bitbucketoauthredirectport\n5000\0", &env);
+        assert_eq!(
+            raw.get("bitbucketOAuthRedirectPort"),
+            Some(("4000", Source::Env("GIT_BITBUCKET_OAUTH_PORT")))
+        );
+        assert_eq!(raw.validate(&env).unwrap().redirect_port, 4000);
+    }
+
+    #[test]
+    fn defaults_are_the_real_endpoints() {
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        let s = RawSettings::default().validate(&env).unwrap();
+        assert_eq!(s.cloud_url.as_str(), "https://bitbucket.org/");
+        assert_eq!(s.cloud_api_url.as_str(), "https://api.bitbucket.org/");
+        assert_eq!(s.redirect_port, 34106);
+        assert_eq!(s.oauth_timeout, Duration::from_secs(300));
+        assert_eq!(s.auth_modes, [AuthMode::OAuth, AuthMode::Token]);
+        assert_eq!(s.store, StoreKind::Keyring);
+        assert_eq!(s.namespace, "git");
+        assert!(s.interactive);
+        assert_eq!(
+            s.plaintext_path,
+            PathBuf::from("/home/u/.local/share/git-credential-bitbucket/credentials.json")
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"credential.bitbucketoauthredirectport\nhttp\0", "credential.bitbucketOAuthRedirectPort"),
+            (b"credential.bitbucketoauthtimeout\n-1\0", "credential.bitbucketOAuthTimeout"),
+            (b"credential.credentialstore\ngpg\0", "credential.credentialStore"),
+            (b"credential.bitbucketauthmodes\noauth,magic\0", "credential.bitbucketAuthModes"),
+            (b"credential.interactive\nperhaps\0", "credential.interactive"),
+            (b"credential.bitbucketcloudurl\nnot a url\0", "credential.bitbucketCloudUrl"),
+            (b"credential.namespace\na b\0", "credential.namespace"),
+        ];
+        for (output, name) in cases {
+            let raw = RawSettings::from_git_output(output, &no_env);
+            let err = raw.validate(&|_| Some("/h".into())).unwrap_err().to_string();
+            assert!(err.contains(name), "{err} should name {name}");
+        }
+        let env = |k: &str| (k == "GIT_BITBUCKET_INTERACTIVE").then(|| "sometimes".to_owned());
+        let err = RawSettings::from_git_output(b"", &env).validate(&env).unwrap_err().to_string();
+        assert!(err.contains("GIT_BITBUCKET_INTERACTIVE"), "{err}");
+    }
+
+    #[test]
+    fn bad_deployment_is_an_error_only_with_provider_bitbucket() {
+        let raw = RawSettings::from_git_output(b"credential.bitbucketdeployment\nmoon\0", &no_env);
+        assert_eq!(raw.provider().unwrap(), Provider::Auto);
+        let raw = RawSettings::from_git_output(
+            b"credential.provider\nbitbucket\0credential.bitbucketdeployment\nmoon\0",
+            &no_env,
+        );
+        assert!(raw.provider().unwrap_err().to_string().contains("credential.bitbucketDeployment"));
+    }
+
+    #[test]
+    fn seed_environment_names_configure_the_cloud_consumer() {
+        let env = |k: &str| match k {
+            "bitbucketKey" => Some("key".to_owned()),
+            "bitbucketSecret" => Some("shh".to_owned()),
+            "HOME" => Some("/h".to_owned()),
+            _ => None,
+        };
+        let s = RawSettings::from_git_output(b"", &env).validate(&env).unwrap();
+        let client = s.cloud_client.unwrap();
+        assert_eq!(client.id, "key");
+        assert_eq!(client.secret.expose(), "shh");
+    }
+}

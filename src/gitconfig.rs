@@ -1,0 +1,167 @@
+//! Writing git's configuration: `configure` / `unconfigure`, and the few reads outside the
+//! one URL-matched settings call (`core.askPass`, only when a prompt is about to be shown).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::Error;
+use crate::config::ConfigError;
+
+/// The Bitbucket Cloud URL the helper is always configured for.
+pub const CLOUD_URL: &str = "https://bitbucket.org";
+
+/// Which git config file to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `~/.gitconfig` (`--global`).
+    Global,
+    /// The system file (`--system`).
+    System,
+}
+
+impl Scope {
+    fn flag(self) -> &'static str {
+        match self {
+            Scope::Global => "--global",
+            Scope::System => "--system",
+        }
+    }
+}
+
+fn git_config(args: &[&str]) -> Result<std::process::Output, Error> {
+    Command::new("git")
+        .arg("config")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")).into())
+}
+
+fn git_config_checked(args: &[&str]) -> Result<(), Error> {
+    let out = git_config(args)?;
+    // 5: "you tried to unset an option which does not exist" — fine when unsetting.
+    if out.status.success() || (args.contains(&"--unset-all") && out.status.code() == Some(5)) {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(ConfigError::Git(format!(
+        "git config {} failed: {}",
+        args.join(" "),
+        stderr.lines().next().unwrap_or("no message")
+    ))
+    .into())
+}
+
+/// `git config --get core.askPass`, if set.
+pub fn core_askpass() -> Option<String> {
+    let out = git_config(&["--get", "core.askPass"]).ok()?;
+    let value = String::from_utf8(out.stdout).ok()?;
+    let value = value.trim_end_matches('\n');
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// The `credential.helper` value that runs this executable: `bitbucket` when git will find
+/// this very file as `git-credential-bitbucket` on `PATH`, else its absolute path.
+pub fn helper_value(path_var: Option<&str>) -> String {
+    let exe = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    let on_path = path_var.and_then(|paths| {
+        std::env::split_paths(paths)
+            .map(|dir| dir.join(exe_name()))
+            .find(|candidate| candidate.is_file())
+            .and_then(|p| p.canonicalize().ok())
+    });
+    match exe {
+        Some(exe) if on_path.as_deref() == Some(exe.as_path()) => "bitbucket".to_owned(),
+        Some(exe) => absolute_helper(&exe),
+        None => "bitbucket".to_owned(),
+    }
+}
+
+fn exe_name() -> PathBuf {
+    PathBuf::from(format!("git-credential-bitbucket{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn absolute_helper(exe: &Path) -> String {
+    let text = exe.display().to_string();
+    if text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
+        text
+    } else {
+        // Git runs helper values through the shell; `!` plus quoting keeps odd paths whole.
+        format!("!'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Configure git to use this helper (and only it) for Bitbucket Cloud and each of `urls`.
+///
+/// For each URL: the helper list is reset with an empty value (so no other helper keeps
+/// Bitbucket secrets in plain text) and this helper added; for `urls` other than Cloud,
+/// `provider=bitbucket` is set so the helper serves them. Returns what was written.
+pub fn configure(scope: Scope, urls: &[String], helper: &str) -> Result<Vec<String>, Error> {
+    let mut done = Vec::new();
+    for url in all_urls(urls)? {
+        let key = format!("credential.{url}.helper");
+        git_config_checked(&[scope.flag(), "--unset-all", &key])?;
+        git_config_checked(&[scope.flag(), "--add", &key, ""])?;
+        git_config_checked(&[scope.flag(), "--add", &key, helper])?;
+        done.push(format!("{key} = {helper}"));
+        if url != CLOUD_URL {
+            let provider = format!("credential.{url}.provider");
+            git_config_checked(&[scope.flag(), &provider, "bitbucket"])?;
+            done.push(format!("{provider} = bitbucket"));
+        }
+    }
+    Ok(done)
+}
+
+/// Undo [`configure`] for Cloud and each of `urls`. Returns what was removed.
+pub fn unconfigure(scope: Scope, urls: &[String]) -> Result<Vec<String>, Error> {
+    let mut done = Vec::new();
+    for url in all_urls(urls)? {
+        let key = format!("credential.{url}.helper");
+        git_config_checked(&[scope.flag(), "--unset-all", &key])?;
+        done.push(key);
+        if url != CLOUD_URL {
+            let provider = format!("credential.{url}.provider");
+            git_config_checked(&[scope.flag(), "--unset-all", &provider])?;
+            done.push(provider);
+        }
+    }
+    Ok(done)
+}
+
+fn all_urls(urls: &[String]) -> Result<Vec<String>, Error> {
+    let mut all = vec![CLOUD_URL.to_owned()];
+    for url in urls {
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                Error::Usage(format!("--url {url}: expected an http(s) URL such as https://git.example.com"))
+            })?;
+        let text = parsed.as_str().trim_end_matches('/').to_owned();
+        if !all.contains(&text) {
+            all.push(text);
+        }
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_paths_are_quoted_for_the_shell() {
+        assert_eq!(
+            absolute_helper(Path::new("/usr/local/bin/git-credential-bitbucket")),
+            "/usr/local/bin/git-credential-bitbucket"
+        );
+        assert_eq!(absolute_helper(Path::new("/home/a b/it's")), "!'/home/a b/it'\\''s'");
+    }
+
+    #[test]
+    fn urls_are_checked_and_deduplicated() {
+        assert_eq!(all_urls(&["https://bitbucket.org/".into()]).unwrap(), [CLOUD_URL]);
+        assert!(matches!(all_urls(&["ftp://x".into()]), Err(Error::Usage(_))));
+    }
+}

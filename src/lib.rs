@@ -1,0 +1,136 @@
+//! `git-credential-bitbucket`: sign in to Bitbucket (Cloud and Data Center) once, then keep
+//! git working silently.
+//!
+//! The binary is a thin user of this library. The library parses git's credential protocol
+//! ([`Credential`]), decides whether a host is Bitbucket ([`host`]), reads settings from one
+//! `git config` call and the environment ([`config`]), keeps secrets in a [`store`], and
+//! decides the order of attempts ([`auth`]). Secrets live only in [`Secret`], which cannot be
+//! printed by accident.
+#![deny(clippy::print_stdout)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod bitbucket;
+pub mod cli;
+pub mod config;
+pub mod gitconfig;
+pub mod host;
+pub mod prompt;
+pub mod protocol;
+mod secret;
+pub mod store;
+pub mod trace;
+
+use std::io::{BufRead, Write};
+
+pub use auth::{Authenticator, Context};
+pub use protocol::{Credential, ProtocolError};
+pub use secret::Secret;
+
+use crate::config::RawSettings;
+
+/// Everything that can go wrong, each with a message for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Git (or a person) sent input the protocol does not allow.
+    #[error("bad input: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// A setting is wrong or git config could not be read.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The host is refused.
+    #[error(transparent)]
+    Host(#[from] host::HostError),
+    /// The secret store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A request to Bitbucket failed.
+    #[error(transparent)]
+    Api(#[from] bitbucket::api::ApiError),
+    /// A Data Center base URL cannot be found.
+    #[error(transparent)]
+    Endpoint(#[from] bitbucket::EndpointError),
+    /// A prompt failed.
+    #[error(transparent)]
+    Prompt(#[from] prompt::PromptError),
+    /// Signing in failed; the message says why and what to do.
+    #[error("{0}")]
+    SignIn(String),
+    /// Bad usage of a command.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit code: 2 for bad usage or bad input, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Protocol(ProtocolError::Io(_) | ProtocolError::UnwritableValue { .. }) => 1,
+            Error::Protocol(_) | Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A helper operation from git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Answer a credential.
+    Get,
+    /// Keep a credential the server accepted.
+    Store,
+    /// Forget a credential the server rejected.
+    Erase,
+}
+
+/// The URL of a request, for `git config --get-urlmatch` (username included: git's URL
+/// matching can tell users apart). `None` without protocol and host.
+pub fn request_url(cred: &Credential) -> Option<String> {
+    let (protocol, host) = (cred.protocol.as_deref()?, cred.host.as_deref()?);
+    let user = cred
+        .username
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{}@", url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>()))
+        .unwrap_or_default();
+    let path = cred.path.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+    Some(format!("{protocol}://{user}{host}/{path}"))
+}
+
+/// Run one helper operation: read the credential from `input`, answer on `output`.
+///
+/// Bad input is refused before any store or network is touched. A host this helper does not
+/// serve gets no answer and no change.
+pub fn run_operation(
+    op: Operation,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let cred = Credential::read_from(input)?;
+    let Some(url) = request_url(&cred) else { return Ok(()) };
+    let raw = RawSettings::load(&url, ctx.env)?;
+    let Some(deployment) = host::classify(&cred, raw.provider()?)? else {
+        tracing::debug!("{url}: not a Bitbucket host; nothing to do");
+        return Ok(());
+    };
+    let settings = raw.validate(ctx.env)?;
+    let store = store::open(&settings);
+    let auth = Authenticator::new(settings, deployment, store, ctx);
+    match op {
+        Operation::Get => {
+            if let Some(answer) = auth.get(&cred)? {
+                answer.write_to(output)?;
+            }
+        }
+        Operation::Store => auth.store(&cred)?,
+        Operation::Erase => auth.erase(&cred)?,
+    }
+    Ok(())
+}
+
+/// Current time in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

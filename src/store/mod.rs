@@ -1,0 +1,330 @@
+//! Where secrets live: the store trait, the key layout of SPEC §6, and the stored record.
+//!
+//! A [`SecretStore`] maps a [`StoreKey`] (service + account, as the OS keyrings name them) to
+//! a [`StoredSecret`]: the secret with its kind, owner and expiry. Backends: [`KeyringStore`]
+//! (the OS keyring), [`PlaintextStore`] (a 0600 JSON file), [`MemoryStore`] (tests, library
+//! users). Backends never print and never decide policy; `auth` decides what to read and write.
+
+mod keyring;
+mod memory;
+mod plaintext;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::keyring::KeyringStore;
+pub use self::memory::MemoryStore;
+pub use self::plaintext::PlaintextStore;
+use crate::config::{Settings, StoreKind};
+use crate::host::{Deployment, canonical_host};
+use crate::secret::Secret;
+
+/// The name of one entry: `service` is the key string of SPEC §6, `account` the username.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StoreKey {
+    /// `{namespace}:{scheme}://[user@]host/[path]`.
+    pub service: String,
+    /// The username, or empty for a host default entry.
+    pub account: String,
+}
+
+/// What kind of secret a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// An API token, app password, Data Center HTTP access token, or any secret git stored.
+    Token,
+    /// An OAuth access token from the authorization code grant.
+    #[serde(rename = "oauth")]
+    OAuth,
+    /// An OAuth access token from the client credentials grant.
+    #[serde(rename = "clientcredentials")]
+    ClientCredentials,
+    /// An OAuth refresh token.
+    Refresh,
+    /// A Data Center project or repository token, usable only as `Authorization: Bearer`.
+    Bearer,
+}
+
+impl SecretKind {
+    /// The name used in the store and by `list`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretKind::Token => "token",
+            SecretKind::OAuth => "oauth",
+            SecretKind::ClientCredentials => "clientcredentials",
+            SecretKind::Refresh => "refresh",
+            SecretKind::Bearer => "bearer",
+        }
+    }
+}
+
+/// One stored secret with its metadata (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    /// What it is.
+    pub kind: SecretKind,
+    /// Whose it is (the git username to answer).
+    pub username: String,
+    /// The secret itself.
+    pub secret: Secret,
+    /// Expiry, Unix seconds (UTC); `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// For OAuth tokens: the deployment that issued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    /// For OAuth tokens: the client id that obtained it (a refresh must use the same client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Whether a refresh token is stored for this account (saves a look-up on the hot path).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_refresh_token: bool,
+}
+
+impl StoredSecret {
+    /// A secret of `kind` for `username` with no further metadata.
+    pub fn new(kind: SecretKind, username: impl Into<String>, secret: Secret) -> Self {
+        StoredSecret {
+            kind,
+            username: username.into(),
+            secret,
+            expires_at: None,
+            deployment: None,
+            client_id: None,
+            has_refresh_token: false,
+        }
+    }
+
+    /// Serialize for a backend that stores strings.
+    pub(crate) fn to_json(&self) -> String {
+        // Serializing plain strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parse what a backend stored. A value that is not our JSON was written by another tool
+    /// under the same key (for example Git Credential Manager): take it as a token of
+    /// unknown expiry for the key's account.
+    pub(crate) fn from_stored(value: String, account: &str) -> StoredSecret {
+        match serde_json::from_str::<StoredSecret>(&value) {
+            Ok(record) => record,
+            Err(_) => StoredSecret::new(SecretKind::Token, account, Secret::new(value)),
+        }
+    }
+}
+
+/// A store failure, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The OS keyring cannot be used here (no D-Bus session, locked, no Secret Service).
+    #[error(
+        "the OS keyring is not available ({detail}); to keep secrets in a 0600 file instead, run: git config --global credential.credentialStore plaintext"
+    )]
+    Unavailable {
+        /// What the keyring said (never a secret).
+        detail: String,
+    },
+    /// The plaintext file exists but is not ours to read.
+    #[error(
+        "the plaintext store {path} is corrupt ({detail}); it was left as it is: repair it or move it away"
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Parser message (never a secret).
+        detail: String,
+    },
+    /// Reading or writing the plaintext file failed.
+    #[error("the plaintext store {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Any other backend failure (never a secret in `detail`).
+    #[error("the {store} store failed: {detail}")]
+    Backend {
+        /// Backend name.
+        store: &'static str,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// A place to keep secrets. Implementations must be safe to call from several processes at
+/// once for different keys; `auth` serialises writers of one account with a file lock.
+pub trait SecretStore {
+    /// Read the record at `key`, `None` when there is none.
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredSecret>, StoreError>;
+    /// Create or replace the record at `key`.
+    fn save(&self, key: &StoreKey, value: &StoredSecret) -> Result<(), StoreError>;
+    /// Delete the record at `key`; `Ok(false)` when there was none.
+    fn delete(&self, key: &StoreKey) -> Result<bool, StoreError>;
+    /// Every record whose service starts with `{namespace}:`.
+    fn list(&self, namespace: &str) -> Result<Vec<(StoreKey, StoredSecret)>, StoreError>;
+    /// Short name for messages and `diagnose`.
+    fn name(&self) -> &'static str;
+}
+
+/// Open the store the settings name. The keyring connects lazily, on first use.
+pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
+    match settings.store {
+        StoreKind::Keyring => Box::new(KeyringStore::new()),
+        StoreKind::Plaintext => Box::new(PlaintextStore::new(settings.plaintext_path.clone())),
+        StoreKind::Memory => Box::new(MemoryStore::new()),
+    }
+}
+
+/// One account on one host (optionally one repository path): the keys of SPEC §6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Key prefix (`git` by default).
+    pub namespace: String,
+    /// `https` or `http`.
+    pub scheme: String,
+    /// Canonical host: lower case, default port dropped.
+    pub host: String,
+    /// Repository path when git sent one (`credential.useHttpPath`).
+    pub path: Option<Vec<u8>>,
+    /// The username; `None` means "whoever the host default is".
+    pub username: Option<String>,
+}
+
+impl Account {
+    /// Build from git's parts.
+    pub fn new(
+        namespace: &str,
+        scheme: &str,
+        host: &str,
+        path: Option<&[u8]>,
+        username: Option<&str>,
+    ) -> Account {
+        let scheme = scheme.to_ascii_lowercase();
+        Account {
+            namespace: namespace.to_owned(),
+            host: canonical_host(&scheme, host),
+            scheme,
+            path: path.filter(|p| !p.is_empty()).map(<[u8]>::to_vec),
+            username: username.map(str::to_owned),
+        }
+    }
+
+    /// The same host and path, for `username`.
+    pub fn with_username(&self, username: &str) -> Account {
+        Account { username: Some(username.to_owned()), ..self.clone() }
+    }
+
+    fn prefix(&self, user: Option<&str>) -> String {
+        let user = user.map(|u| format!("{}@", encode(u.as_bytes(), USERINFO_SAFE))).unwrap_or_default();
+        format!("{}:{}://{}{}/", self.namespace, self.scheme, user, self.host)
+    }
+
+    fn path_suffix(&self) -> String {
+        self.path.as_deref().map(|p| encode(p, PATH_SAFE)).unwrap_or_default()
+    }
+
+    /// Where the access token (or API token) lives: the user's key, or the host default when
+    /// no username is known.
+    pub fn access_key(&self) -> StoreKey {
+        StoreKey {
+            service: format!("{}{}", self.prefix(self.username.as_deref()), self.path_suffix()),
+            account: self.username.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The host default key `{namespace}:{scheme}://{host}/[path]`.
+    pub fn host_default_key(&self) -> StoreKey {
+        StoreKey { service: format!("{}{}", self.prefix(None), self.path_suffix()), account: String::new() }
+    }
+
+    /// Where the user's refresh token lives (per account, not per path). `None` without a username.
+    pub fn refresh_key(&self) -> Option<StoreKey> {
+        let user = self.username.as_deref()?;
+        Some(StoreKey {
+            service: format!("{}refresh_token", self.prefix(Some(user))),
+            account: user.to_owned(),
+        })
+    }
+
+    /// The URL form used in messages and git config look-ups (no secret in it).
+    pub fn url(&self) -> String {
+        let path = self.path.as_deref().map(|p| encode(p, PATH_SAFE)).unwrap_or_default();
+        format!("{}://{}/{}", self.scheme, self.host, path)
+    }
+}
+
+const USERINFO_SAFE: &[u8] = b"-._~!$&'()*+,;=";
+const PATH_SAFE: &[u8] = b"-._~!$&'()*+,;=:@/";
+
+/// Percent-encode every byte that is not alphanumeric or in `safe`.
+fn encode(bytes: &[u8], safe: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_seed_layout() {
+        let a = Account::new("git", "https", "Bitbucket.org:443", None, Some("alice"));
+        assert_eq!(
+            a.access_key(),
+            StoreKey { service: "git:https://alice@bitbucket.org/".into(), account: "alice".into() }
+        );
+        assert_eq!(a.refresh_key().unwrap().service, "git:https://alice@bitbucket.org/refresh_token");
+        assert_eq!(
+            a.host_default_key(),
+            StoreKey { service: "git:https://bitbucket.org/".into(), account: String::new() }
+        );
+    }
+
+    #[test]
+    fn path_and_port_are_part_of_the_key() {
+        let a = Account::new("ns", "http", "127.0.0.1:7990", Some(b"scm/p/r.git"), Some("bob"));
+        assert_eq!(a.access_key().service, "ns:http://bob@127.0.0.1:7990/scm/p/r.git");
+        assert_eq!(a.host_default_key().service, "ns:http://127.0.0.1:7990/scm/p/r.git");
+        assert_eq!(a.refresh_key().unwrap().service, "ns:http://bob@127.0.0.1:7990/refresh_token");
+    }
+
+    #[test]
+    fn odd_usernames_and_paths_are_encoded() {
+        let a = Account::new("git", "https", "h", Some(b"a b\xff"), Some("me@x.com"));
+        assert_eq!(a.access_key().service, "git:https://me%40x.com@h/a%20b%FF");
+        assert_eq!(a.access_key().account, "me@x.com");
+    }
+
+    #[test]
+    fn empty_username_is_its_own_account() {
+        let a = Account::new("git", "https", "sso.tld", None, Some(""));
+        assert_eq!(a.access_key().service, "git:https://@sso.tld/");
+        assert_ne!(a.access_key(), a.host_default_key());
+    }
+
+    #[test]
+    fn foreign_values_are_read_as_tokens() {
+        let r = StoredSecret::from_stored("plain-password".into(), "alice");
+        assert_eq!(r.kind, SecretKind::Token);
+        assert_eq!(r.username, "alice");
+        assert_eq!(r.secret.expose(), "plain-password");
+    }
+
+    #[test]
+    fn record_json_round_trips() {
+        let mut r = StoredSecret::new(SecretKind::OAuth, "alice", Secret::new("tok"));
+        r.expires_at = Some(1_900_000_000);
+        r.deployment = Some(Deployment::Cloud);
+        r.client_id = Some("cid".into());
+        assert_eq!(StoredSecret::from_stored(r.to_json(), "x"), r);
+    }
+}

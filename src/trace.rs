@@ -1,0 +1,30 @@
+//! `GIT_BITBUCKET_TRACE`: `1` (or `true`) traces to stderr, a path appends to that file.
+//!
+//! The library logs through `tracing`; this installs a plain subscriber for the binary.
+//! Nothing traced ever holds a secret: secrets are [`crate::Secret`]s, which print as
+//! `REDACTED`, and HTTP traces carry only method, URL without query, and status.
+
+use std::fs::OpenOptions;
+use std::sync::Mutex;
+
+/// Install the trace subscriber the variable asks for; do nothing when it is unset or `0`.
+pub fn init(value: Option<&str>) {
+    let Some(value) = value.filter(|v| !v.is_empty() && !matches!(*v, "0" | "false")) else {
+        return;
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false);
+    if matches!(value, "1" | "true" | "2") {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+        return;
+    }
+    match OpenOptions::new().create(true).append(true).open(value) {
+        Ok(file) => {
+            let _ = builder.with_writer(Mutex::new(file)).try_init();
+        }
+        Err(e) => eprintln!("git-credential-bitbucket: cannot open trace file {value}: {e}"),
+    }
+}
