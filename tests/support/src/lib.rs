@@ -1,0 +1,18 @@
+//! Test support for `git-credential-bitbucket`: a fake Bitbucket server (Cloud and Data
+//! Center) that serves real git repositories through `git http-backend` and implements the
+//! OAuth and REST endpoints the helper talks to, a private Secret Service (gnome-keyring in its
+//! own D-Bus session) and isolated git environments. It exists only for tests and benchmarks:
+//! it must never be a dependency of the shipped helper, and it never talks to a real Bitbucket.
+
+#![warn(missing_docs)]
+#![deny(clippy::print_stdout)]
+
+pub mod client;
+pub mod fake;
+pub mod gitenv;
+pub mod keyring;
+
+pub use client::HttpResponse;
+pub use fake::{Consent, Counts, FakeBitbucket, Fault, FaultTimes, Mode, RecordedRequest, RequestKind, User};
+pub use gitenv::GitEnv;
+pub use keyring::{KeyringSession, SecretItem};
