@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's second set-up command runs it:
+#   formatting and lints, unit + integration + doc tests (real gnome-keyring, real git over
+#   git http-backend, real headless Chromium), then git's own credential-helper tests
+#   (t0303) against the helper with the plaintext store and with the keyring store.
+# Installs missing Debian packages first (scripts/packages.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+while read -r pkg; do
+  [[ -z $pkg || $pkg == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done < scripts/packages.txt
+if ((${#missing[@]})); then
+  echo "== installing Debian packages: ${missing[*]}"
+  sudo=(); [[ $(id -u) == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+git_version=$(git --version | awk '{print $3}')
+if [[ $(printf '%s\n2.46\n' "$git_version" | sort -V | head -1) != 2.46 ]]; then
+  echo "git $git_version is first on PATH; the tests need git >= 2.46 (capability[]=authtype)" >&2
+  exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "== cargo test (workspace: unit, integration, doc tests)"
+cargo test --workspace 2>&1 | tee "$log"
+
+echo "== git's own helper tests (t0303-credential-external.sh)"
+cargo build --quiet
+helper=$PWD/target/debug/git-credential-bitbucket
+t=$(bash "${GIT_TEST_SUITE_SCRIPT:-../shared/tools/git-test-suite.sh}")
+t0303() {
+  (cd "$t" && GIT_TEST_CREDENTIAL_HELPER=$helper \
+    GIT_TEST_CREDENTIAL_HELPER_SETUP="git config --global credential.provider bitbucket && git config --global credential.credentialStore $1" \
+    ./t0303-credential-external.sh)
+}
+echo "-- plaintext store"
+t0303 plaintext | tee -a "$log"
+echo "-- keyring store (gnome-keyring in a private D-Bus session)"
+scripts/with-keyring.sh bash -c "$(declare -f t0303); t=$t helper=$helper; t0303 keyring" | tee -a "$log"
+
+passed=$(( $(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}') \
+         + $(grep -cE '^ok [0-9]+ - ' "$log") ))
+failed=$(( $(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}') \
+         + $(grep -cE '^not ok [0-9]+ - ' "$log") ))
+echo "all tests: $passed passed, $failed failed"
+[[ $failed == 0 ]]
