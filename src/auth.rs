@@ -7,8 +7,10 @@
 use crate::Error;
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, Http, UserCheck};
-use crate::config::{AuthMode, Settings};
+use crate::config::{AuthMode, OAuthClient, Settings};
 use crate::host::Deployment;
+use crate::lock::{AccountLock, lock_dir};
+use crate::oauth::{self, BrowserUi, Grant, TokenError, TokenResponse, browser};
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;
@@ -98,11 +100,17 @@ impl<'a> Authenticator<'a> {
             && record.expires_at.is_none_or(|t| t > self.now().saturating_add(EXPIRY_MARGIN_SECS))
     }
 
-    /// `get`: answer from the store, else sign in interactively when allowed, else nothing.
+    /// `get`: the order of attempts of SPEC §7: a fresh stored token (no network), a refresh,
+    /// the client credentials grant, interactive sign-in, else nothing.
     pub fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
         let Some(account) = self.account(cred) else { return Ok(None) };
+        let account = match self.client_credentials_mode() {
+            Some(_) if cred.username.is_none() => account.with_username(CLIENT_CREDENTIALS_USER),
+            _ => account,
+        };
         if let Some(found) = self.find(&account)? {
-            if self.is_fresh(&found.record) {
+            let refreshable = found.record.has_refresh_token;
+            if self.is_fresh(&found.record) && !(self.settings.always_refresh && refreshable) {
                 tracing::debug!(
                     "stored {} for {} is fresh: answering without a network request",
                     found.record.kind.name(),
@@ -110,7 +118,12 @@ impl<'a> Authenticator<'a> {
                 );
                 return Ok(Some(self.answer(cred, &found)?));
             }
-            tracing::debug!("stored {} for {} has expired", found.record.kind.name(), found.account.url());
+            if refreshable && let Some(refreshed) = self.refresh(cred, &found)? {
+                return Ok(Some(self.answer(cred, &refreshed)?));
+            }
+        }
+        if self.client_credentials_mode().is_some() {
+            return self.client_credentials(cred, &account).map(Some);
         }
         if !self.may_prompt() {
             self.explain_not_signed_in(&account);
@@ -119,10 +132,136 @@ impl<'a> Authenticator<'a> {
         if let Some(answer) = self.sign_in(cred, &account)? {
             return Ok(Some(answer));
         }
-        if self.deployment == Deployment::Cloud {
+        if self.deployment == Deployment::Cloud || self.oauth_client().is_some() {
             self.explain_not_signed_in(&account);
         }
         Ok(None)
+    }
+
+    /// The deployment's endpoints for this request.
+    pub fn endpoints(&self, cred: &Credential) -> Result<Endpoints, Error> {
+        Ok(Endpoints::for_remote(
+            self.deployment,
+            &self.settings,
+            cred.protocol.as_deref().unwrap_or("https"),
+            cred.host.as_deref().unwrap_or_default(),
+            cred.path.as_deref(),
+        )?)
+    }
+
+    fn oauth_client(&self) -> Option<&OAuthClient> {
+        match self.deployment {
+            Deployment::Cloud => self.settings.cloud_client.as_ref(),
+            Deployment::DataCenter => self.settings.datacenter_client.as_ref(),
+        }
+    }
+
+    fn client_credentials_mode(&self) -> Option<&OAuthClient> {
+        self.oauth_client().filter(|_| self.settings.auth_modes.contains(&AuthMode::ClientCredentials))
+    }
+
+    /// Step 2: refresh an expired (or, with `bitbucketAlwaysRefreshCredentials`, any) OAuth
+    /// token, at most once across all processes: take the account's lock, re-read the store
+    /// (another process may have refreshed meanwhile), refresh, and write the rotated refresh
+    /// token before the access token. `None` when there is nothing to refresh with.
+    pub fn refresh(&self, cred: &Credential, found: &Found) -> Result<Option<Found>, Error> {
+        let Some(refresh_key) = found.account.refresh_key() else { return Ok(None) };
+        let _lock = AccountLock::acquire(&lock_dir(self.ctx.env), &refresh_key)?;
+        let access_key = found.account.access_key();
+        if let Some(current) = self.store.load(&access_key)?
+            && current.secret != found.record.secret
+            && self.is_fresh(&current)
+        {
+            tracing::debug!("another process refreshed {} meanwhile", found.account.url());
+            return Ok(Some(Found { account: found.account.clone(), record: current }));
+        }
+        let Some(refresh) = self.store.load(&refresh_key)? else {
+            tracing::debug!("no refresh token stored for {}", found.account.url());
+            return Ok(None);
+        };
+        let endpoints = self.endpoints(cred)?;
+        let Some(client) = self.oauth_client() else {
+            tracing::debug!("no OAuth client configured: cannot refresh");
+            return Ok(None);
+        };
+        if found.record.client_id.as_ref().is_some_and(|id| *id != client.id) {
+            tracing::debug!("the token was issued to another OAuth client: cannot refresh it with this one");
+            return Ok(None);
+        }
+        tracing::debug!("refreshing the token of {}", found.account.url());
+        match oauth::request_token(self.http()?, &endpoints, client, Grant::Refresh(&refresh.secret)) {
+            Ok(tokens) => {
+                let kind = match found.record.kind {
+                    SecretKind::ClientCredentials => SecretKind::ClientCredentials,
+                    _ => SecretKind::OAuth,
+                };
+                let record = self.save_tokens(
+                    &found.account,
+                    &found.record.username,
+                    kind,
+                    &endpoints,
+                    client,
+                    tokens,
+                )?;
+                Ok(Some(Found { account: found.account.clone(), record }))
+            }
+            Err(TokenError::Rejected { error, .. }) => {
+                tracing::debug!("refresh token rejected ({error}): deleting it");
+                self.store.delete(&refresh_key)?;
+                if self.store.load(&access_key)?.is_some_and(|r| r.secret == found.record.secret) {
+                    self.store.delete(&access_key)?;
+                }
+                if self.ctx.stderr_is_terminal {
+                    eprintln!(
+                        "git-credential-bitbucket: Bitbucket no longer accepts the saved sign-in for {} ({error}); sign in again",
+                        found.account.url()
+                    );
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Save tokens from a grant: the refresh token first, then the access token with its
+    /// metadata, then the host default copy.
+    fn save_tokens(
+        &self,
+        account: &Account,
+        username: &str,
+        kind: SecretKind,
+        endpoints: &Endpoints,
+        client: &OAuthClient,
+        tokens: TokenResponse,
+    ) -> Result<StoredSecret, Error> {
+        let account = account.with_username(username);
+        let mut record = StoredSecret::new(kind, username, tokens.access_token);
+        record.expires_at = tokens.expires_in.map(|secs| self.now().saturating_add(secs));
+        record.deployment = Some(endpoints.deployment);
+        record.client_id = Some(client.id.clone());
+        if let Some(refresh_key) = account.refresh_key() {
+            if let Some(refresh) = tokens.refresh_token {
+                self.store.save(&refresh_key, &StoredSecret::new(SecretKind::Refresh, username, refresh))?;
+                record.has_refresh_token = true;
+            } else {
+                record.has_refresh_token = self.store.load(&refresh_key)?.is_some();
+            }
+        }
+        self.store.save(&account.access_key(), &record)?;
+        self.update_host_default(&account, &record)?;
+        Ok(record)
+    }
+
+    /// Step 3: the client credentials grant (CI): cache the token until it expires.
+    fn client_credentials(&self, cred: &Credential, account: &Account) -> Result<Credential, Error> {
+        let endpoints = self.endpoints(cred)?;
+        let client = self.client_credentials_mode().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?;
+        tracing::debug!("client credentials grant for {}", account.url());
+        let tokens = oauth::request_token(self.http()?, &endpoints, client, Grant::ClientCredentials)?;
+        let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
+        let record =
+            self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;
+        self.answer(cred, &Found { account: account.with_username(username), record })
     }
 
     /// The stored access secret for the account, or the host default when git gave no username.
@@ -165,16 +304,63 @@ impl<'a> Authenticator<'a> {
         self.settings.interactive && terminal_prompt
     }
 
-    /// Interactive sign-in with the methods of `bitbucketAuthModes` that work here.
+    /// Interactive sign-in with the methods of `bitbucketAuthModes` that work here: OAuth in
+    /// the browser when a client is configured, else (Cloud) a username and API token.
     ///
     /// A Data Center token prompt is left to git: git asks the same two questions through
     /// the same askpass program or terminal, then calls `store`, so the result is the same,
     /// and git's `credential fill` output stays exactly as git documents it.
     fn sign_in(&self, cred: &Credential, account: &Account) -> Result<Option<Credential>, Error> {
-        if self.settings.auth_modes.contains(&AuthMode::Token) && self.deployment == Deployment::Cloud {
-            return self.sign_in_with_token(cred, account);
+        for mode in &self.settings.auth_modes {
+            match mode {
+                AuthMode::OAuth if self.oauth_client().is_some() => {
+                    return self.sign_in_with_oauth(cred, account);
+                }
+                AuthMode::Token if self.deployment == Deployment::Cloud => {
+                    return self.sign_in_with_token(cred, account);
+                }
+                _ => {}
+            }
+        }
+        if self.deployment == Deployment::Cloud && self.settings.auth_modes.contains(&AuthMode::OAuth) {
+            self.ctx.prompter.tell(NO_CLIENT);
         }
         Ok(None)
+    }
+
+    /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
+    /// tokens (refresh first) and answers.
+    pub fn sign_in_with_oauth(
+        &self,
+        cred: &Credential,
+        account: &Account,
+    ) -> Result<Option<Credential>, Error> {
+        let client = self.oauth_client().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?;
+        let endpoints = self.endpoints(cred)?;
+        let ui = BrowserUi {
+            browser_var: (self.ctx.env)("BROWSER"),
+            desktop: browser::has_desktop(self.ctx.env),
+            chatty: self.ctx.stderr_is_terminal,
+            paste_source: oauth::terminal_paste_source(),
+        };
+        let (port, timeout) = (self.settings.redirect_port, self.settings.oauth_timeout);
+        let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
+        let username = self.username_for_token(&endpoints, &tokens.access_token)?;
+        tracing::debug!("signed in with OAuth to {}", account.url());
+        let record = self.save_tokens(account, &username, SecretKind::OAuth, &endpoints, client, tokens)?;
+        self.answer(cred, &Found { account: account.with_username(&username), record }).map(Some)
+    }
+
+    /// Who an access token belongs to, from the deployment's user endpoint.
+    fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
+        let response = self.http()?.get_bearer(&endpoints.user, token)?;
+        match api::read_user(&endpoints.user, response)? {
+            UserCheck::Valid(name) => Ok(name),
+            UserCheck::Unauthorized | UserCheck::Forbidden => Err(Error::SignIn(format!(
+                "{} did not accept the new access token; nothing was stored",
+                api::redacted(&endpoints.user)
+            ))),
+        }
     }
 
     /// Ask for a username (unless git gave one) and a token, the way git itself asks.
@@ -196,8 +382,14 @@ impl<'a> Authenticator<'a> {
             return Ok(None);
         };
         let token = Secret::new(token);
-        if self.deployment == Deployment::Cloud && !self.check_cloud_token(&username, &token, account)? {
-            return Ok(None);
+        if self.deployment == Deployment::Cloud {
+            match self.check_cloud_token(&username, &token, account) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                // A valid password of an account with two-step verification: OAuth is the way.
+                Err(Error::TwoStep) => return self.sign_in_with_oauth(cred, account),
+                Err(e) => return Err(e),
+            }
         }
         Ok(Some(Credential { username: Some(username), password: Some(token), ..Credential::default() }))
     }
@@ -223,8 +415,12 @@ impl<'a> Authenticator<'a> {
                 );
                 Ok(true)
             }
+            Ok(UserCheck::Forbidden) if self.oauth_client().is_some() => {
+                tracing::debug!("/2.0/user answered 403: two-step verification is on; switching to OAuth");
+                Err(Error::TwoStep)
+            }
             Ok(UserCheck::Forbidden) => Err(Error::SignIn(format!(
-                "two-step verification is on for {username}: a password cannot be used; sign in with OAuth or an API token"
+                "two-step verification is on for {username}: a password cannot be used; use an API token, or configure an OAuth consumer (see docs/configuration.md)"
             ))),
             Err(e) => {
                 tracing::debug!("could not check the token with the REST API ({e}); letting git try it");
@@ -343,6 +539,11 @@ impl<'a> Authenticator<'a> {
         Ok(())
     }
 }
+
+/// The git username answered with client-credentials tokens (Bitbucket's documented name).
+pub const CLIENT_CREDENTIALS_USER: &str = "x-token-auth";
+
+const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
 
 const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
 

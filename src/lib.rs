@@ -15,6 +15,8 @@ pub mod cli;
 pub mod config;
 pub mod gitconfig;
 pub mod host;
+pub mod lock;
+pub mod oauth;
 pub mod prompt;
 pub mod protocol;
 mod secret;
@@ -51,12 +53,21 @@ pub enum Error {
     /// A Data Center base URL cannot be found.
     #[error(transparent)]
     Endpoint(#[from] bitbucket::EndpointError),
+    /// An OAuth exchange failed.
+    #[error(transparent)]
+    Token(#[from] oauth::TokenError),
+    /// The refresh lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
     /// A prompt failed.
     #[error(transparent)]
     Prompt(#[from] prompt::PromptError),
     /// Signing in failed; the message says why and what to do.
     #[error("{0}")]
     SignIn(String),
+    /// A valid password of an account with two-step verification (switch to OAuth).
+    #[error("two-step verification is on for this account: sign in with OAuth")]
+    TwoStep,
     /// Bad usage of a command.
     #[error("{0}")]
     Usage(String),

@@ -7,11 +7,13 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout)]
 
+pub mod bins;
 pub mod client;
 pub mod fake;
 pub mod gitenv;
 pub mod keyring;
 
+pub use bins::support_bin;
 pub use client::HttpResponse;
 pub use fake::{Consent, Counts, FakeBitbucket, Fault, FaultTimes, Mode, RecordedRequest, RequestKind, User};
 pub use gitenv::GitEnv;

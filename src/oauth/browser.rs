@@ -1,0 +1,138 @@
+//! Opening the sign-in page: `BROWSER` first, then the system opener.
+//!
+//! `BROWSER` is a command (a `:`-separated list is tried in order); `%s` in it stands for the
+//! URL, otherwise the URL is the last argument. The URL is passed as a separate argument to
+//! `sh`, never spliced into shell text. The sign-in URL carries no secret (only the client id,
+//! `state` and the PKCE challenge).
+
+use std::process::{Child, Command, Stdio};
+
+/// How the page was opened.
+#[derive(Debug)]
+pub enum Opened {
+    /// A command was started; the caller may watch it to learn whether it failed.
+    Started(Child),
+    /// Nothing could be started: the person must open the URL themselves.
+    Nothing,
+}
+
+/// Start a browser on `url`, honouring `browser_var` (the `BROWSER` value) first.
+pub fn open(url: &str, browser_var: Option<&str>) -> Opened {
+    if let Some(var) = browser_var.filter(|v| !v.trim().is_empty()) {
+        for command in var.split(':').map(str::trim).filter(|c| !c.is_empty()) {
+            if let Some(child) = spawn_shell(command, url) {
+                return Opened::Started(child);
+            }
+        }
+        return Opened::Nothing;
+    }
+    for (program, args) in system_openers() {
+        let started = Command::new(program)
+            .args(*args)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(child) = started {
+            return Opened::Started(child);
+        }
+    }
+    Opened::Nothing
+}
+
+fn spawn_shell(command: &str, url: &str) -> Option<Child> {
+    let program = command.split_whitespace().next()?;
+    if !is_executable(program) {
+        return None;
+    }
+    let script =
+        if command.contains("%s") { command.replace("%s", "\"$1\"") } else { format!("{command} \"$1\"") };
+    Command::new("sh")
+        .args(["-c", &script, "sh", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// Whether `program` names an existing file, directly or on `PATH`.
+fn is_executable(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+#[cfg(target_os = "macos")]
+fn system_openers() -> &'static [(&'static str, &'static [&'static str])] {
+    &[("open", &[])]
+}
+
+#[cfg(windows)]
+fn system_openers() -> &'static [(&'static str, &'static [&'static str])] {
+    &[("rundll32", &["url.dll,FileProtocolHandler"])]
+}
+
+#[cfg(not(any(target_os = "macos", windows)))]
+fn system_openers() -> &'static [(&'static str, &'static [&'static str])] {
+    &[("xdg-open", &[]), ("gio", &["open"]), ("sensible-browser", &[])]
+}
+
+/// Whether a desktop session is likely to show a browser opened by the system opener.
+pub fn has_desktop(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    if cfg!(any(target_os = "macos", windows)) {
+        return env("SSH_CONNECTION").is_none();
+    }
+    env("DISPLAY").is_some_and(|v| !v.is_empty()) || env("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fake browser that records its arguments, one per line.
+    fn recorder(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+        let out = dir.join("args");
+        let script = dir.join("browser");
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", out.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (script.display().to_string(), out)
+    }
+
+    fn run(url: &str, browser: &str) {
+        let Opened::Started(mut child) = open(url, Some(browser)) else { panic!("not started") };
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn percent_s_is_replaced_by_the_url_as_one_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let (browser, out) = recorder(dir.path());
+        let pwned = dir.path().join("pwned");
+        let url = format!("http://x/?a=1&b=$(touch {0});c=`touch {0}`", pwned.display());
+        run(&url, &format!("{browser} --new-window %s"));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("--new-window\n{url}\n"));
+        assert!(!pwned.exists());
+    }
+
+    #[test]
+    fn without_percent_s_the_url_is_the_last_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let (browser, out) = recorder(dir.path());
+        run("http://h/p?q=1", &browser);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "http://h/p?q=1\n");
+    }
+
+    #[test]
+    fn a_list_falls_through_to_the_first_command_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let (browser, out) = recorder(dir.path());
+        run("http://h/", &format!("/nonexistent/browser:no-such-browser-here:{browser}"));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "http://h/\n");
+        assert!(matches!(open("http://h/", Some("/nonexistent/browser")), Opened::Nothing));
+    }
+}

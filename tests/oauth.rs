@@ -1,0 +1,441 @@
+//! Browser sign-in (SPEC §8), refresh with rotating refresh tokens and the lock (SPEC §7),
+//! client credentials, and every way a sign-in can fail — against the fake Bitbucket, with
+//! real git, and a real headless Chromium pressing the consent button.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client, support_bin};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
+const CLIENT_ID: &str = "consumer-key";
+const CLIENT_SECRET: &str = "consumer-secret-never-printed";
+
+/// A Cloud-mode fake on loopback, a git environment that uses the helper for it, a free
+/// callback port, and a plaintext store inside the test's HOME.
+struct Setup {
+    fake: FakeBitbucket,
+    env: GitEnv,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Setup {
+    fn cloud() -> Setup {
+        let fake = FakeBitbucket::start(Mode::Cloud);
+        fake.add_user(User::new("alice", "alice@example.com").with_password("pw").with_two_step());
+        fake.set_consenting_user("alice");
+        fake.create_repo("team/repo");
+        let port = free_port();
+        fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
+        let env = GitEnv::new();
+        let url = format!("http://{}", fake.host());
+        env.config("credential.helper", HELPER);
+        env.config(&format!("credential.{url}.provider"), "bitbucket");
+        env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
+        env.config("credential.bitbucketCloudUrl", &fake.base_url());
+        env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
+        env.config("credential.bitbucketOAuthClientId", CLIENT_ID);
+        env.config("credential.bitbucketOAuthClientSecret", CLIENT_SECRET);
+        env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+        env.config("credential.credentialStore", "plaintext");
+        Setup { fake, env, port }
+    }
+
+    fn store_file(&self) -> PathBuf {
+        self.env.home().join(".local/share/git-credential-bitbucket/credentials.json")
+    }
+
+    fn stored(&self) -> String {
+        std::fs::read_to_string(self.store_file()).unwrap_or_default()
+    }
+
+    /// `git credential <op>` with `input`, interactive unless `GIT_TERMINAL_PROMPT` is set back.
+    fn credential(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command("git");
+        cmd.args(["credential", op]).env_remove("GIT_TERMINAL_PROMPT");
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        run_with_input(cmd, input)
+    }
+
+    fn fill_input(&self) -> String {
+        format!("protocol=http\nhost={}\npath=team/repo.git\n\n", self.fake.host())
+    }
+
+    /// Seed the store the way a finished sign-in leaves it: an OAuth access token (expired when
+    /// `lifetime` is 0) and a refresh token known to the fake.
+    fn seed_oauth(&self, lifetime: u64) -> (String, String) {
+        let access = self.fake.issue_access_token("alice", lifetime);
+        let refresh = self.fake.issue_refresh_token("alice", CLIENT_ID);
+        let expiry = if lifetime == 0 { unix_now() - 10 } else { unix_now() + lifetime };
+        let input = format!(
+            "protocol=http\nhost={}\nusername=alice\npassword={access}\npassword_expiry_utc={expiry}\noauth_refresh_token={refresh}\n\n",
+            self.fake.host()
+        );
+        let out = self.helper("store", &input, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (access, refresh)
+    }
+
+    fn helper(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command(HELPER);
+        cmd.arg(op);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        run_with_input(cmd, input)
+    }
+}
+
+fn run_with_input(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
+    std::str::from_utf8(&output.stdout).ok()?.lines().find_map(|l| l.strip_prefix(&format!("{key}=")))
+}
+
+/// A `BROWSER` that writes the URL it is given to a file, so the test can play the browser.
+fn recording_browser(dir: &Path) -> (String, PathBuf) {
+    let file = dir.join("opened-url");
+    let script = dir.join("record-browser");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", file.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.display().to_string(), file)
+}
+
+/// Wait (bounded) until `file` exists and return its contents.
+fn wait_for_file(file: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            return text;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("helper ended before opening the browser: {status}");
+        }
+        assert!(Instant::now() < deadline, "the browser was never opened");
+        std::thread::yield_now();
+    }
+}
+
+fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
+    let mut cmd = setup.env.command(HELPER);
+    cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove("GIT_TERMINAL_PROMPT");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(setup.fill_input().as_bytes()).unwrap();
+    child
+}
+
+#[test]
+fn headless_chromium_signs_in_and_git_clones_then_never_asks_again() {
+    let setup = Setup::cloud();
+    let work = tempfile::tempdir().unwrap();
+    let trace = work.path().join("trace");
+    let consent_log = work.path().join("consent-log");
+    let browser = support_bin("chromium-consent");
+    let clone_dir = work.path().join("clone");
+    let remote = setup.fake.git_url("team/repo");
+
+    let mut clone = setup.env.command("git");
+    clone
+        .args(["clone", &remote, clone_dir.to_str().unwrap()])
+        .env_remove("GIT_TERMINAL_PROMPT")
+        .env("BROWSER", &browser)
+        .env("CONSENT_LOG", &consent_log)
+        .env("GIT_BITBUCKET_TRACE", &trace);
+    let out = clone.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "clone failed: {stderr}");
+    let log = std::fs::read_to_string(&consent_log).unwrap_or_default();
+    eprintln!("chromium-consent steps:\n{log}");
+    assert!(log.contains("clicked"), "{log}");
+    assert_eq!(setup.fake.count(RequestKind::Token), 1, "one code exchange");
+    assert_eq!(setup.fake.count(RequestKind::Rest), 1, "one user lookup");
+
+    let stored = setup.stored();
+    assert!(stored.contains("\"kind\": \"oauth\""), "{stored}");
+    assert!(stored.contains("refresh_token"), "{stored}");
+
+    // No secret in stderr or the trace.
+    let access = setup.fake.last_access_token("alice").unwrap();
+    let refresh = setup.fake.last_refresh_token("alice").unwrap();
+    let trace_text = std::fs::read_to_string(&trace).unwrap();
+    for secret in [access.as_str(), refresh.as_str(), CLIENT_SECRET] {
+        assert!(!stderr.contains(secret), "a secret reached git's stderr");
+        assert!(!trace_text.contains(secret), "a secret reached the trace");
+    }
+    assert!(trace_text.contains("token request (authorization code) -> HTTP 200"), "{trace_text}");
+
+    // From now on: no prompt, no browser, no network but git's own.
+    setup.fake.reset_log();
+    let again = work.path().join("again");
+    let out = setup
+        .env
+        .command("git")
+        .args(["clone", &remote, again.to_str().unwrap()])
+        .env("BROWSER", "/bin/false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(setup.fake.count(RequestKind::Token), 0);
+    assert_eq!(setup.fake.count(RequestKind::Rest), 0);
+    assert_eq!(setup.fake.count(RequestKind::Authorize), 0);
+}
+
+#[test]
+fn fifty_parallel_fills_on_an_expired_token_cost_one_refresh() {
+    let setup = Setup::cloud();
+    let (expired, _) = setup.seed_oauth(0);
+    let children: Vec<Child> = (0..50)
+        .map(|_| {
+            let mut cmd = setup.env.command("git");
+            cmd.args(["credential", "fill"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let passwords: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            field(o, "password").unwrap().to_owned()
+        })
+        .collect();
+    assert!(passwords.iter().all(|p| *p == passwords[0]), "all 50 got the same token");
+    assert_ne!(passwords[0], expired);
+    assert_eq!(setup.fake.count(RequestKind::Token), 1, "exactly one refresh request");
+    assert_eq!(setup.fake.rejected_grants(), 0);
+    // The rotated refresh token was saved: the next refresh works.
+    let stored = setup.stored();
+    assert!(stored.contains(&setup.fake.last_refresh_token("alice").unwrap()));
+}
+
+#[test]
+fn refresh_answers_expiry_and_saves_the_rotated_refresh_token() {
+    let setup = Setup::cloud();
+    let (_, first_refresh) = setup.seed_oauth(0);
+    let out = setup.credential(
+        "fill",
+        &format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host()),
+        &[("GIT_TERMINAL_PROMPT", "0")],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expiry: u64 = field(&out, "password_expiry_utc").unwrap().parse().unwrap();
+    assert!(expiry > unix_now() + 7000, "uses expires_in (7200)");
+    let new_refresh = setup.fake.last_refresh_token("alice").unwrap();
+    assert_ne!(new_refresh, first_refresh);
+    assert_eq!(field(&out, "oauth_refresh_token"), Some(new_refresh.as_str()));
+    assert!(!setup.stored().contains(&first_refresh), "the used refresh token is gone");
+}
+
+#[test]
+fn always_refresh_setting_refreshes_a_fresh_token() {
+    let setup = Setup::cloud();
+    let (fresh, _) = setup.seed_oauth(3600);
+    let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+    let out = setup.helper("get", &input, &[("GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true")]);
+    assert!(out.status.success());
+    assert_ne!(field(&out, "password"), Some(fresh.as_str()));
+    assert_eq!(setup.fake.count(RequestKind::Token), 1);
+    let out = setup.helper("get", &input, &[]);
+    assert_eq!(setup.fake.count(RequestKind::Token), 1, "without the setting a fresh token is answered");
+    assert!(field(&out, "password").is_some());
+}
+
+#[test]
+fn rejected_refresh_token_is_deleted_and_nothing_is_answered() {
+    let setup = Setup::cloud();
+    setup.seed_oauth(0);
+    // Use the refresh token behind the helper's back: the stored one is now spent.
+    let stored_refresh = setup.fake.last_refresh_token("alice").unwrap();
+    let spent = client::post_form(
+        &format!("{}/site/oauth2/access_token", setup.fake.base_url()),
+        &[("Authorization", &client::basic_auth(CLIENT_ID, CLIENT_SECRET))],
+        &[("grant_type", "refresh_token"), ("refresh_token", &stored_refresh)],
+    )
+    .unwrap();
+    assert_eq!(spent.status, 200);
+    let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+    let out = setup.helper("get", &input, &[("GIT_TERMINAL_PROMPT", "0")]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing answered");
+    assert!(out.stderr.is_empty(), "stderr is not a terminal: stays empty");
+    assert!(!setup.stored().contains(&stored_refresh), "the rejected refresh token was deleted");
+}
+
+#[test]
+fn client_credentials_token_is_cached_until_it_expires() {
+    let setup = Setup::cloud();
+    setup.fake.add_consumer_private("ci-key", "ci-secret", "http://localhost/");
+    let env = [
+        ("GIT_BITBUCKET_AUTHMODES", "clientcredentials"),
+        ("BITBUCKET_OAUTH_CLIENT_ID", "ci-key"),
+        ("BITBUCKET_OAUTH_CLIENT_SECRET", "ci-secret"),
+        ("GIT_TERMINAL_PROMPT", "0"),
+    ];
+    let input = format!("protocol=http\nhost={}\n\n", setup.fake.host());
+    let first = setup.helper("get", &input, &env);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(field(&first, "username"), Some("x-token-auth"));
+    let second = setup.helper("get", &input, &env);
+    assert_eq!(field(&second, "password"), field(&first, "password"));
+    assert_eq!(setup.fake.count(RequestKind::Token), 1, "cached until expiry");
+    assert_eq!(setup.fake.count(RequestKind::Authorize), 0, "no browser");
+}
+
+#[test]
+fn forged_callback_gets_400_and_the_real_one_still_signs_in() {
+    let setup = Setup::cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
+    let url = wait_for_file(&opened, &mut child);
+    let forged = client::get(&format!("http://127.0.0.1:{}/?code=stolen&state=guess", setup.port)).unwrap();
+    assert_eq!(forged.status, 400);
+    assert!(!forged.text().contains("stolen") && !forged.text().contains("guess"), "nothing reflected");
+    let location = setup.fake.consent(&url, Consent::Grant);
+    let back = client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    assert_eq!(back.status, 200);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(field(&out, "username"), Some("alice"));
+    assert!(setup.stored().contains("\"kind\": \"oauth\""));
+}
+
+#[test]
+fn access_denied_ends_the_attempt_and_stores_nothing() {
+    let setup = Setup::cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
+    let url = wait_for_file(&opened, &mut child);
+    let location = setup.fake.consent(&url, Consent::Deny);
+    assert_eq!(client::get(&location.replace("localhost", "127.0.0.1")).unwrap().status, 200);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access was denied"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(setup.stored(), "", "nothing stored");
+}
+
+#[test]
+fn port_in_use_is_a_clear_error_naming_port_and_setting() {
+    let setup = Setup::cloud();
+    let _taken = TcpListener::bind(("127.0.0.1", setup.port)).unwrap();
+    let out =
+        setup.helper("get", &setup.fill_input(), &[("BROWSER", "/bin/true"), ("GIT_TERMINAL_PROMPT", "1")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&setup.port.to_string()) && stderr.contains("bitbucketOAuthRedirectPort"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(setup.fake.count(RequestKind::Token), 0);
+    assert_eq!(setup.stored(), "");
+}
+
+#[test]
+fn no_callback_within_the_timeout_is_a_clear_error() {
+    let setup = Setup::cloud();
+    let out = setup.helper(
+        "get",
+        &setup.fill_input(),
+        &[("BROWSER", "/bin/true"), ("GIT_BITBUCKET_OAUTH_TIMEOUT", "1"), ("GIT_TERMINAL_PROMPT", "1")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no sign-in arrived within 1 seconds"), "{stderr}");
+    assert_eq!(setup.stored(), "");
+}
+
+#[test]
+fn ctrl_c_while_waiting_ends_cleanly_and_frees_the_port() {
+    let setup = Setup::cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
+    wait_for_file(&opened, &mut child);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(setup.stored(), "");
+    TcpListener::bind(("127.0.0.1", setup.port)).expect("the callback port is free again");
+}
+
+#[test]
+fn two_step_password_switches_to_oauth() {
+    let setup = Setup::cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let askpass = dir.path().join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\ncase \"$1\" in Username*) echo alice;; *) echo pw;; esac\n")
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let mut child = spawn_get(
+        &setup,
+        &[
+            ("BROWSER", &browser),
+            ("GIT_ASKPASS", askpass.to_str().unwrap()),
+            ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),
+        ],
+    );
+    let url = wait_for_file(&opened, &mut child);
+    let location = setup.fake.consent(&url, Consent::Grant);
+    client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        setup.fake.requests().iter().filter(|r| r.kind == RequestKind::Rest && r.status == 403).count(),
+        1
+    );
+    assert_ne!(field(&out, "password"), Some("pw"), "the password is never answered");
+    assert!(setup.stored().contains("\"kind\": \"oauth\""));
+}
+
+#[test]
+fn without_a_consumer_oauth_is_not_offered() {
+    let setup = Setup::cloud();
+    let out = setup.helper(
+        "get",
+        &setup.fill_input(),
+        &[("BITBUCKET_OAUTH_CLIENT_ID", ""), ("GIT_BITBUCKET_AUTHMODES", "oauth"), ("BROWSER", "/bin/false")],
+    );
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(setup.fake.count(RequestKind::Authorize) + setup.fake.count(RequestKind::Token), 0);
+}
