@@ -47,6 +47,25 @@ pub struct Authenticator<'a> {
     store: Box<dyn SecretStore + 'a>,
     ctx: &'a Context<'a>,
     http: std::cell::OnceCell<Http>,
+    refresh_policy: Option<RefreshPolicy<'a>>,
+    jwt: Option<Secret>,
+}
+
+/// Decides when to refresh: called with the stored access token and the current time.
+pub type RefreshPolicy<'a> = Box<dyn Fn(&StoredSecret, u64) -> bool + 'a>;
+
+/// What [`Authenticator::resolve`] found.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// A stored (or just obtained and stored) secret.
+    Stored(Found),
+    /// A username and secret the person typed; not stored until the server accepts it.
+    Typed {
+        /// The username.
+        username: String,
+        /// The secret.
+        secret: Secret,
+    },
 }
 
 impl<'a> Authenticator<'a> {
@@ -57,7 +76,15 @@ impl<'a> Authenticator<'a> {
         store: Box<dyn SecretStore + 'a>,
         ctx: &'a Context<'a>,
     ) -> Self {
-        Authenticator { settings, deployment, store, ctx, http: std::cell::OnceCell::new() }
+        Authenticator {
+            settings,
+            deployment,
+            store,
+            ctx,
+            http: std::cell::OnceCell::new(),
+            refresh_policy: None,
+            jwt: None,
+        }
     }
 
     /// The settings in force.
@@ -100,42 +127,85 @@ impl<'a> Authenticator<'a> {
             && record.expires_at.is_none_or(|t| t > self.now().saturating_add(EXPIRY_MARGIN_SECS))
     }
 
-    /// `get`: the order of attempts of SPEC §7: a fresh stored token (no network), a refresh,
-    /// the client credentials grant, interactive sign-in, else nothing.
+    /// `get`: the order of attempts of SPEC §7, answered in git's terms.
     pub fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
+        match self.resolve(cred, false)? {
+            Some(Resolved::Stored(found)) => Ok(Some(self.answer(cred, &found)?)),
+            Some(Resolved::Typed { username, secret }) => Ok(Some(Credential {
+                username: Some(username),
+                password: Some(secret),
+                ..Credential::default()
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The order of attempts of SPEC §7: a fresh stored token (no network), a refresh, the
+    /// client credentials or JWT grant, interactive sign-in, else nothing. With
+    /// `force_credentials` the store is skipped and a new sign-in is made.
+    pub fn resolve(&self, cred: &Credential, force_credentials: bool) -> Result<Option<Resolved>, Error> {
         let Some(account) = self.account(cred) else { return Ok(None) };
         let account = match self.client_credentials_mode() {
             Some(_) if cred.username.is_none() => account.with_username(CLIENT_CREDENTIALS_USER),
             _ => account,
         };
-        if let Some(found) = self.find(&account)? {
+        if !force_credentials && let Some(found) = self.find(&account)? {
+            let fresh = self.is_fresh(&found.record);
             let refreshable = found.record.has_refresh_token;
-            if self.is_fresh(&found.record) && !(self.settings.always_refresh && refreshable) {
+            let refresh_now = refreshable
+                && match &self.refresh_policy {
+                    Some(policy) => policy(&found.record, self.now()),
+                    None => !fresh || self.settings.always_refresh,
+                };
+            if !refresh_now && fresh {
                 tracing::debug!(
                     "stored {} for {} is fresh: answering without a network request",
                     found.record.kind.name(),
                     found.account.url()
                 );
-                return Ok(Some(self.answer(cred, &found)?));
+                return Ok(Some(Resolved::Stored(found)));
             }
-            if refreshable && let Some(refreshed) = self.refresh(cred, &found)? {
-                return Ok(Some(self.answer(cred, &refreshed)?));
+            if refresh_now && let Some(refreshed) = self.refresh(cred, &found)? {
+                return Ok(Some(Resolved::Stored(refreshed)));
             }
         }
+        if let Some(jwt) = &self.jwt {
+            return self.jwt_grant(cred, &account, jwt).map(|f| Some(Resolved::Stored(f)));
+        }
         if self.client_credentials_mode().is_some() {
-            return self.client_credentials(cred, &account).map(Some);
+            return self.client_credentials(cred, &account).map(|f| Some(Resolved::Stored(f)));
         }
         if !self.may_prompt() {
             self.explain_not_signed_in(&account);
             return Ok(None);
         }
-        if let Some(answer) = self.sign_in(cred, &account)? {
-            return Ok(Some(answer));
-        }
-        if self.deployment == Deployment::Cloud || self.oauth_client().is_some() {
+        let signed_in = self.sign_in(cred, &account)?;
+        if signed_in.is_none() && (self.deployment == Deployment::Cloud || self.oauth_client().is_some()) {
             self.explain_not_signed_in(&account);
         }
-        Ok(None)
+        Ok(signed_in)
+    }
+
+    /// Keep secrets in `store` instead of the configured one.
+    pub fn with_store(mut self, store: Box<dyn SecretStore + 'a>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Use `policy` instead of the expiry to decide when to refresh (the seed library's
+    /// `useRefreshToken`): called with the stored access token and the time whenever a refresh
+    /// token is available; `true` refreshes now. A stale token is never answered: when the
+    /// policy says no and the token has expired, a new sign-in follows.
+    pub fn with_refresh_policy(mut self, policy: RefreshPolicy<'a>) -> Self {
+        self.refresh_policy = Some(policy);
+        self
+    }
+
+    /// Get tokens with the JWT-bearer grant (`urn:bitbucket:oauth2:jwt`, Connect apps)
+    /// instead of signing in interactively.
+    pub fn with_jwt(mut self, jwt: Secret) -> Self {
+        self.jwt = Some(jwt);
+        self
     }
 
     /// The deployment's endpoints for this request.
@@ -149,7 +219,8 @@ impl<'a> Authenticator<'a> {
         )?)
     }
 
-    fn oauth_client(&self) -> Option<&OAuthClient> {
+    /// The OAuth client configured for this deployment, if any.
+    pub fn oauth_client(&self) -> Option<&OAuthClient> {
         match self.deployment {
             Deployment::Cloud => self.settings.cloud_client.as_ref(),
             Deployment::DataCenter => self.settings.datacenter_client.as_ref(),
@@ -253,7 +324,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// Step 3: the client credentials grant (CI): cache the token until it expires.
-    fn client_credentials(&self, cred: &Credential, account: &Account) -> Result<Credential, Error> {
+    fn client_credentials(&self, cred: &Credential, account: &Account) -> Result<Found, Error> {
         let endpoints = self.endpoints(cred)?;
         let client = self.client_credentials_mode().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?;
         tracing::debug!("client credentials grant for {}", account.url());
@@ -261,7 +332,20 @@ impl<'a> Authenticator<'a> {
         let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
         let record =
             self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;
-        self.answer(cred, &Found { account: account.with_username(username), record })
+        Ok(Found { account: account.with_username(username), record })
+    }
+
+    /// The JWT-bearer grant for Connect apps; the token is cached like client credentials.
+    fn jwt_grant(&self, cred: &Credential, account: &Account, jwt: &Secret) -> Result<Found, Error> {
+        let endpoints = self.endpoints(cred)?;
+        let no_client = OAuthClient { id: String::new(), secret: Secret::default() };
+        let client = self.oauth_client().unwrap_or(&no_client);
+        tracing::debug!("JWT grant for {}", account.url());
+        let tokens = oauth::request_token(self.http()?, &endpoints, client, Grant::Jwt(jwt))?;
+        let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
+        let record =
+            self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;
+        Ok(Found { account: account.with_username(username), record })
     }
 
     /// The stored access secret for the account, or the host default when git gave no username.
@@ -277,7 +361,8 @@ impl<'a> Authenticator<'a> {
         Ok(Some(Found { account, record }))
     }
 
-    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
+    /// The protocol answer for a stored secret (with its refresh token when one is stored).
+    pub fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
         let record = &found.record;
         let mut answer = Credential {
             username: Some(record.username.clone()),
@@ -310,11 +395,11 @@ impl<'a> Authenticator<'a> {
     /// A Data Center token prompt is left to git: git asks the same two questions through
     /// the same askpass program or terminal, then calls `store`, so the result is the same,
     /// and git's `credential fill` output stays exactly as git documents it.
-    fn sign_in(&self, cred: &Credential, account: &Account) -> Result<Option<Credential>, Error> {
+    fn sign_in(&self, cred: &Credential, account: &Account) -> Result<Option<Resolved>, Error> {
         for mode in &self.settings.auth_modes {
             match mode {
                 AuthMode::OAuth if self.oauth_client().is_some() => {
-                    return self.sign_in_with_oauth(cred, account);
+                    return self.sign_in_with_oauth(cred, account).map(|f| Some(Resolved::Stored(f)));
                 }
                 AuthMode::Token if self.deployment == Deployment::Cloud => {
                     return self.sign_in_with_token(cred, account);
@@ -329,12 +414,8 @@ impl<'a> Authenticator<'a> {
     }
 
     /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
-    /// tokens (refresh first) and answers.
-    pub fn sign_in_with_oauth(
-        &self,
-        cred: &Credential,
-        account: &Account,
-    ) -> Result<Option<Credential>, Error> {
+    /// tokens (refresh first).
+    pub fn sign_in_with_oauth(&self, cred: &Credential, account: &Account) -> Result<Found, Error> {
         let client = self.oauth_client().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?;
         let endpoints = self.endpoints(cred)?;
         let ui = BrowserUi {
@@ -348,7 +429,7 @@ impl<'a> Authenticator<'a> {
         let username = self.username_for_token(&endpoints, &tokens.access_token)?;
         tracing::debug!("signed in with OAuth to {}", account.url());
         let record = self.save_tokens(account, &username, SecretKind::OAuth, &endpoints, client, tokens)?;
-        self.answer(cred, &Found { account: account.with_username(&username), record }).map(Some)
+        Ok(Found { account: account.with_username(&username), record })
     }
 
     /// Who an access token belongs to, from the deployment's user endpoint.
@@ -363,8 +444,13 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    /// Ask for a username (unless git gave one) and a token, the way git itself asks.
-    fn sign_in_with_token(&self, cred: &Credential, account: &Account) -> Result<Option<Credential>, Error> {
+    /// Ask for a username (unless git gave one) and a token, the way git itself asks. The
+    /// answer is not stored here: git calls `store` once the server has accepted it.
+    pub fn sign_in_with_token(
+        &self,
+        cred: &Credential,
+        account: &Account,
+    ) -> Result<Option<Resolved>, Error> {
         let prompter = self.ctx.prompter;
         if self.deployment == Deployment::Cloud {
             prompter.tell(CLOUD_TOKEN_HINT);
@@ -387,11 +473,13 @@ impl<'a> Authenticator<'a> {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 // A valid password of an account with two-step verification: OAuth is the way.
-                Err(Error::TwoStep) => return self.sign_in_with_oauth(cred, account),
+                Err(Error::TwoStep) => {
+                    return self.sign_in_with_oauth(cred, account).map(|f| Some(Resolved::Stored(f)));
+                }
                 Err(e) => return Err(e),
             }
         }
-        Ok(Some(Credential { username: Some(username), password: Some(token), ..Credential::default() }))
+        Ok(Some(Resolved::Typed { username, secret: token }))
     }
 
     /// Ask Cloud's `/2.0/user` about a username + secret typed by the person. `false` when the
@@ -472,6 +560,24 @@ impl<'a> Authenticator<'a> {
         self.update_host_default(&account, &record)
     }
 
+    /// Store a secret the person typed (for `login` and the library), as `kind`.
+    pub fn store_typed(
+        &self,
+        cred: &Credential,
+        username: &str,
+        secret: Secret,
+        kind: SecretKind,
+    ) -> Result<Found, Error> {
+        let account = self
+            .account(cred)
+            .ok_or_else(|| Error::Usage("no host to store the token for".to_owned()))?
+            .with_username(username);
+        let record = StoredSecret::new(kind, username, secret);
+        self.store.save(&account.access_key(), &record)?;
+        self.update_host_default(&account, &record)?;
+        Ok(Found { account, record })
+    }
+
     /// Copy the user's secret to the host default key when there is none, or when the default
     /// is an older secret of the same user. Never overwrite another user's default.
     pub fn update_host_default(&self, account: &Account, record: &StoredSecret) -> Result<(), Error> {
@@ -543,7 +649,8 @@ impl<'a> Authenticator<'a> {
 /// The git username answered with client-credentials tokens (Bitbucket's documented name).
 pub const CLIENT_CREDENTIALS_USER: &str = "x-token-auth";
 
-const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
+/// Why browser sign-in is not offered, and how to change that.
+pub const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
 
 const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
 

@@ -3,7 +3,11 @@
 
 use std::ffi::OsString;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::commands::LoginMethod;
 
 /// Git credential helper for Bitbucket Cloud and Data Center.
 #[derive(Debug, Parser)]
@@ -49,7 +53,88 @@ pub enum Command {
         #[arg(long = "url", value_name = "URL")]
         urls: Vec<String>,
     },
+    /// Sign in without a git command (browser OAuth or a token) and store the result
+    Login {
+        /// Bitbucket URL [default: https://bitbucket.org]
+        url: Option<String>,
+        /// How to sign in [default: oauth when a consumer is configured, else token]
+        #[arg(long, value_enum)]
+        method: Option<LoginMethod>,
+        /// Account name to sign in as (asked when absent)
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// The token is a Data Center project or repository token (sent as Authorization: Bearer)
+        #[arg(long)]
+        bearer: bool,
+    },
+    /// Delete every secret stored for an account (access, refresh, host default copy)
+    Logout {
+        /// Bitbucket URL [default: https://bitbucket.org]
+        url: Option<String>,
+        /// Which account [default: the host default]
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// Show the stored accounts per host: kind and expiry, never a secret
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh access token on stdout (refreshed if needed), for scripts and curl
+    Token {
+        /// Bitbucket URL [default: https://bitbucket.org]
+        url: Option<String>,
+        /// Which account [default: the host default]
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// Check the environment, settings, store and network; exit 1 when something is wrong
+    Diagnose {
+        /// Bitbucket URL to check [default: https://bitbucket.org]
+        url: Option<String>,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages into a directory
+    #[command(name = "generate-man")]
+    GenerateMan {
+        /// Where to write git-credential-bitbucket.1 (and one page per subcommand)
+        dir: PathBuf,
+    },
     /// Any other operation: git may add new ones, and they are silently ignored.
-    #[command(external_subcommand)]
+    #[command(external_subcommand, hide = true)]
     Other(Vec<OsString>),
+}
+
+/// Write the shell completion script for `shell` to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "git-credential-bitbucket", out);
+}
+
+/// Write `git-credential-bitbucket.1` and a page per subcommand into `dir`.
+pub fn generate_man(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let command = Cli::command();
+    let mut written = Vec::new();
+    let main = dir.join("git-credential-bitbucket.1");
+    let mut buffer = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut buffer)?;
+    std::fs::write(&main, buffer)?;
+    written.push(main);
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("git-credential-bitbucket-{}", sub.get_name());
+        let sub = sub.clone().name(name.clone());
+        let mut buffer = Vec::new();
+        clap_mangen::Man::new(sub).render(&mut buffer)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, buffer)?;
+        written.push(path);
+    }
+    Ok(written)
 }

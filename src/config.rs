@@ -69,6 +69,8 @@ pub enum Source {
     Env(&'static str),
     /// The built-in default.
     Default,
+    /// Set by a program using the library.
+    Program,
 }
 
 /// A setting problem, always naming the setting and what it accepts.
@@ -137,6 +139,18 @@ impl RawSettings {
         }
         raw.other = from_git;
         raw
+    }
+
+    /// Set a setting from a program (wins over git config and environment). Returns `false`
+    /// for a name that is not a setting.
+    pub fn set(&mut self, git_name: &str, value: &str) -> bool {
+        match SETTINGS.iter().find(|d| d.git.eq_ignore_ascii_case(git_name)) {
+            Some(def) => {
+                self.values.insert(def.git, (value.to_owned(), Source::Program));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The value of a setting and its source, defaults included.

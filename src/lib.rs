@@ -9,9 +9,11 @@
 #![deny(clippy::print_stdout)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod auth;
 pub mod bitbucket;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod gitconfig;
 pub mod host;
@@ -109,6 +111,32 @@ pub fn request_url(cred: &Credential) -> Option<String> {
     Some(format!("{protocol}://{user}{host}/{path}"))
 }
 
+/// Set up the authenticator for `cred`'s host: one `git config` call, host recognition,
+/// validated settings, the store. `None` when the host is not one this helper serves.
+pub fn authenticator_for<'a>(
+    cred: &Credential,
+    ctx: &'a Context<'a>,
+) -> Result<Option<Authenticator<'a>>, Error> {
+    let Some(url) = request_url(cred) else { return Ok(None) };
+    let raw = RawSettings::load(&url, ctx.env)?;
+    authenticator_with(cred, raw, ctx)
+}
+
+/// Like [`authenticator_for`] with settings already read.
+pub fn authenticator_with<'a>(
+    cred: &Credential,
+    raw: RawSettings,
+    ctx: &'a Context<'a>,
+) -> Result<Option<Authenticator<'a>>, Error> {
+    let Some(deployment) = host::classify(cred, raw.provider()?)? else {
+        tracing::debug!("{}: not a Bitbucket host; nothing to do", request_url(cred).unwrap_or_default());
+        return Ok(None);
+    };
+    let settings = raw.validate(ctx.env)?;
+    let store = store::open(&settings);
+    Ok(Some(Authenticator::new(settings, deployment, store, ctx)))
+}
+
 /// Run one helper operation: read the credential from `input`, answer on `output`.
 ///
 /// Bad input is refused before any store or network is touched. A host this helper does not
@@ -120,15 +148,7 @@ pub fn run_operation(
     ctx: &Context,
 ) -> Result<(), Error> {
     let cred = Credential::read_from(input)?;
-    let Some(url) = request_url(&cred) else { return Ok(()) };
-    let raw = RawSettings::load(&url, ctx.env)?;
-    let Some(deployment) = host::classify(&cred, raw.provider()?)? else {
-        tracing::debug!("{url}: not a Bitbucket host; nothing to do");
-        return Ok(());
-    };
-    let settings = raw.validate(ctx.env)?;
-    let store = store::open(&settings);
-    let auth = Authenticator::new(settings, deployment, store, ctx);
+    let Some(auth) = authenticator_for(&cred, ctx)? else { return Ok(()) };
     match op {
         Operation::Get => {
             if let Some(answer) = auth.get(&cred)? {

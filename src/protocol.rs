@@ -269,6 +269,23 @@ impl Credential {
         Ok(())
     }
 
+    /// The credential git would build from a remote URL (`url=` expanded into its parts).
+    ///
+    /// ```
+    /// use git_credential_bitbucket::Credential;
+    /// let cred = Credential::from_url("https://alice@bitbucket.org/team/repo.git").unwrap();
+    /// assert_eq!(cred.username.as_deref(), Some("alice"));
+    /// assert_eq!(cred.path.as_deref(), Some(&b"team/repo.git"[..]));
+    /// ```
+    pub fn from_url(url: &str) -> Result<Credential, ProtocolError> {
+        let mut cred = Credential::default();
+        if url.contains(['\n', '\0']) {
+            return Err(ProtocolError::BadUrl { line: 1, reason: "it has a line break" });
+        }
+        cred.apply_url(url, 1)?;
+        Ok(cred)
+    }
+
     /// Write every attribute that is set, in git's format, `capability[]` first. Refuses a
     /// value holding `\n`, `\r` or NUL rather than corrupt the stream.
     ///

@@ -168,6 +168,24 @@ pub trait SecretStore {
     fn name(&self) -> &'static str;
 }
 
+impl<T: SecretStore + ?Sized> SecretStore for &T {
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredSecret>, StoreError> {
+        (**self).load(key)
+    }
+    fn save(&self, key: &StoreKey, value: &StoredSecret) -> Result<(), StoreError> {
+        (**self).save(key, value)
+    }
+    fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        (**self).delete(key)
+    }
+    fn list(&self, namespace: &str) -> Result<Vec<(StoreKey, StoredSecret)>, StoreError> {
+        (**self).list(namespace)
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
 /// Open the store the settings name. The keyring connects lazily, on first use.
 pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
     match settings.store {

@@ -1,0 +1,212 @@
+//! The library's front door: get a Bitbucket access token from Rust, with the same sign-in
+//! logic git gets (the Rust form of the seed library `bitbucket-auth`'s `getAccessToken`).
+//!
+//! [`TokenRequest`] is the config: the Bitbucket URL, an OAuth client (read from the
+//! environment when not given, like the seed), a store (the OS keyring unless another
+//! [`SecretStore`] is given), `force_credentials`, a refresh policy, a JWT for Connect apps.
+//! [`TokenRequest::access_token`] runs stored → refresh → client credentials / JWT →
+//! interactive, and stores what it gets. Logging goes through `tracing`: install any
+//! subscriber to see each step (secrets are never logged).
+
+use std::io::IsTerminal;
+
+use crate::auth::{RefreshPolicy, Resolved};
+use crate::config::RawSettings;
+use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
+use crate::store::{SecretKind, SecretStore, StoredSecret};
+use crate::{Context, Credential, Error, Secret, authenticator_with, gitconfig, request_url, unix_now};
+
+/// An access token and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token (HTTP Basic password for git, `Authorization: Bearer` for the REST API).
+    pub token: Secret,
+    /// The account it belongs to (`x-token-auth` for client credentials and JWT tokens).
+    pub username: String,
+    /// Expiry, Unix seconds; `None` when unknown (API tokens).
+    pub expires_at: Option<u64>,
+    /// What kind of secret it is.
+    pub kind: SecretKind,
+}
+
+/// How to get a token: the seed library's config object, as a builder.
+///
+/// ```no_run
+/// use git_credential_bitbucket::access::TokenRequest;
+/// // Client id/secret from BITBUCKET_OAUTH_CLIENT_ID/_SECRET (or bitbucketKey/bitbucketSecret).
+/// let token = TokenRequest::new("https://bitbucket.org").access_token()?;
+/// println!("signed in as {}", token.username);
+/// # Ok::<(), git_credential_bitbucket::Error>(())
+/// ```
+pub struct TokenRequest {
+    url: String,
+    username: Option<String>,
+    settings: Vec<(String, String)>,
+    store: Option<Box<dyn SecretStore>>,
+    force_credentials: bool,
+    refresh_policy: Option<RefreshPolicy<'static>>,
+    jwt: Option<Secret>,
+    interactive: bool,
+    read_git_config: bool,
+}
+
+impl TokenRequest {
+    /// A request for the Bitbucket at `url` (`https://bitbucket.org`, or a Data Center URL).
+    pub fn new(url: impl Into<String>) -> Self {
+        TokenRequest {
+            url: url.into(),
+            username: None,
+            settings: Vec::new(),
+            store: None,
+            force_credentials: false,
+            refresh_policy: None,
+            jwt: None,
+            interactive: true,
+            read_git_config: true,
+        }
+    }
+
+    /// The OAuth client (Cloud consumer key and secret, or Data Center client). When not
+    /// given, it comes from git config or the environment.
+    pub fn client(self, id: &str, secret: Secret) -> Self {
+        let (id_name, secret_name) = if self.url.contains("bitbucket.org") {
+            ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret")
+        } else {
+            ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret")
+        };
+        self.setting(id_name, id).setting(secret_name, secret.expose())
+    }
+
+    /// Which account (when several are stored for the host).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Set any setting of `docs/configuration.md` by its git config name (without
+    /// `credential.`), e.g. `("bitbucketCloudUrl", "http://127.0.0.1:8080")`.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Keep tokens in `store` instead of the configured one (e.g. a
+    /// [`MemoryStore`](crate::store::MemoryStore) or a [`PlaintextStore`](crate::store::PlaintextStore)).
+    pub fn store(mut self, store: impl SecretStore + 'static) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Skip stored tokens and sign in anew (the seed's `forceCredentials`).
+    pub fn force_credentials(mut self, force: bool) -> Self {
+        self.force_credentials = force;
+        self
+    }
+
+    /// Decide when to use the refresh token (the seed's `useRefreshToken`); see
+    /// [`Authenticator::with_refresh_policy`](crate::Authenticator::with_refresh_policy).
+    pub fn refresh_policy(mut self, policy: impl Fn(&StoredSecret, u64) -> bool + 'static) -> Self {
+        self.refresh_policy = Some(Box::new(policy));
+        self
+    }
+
+    /// Use the client credentials grant (private consumers; no browser, no refresh token).
+    pub fn client_credentials(self) -> Self {
+        self.setting("bitbucketAuthModes", "clientcredentials")
+    }
+
+    /// Use the JWT-bearer grant of a Connect app.
+    pub fn jwt(mut self, jwt: Secret) -> Self {
+        self.jwt = Some(jwt);
+        self
+    }
+
+    /// Whether a browser may be opened or a prompt shown (default: yes, where possible).
+    pub fn interactive(mut self, interactive: bool) -> Self {
+        self.interactive = interactive;
+        self
+    }
+
+    /// Whether to read `git config` (default: yes); without it only the environment and
+    /// [`TokenRequest::setting`] apply.
+    pub fn read_git_config(mut self, read: bool) -> Self {
+        self.read_git_config = read;
+        self
+    }
+
+    /// Get a token: stored (no network when fresh) → refreshed → client credentials / JWT →
+    /// interactive sign-in. What is obtained is stored.
+    pub fn access_token(&self) -> Result<AccessToken, Error> {
+        let mut cred = Credential::from_url(&self.url)?;
+        if self.username.is_some() {
+            cred.username = self.username.clone();
+        }
+        let env = |name: &str| std::env::var(name).ok();
+        let url =
+            request_url(&cred).ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
+        let mut raw = if self.read_git_config {
+            RawSettings::load(&url, &env)?
+        } else {
+            RawSettings::from_git_output(b"", &env)
+        };
+        for (name, value) in &self.settings {
+            if !raw.set(name, value) {
+                return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
+            }
+        }
+        if !self.interactive {
+            raw.set("interactive", "false");
+        }
+        let system_prompter;
+        let prompter: &dyn Prompter = if self.interactive {
+            system_prompter = SystemPrompter::from_env(&env, gitconfig::core_askpass);
+            &system_prompter
+        } else {
+            &NoPrompt
+        };
+        let ctx = Context {
+            env: &env,
+            prompter,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            now: &unix_now,
+        };
+        let not_bitbucket = || {
+            Error::Usage(format!(
+                "{} is not a Bitbucket host this helper serves; for Data Center set credential.<url>.provider=bitbucket",
+                self.url
+            ))
+        };
+        let mut auth = authenticator_with(&cred, raw, &ctx)?.ok_or_else(not_bitbucket)?;
+        if let Some(store) = &self.store {
+            auth = auth.with_store(Box::new(store.as_ref()));
+        }
+        if let Some(policy) = &self.refresh_policy {
+            let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
+            auth = auth.with_refresh_policy(policy);
+        }
+        if let Some(jwt) = &self.jwt {
+            auth = auth.with_jwt(jwt.clone());
+        }
+        match auth.resolve(&cred, self.force_credentials)? {
+            Some(Resolved::Stored(found)) => Ok(AccessToken {
+                token: found.record.secret,
+                username: found.record.username,
+                expires_at: found.record.expires_at,
+                kind: found.record.kind,
+            }),
+            Some(Resolved::Typed { username, secret }) => {
+                let typed = Credential {
+                    username: Some(username.clone()),
+                    password: Some(secret.clone()),
+                    ..cred.clone()
+                };
+                auth.store(&typed)?;
+                Ok(AccessToken { token: secret, username, expires_at: None, kind: SecretKind::Token })
+            }
+            None => Err(Error::SignIn(format!(
+                "not signed in to {} and cannot sign in here; run: git-credential-bitbucket login {}",
+                self.url, self.url
+            ))),
+        }
+    }
+}

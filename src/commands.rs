@@ -1,0 +1,475 @@
+//! The commands a person runs: `login`, `logout`, `list`, `token`, `diagnose`.
+//!
+//! Each is a function over the library's public pieces, writing its own output to the
+//! `out` it is given (stdout in the binary) and messages to stderr. None ever prints a secret
+//! except `token`, whose whole purpose is to print one access token on stdout.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::auth::{Found, Resolved};
+use crate::bitbucket::Endpoints;
+use crate::bitbucket::api::{Http, redacted};
+use crate::config::{RawSettings, SETTINGS, Source};
+use crate::host::Deployment;
+use crate::store::{SecretKind, SecretStore, StoredSecret};
+use crate::{Authenticator, Context, Credential, Error, authenticator_with, request_url, store};
+
+/// The URL commands use when none is given.
+pub const DEFAULT_URL: &str = "https://bitbucket.org";
+
+/// How `login` signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoginMethod {
+    /// OAuth in the browser (needs a configured consumer/client).
+    Oauth,
+    /// A username and an API token (Cloud), or an HTTP access token (Data Center).
+    Token,
+}
+
+fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
+    let mut cred = Credential::from_url(url).map_err(|e| Error::Usage(format!("{url}: {e}")))?;
+    if cred.protocol.is_none() || cred.host.is_none() {
+        return Err(Error::Usage(format!("{url}: expected a URL such as {DEFAULT_URL}")));
+    }
+    if let Some(user) = user {
+        cred.username = Some(user.to_owned());
+    }
+    Ok(cred)
+}
+
+fn open<'a>(cred: &Credential, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
+    let url = request_url(cred).unwrap_or_default();
+    let raw = RawSettings::load(&url, ctx.env)?;
+    authenticator_with(cred, raw, ctx)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {}",
+            url.trim_end_matches('/')
+        ))
+    })
+}
+
+/// Describe a stored token for people: kind and expiry.
+fn describe(record: &StoredSecret, now: u64) -> String {
+    match record.expires_at {
+        Some(t) if t > now => {
+            format!("{}, expires {} (in {} min)", record.kind.name(), utc(t), (t - now) / 60)
+        }
+        Some(t) => format!("{}, expired {}", record.kind.name(), utc(t)),
+        None => format!("{}, no expiry", record.kind.name()),
+    }
+}
+
+/// `login`: sign in without a git command and store the result.
+pub fn login(
+    url: &str,
+    method: Option<LoginMethod>,
+    user: Option<&str>,
+    bearer: bool,
+    ctx: &Context,
+) -> Result<String, Error> {
+    let cred = credential_for(url, user)?;
+    let auth = open(&cred, ctx)?;
+    let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
+    let has_client = auth.oauth_client().is_some();
+    let method = method.unwrap_or(if has_client { LoginMethod::Oauth } else { LoginMethod::Token });
+    let found = match method {
+        LoginMethod::Oauth if !has_client => return Err(Error::SignIn(crate::auth::NO_CLIENT.to_owned())),
+        LoginMethod::Oauth => auth.sign_in_with_oauth(&cred, &account)?,
+        LoginMethod::Token => match auth.sign_in_with_token(&cred, &account)? {
+            Some(Resolved::Stored(found)) => found,
+            Some(Resolved::Typed { username, secret }) => {
+                let kind = if bearer { SecretKind::Bearer } else { SecretKind::Token };
+                auth.store_typed(&cred, &username, secret, kind)?
+            }
+            None => {
+                return Err(Error::SignIn(
+                    "there is no terminal to ask for the token on; run this command in a terminal".to_owned(),
+                ));
+            }
+        },
+    };
+    Ok(format!(
+        "signed in to {} as {} ({})",
+        found.account.url(),
+        found.record.username,
+        describe(&found.record, (ctx.now)())
+    ))
+}
+
+/// `logout`: delete every secret stored for the account (access, refresh, host default copy).
+pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Error> {
+    let cred = credential_for(url, user)?;
+    let auth = open(&cred, ctx)?;
+    let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
+    let Some(found) = auth.find(&account)? else {
+        return Ok(format!(
+            "nothing stored for {}{}",
+            account.url(),
+            user.map(|u| format!(" ({u})")).unwrap_or_default()
+        ));
+    };
+    let erase = Credential { username: Some(found.record.username.clone()), password: None, ..cred };
+    auth.erase(&erase)?;
+    Ok(format!("signed out {} from {}", found.record.username, found.account.url()))
+}
+
+/// `token`: print a fresh access token (refreshed when needed) for scripts and `curl`.
+pub fn token(url: &str, user: Option<&str>, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
+    let cred = credential_for(url, user)?;
+    let auth = open(&cred, ctx)?;
+    let secret = match auth.resolve(&cred, false)? {
+        Some(Resolved::Stored(Found { record, .. })) => record.secret,
+        Some(Resolved::Typed { username, secret }) => {
+            auth.store_typed(&cred, &username, secret.clone(), SecretKind::Token)?;
+            secret
+        }
+        None => {
+            return Err(Error::SignIn(format!(
+                "not signed in to {url}; run: git-credential-bitbucket login {url}"
+            )));
+        }
+    };
+    writeln!(out, "{}", secret.expose()).map_err(crate::ProtocolError::Io)?;
+    Ok(())
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountRow {
+    /// `scheme://host/[path]`.
+    pub url: String,
+    /// The account.
+    pub username: String,
+    /// `token`, `oauth`, `clientcredentials`, `bearer`.
+    pub kind: String,
+    /// Expiry, Unix seconds, when known.
+    pub expires_at: Option<u64>,
+    /// Whether a refresh token is stored.
+    pub refresh_token: bool,
+    /// Whether this account is the host default (used when the remote URL has no username).
+    pub host_default: bool,
+}
+
+/// The stored accounts, without any secret.
+pub fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountRow>, Error> {
+    let entries = store.list(namespace)?;
+    let prefix = format!("{namespace}:");
+    let mut rows = Vec::new();
+    for (key, record) in &entries {
+        if record.kind == SecretKind::Refresh || key.account.is_empty() {
+            continue;
+        }
+        let rest = key.service.strip_prefix(&prefix).unwrap_or(&key.service);
+        let url = match rest.split_once("://") {
+            Some((scheme, after)) => {
+                let after = after.split_once('@').map_or(after, |(_, host_path)| host_path);
+                format!("{scheme}://{after}")
+            }
+            None => rest.to_owned(),
+        };
+        let default_service = format!("{prefix}{url}");
+        let host_default = entries.iter().any(|(k, r)| {
+            k.account.is_empty()
+                && k.service == default_service
+                && r.secret == record.secret
+                && r.username == record.username
+        });
+        rows.push(AccountRow {
+            url,
+            username: record.username.clone(),
+            kind: record.kind.name().to_owned(),
+            expires_at: record.expires_at,
+            refresh_token: record.has_refresh_token,
+            host_default,
+        });
+    }
+    Ok(rows)
+}
+
+/// `list`: a table (or JSON) of stored accounts per host.
+pub fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
+    let raw = RawSettings::load(&format!("{DEFAULT_URL}/"), ctx.env)?;
+    let settings = raw.validate(ctx.env)?;
+    let store = store::open(&settings);
+    let rows = accounts(store.as_ref(), &settings.namespace)?;
+    let io = |e| Error::Protocol(crate::ProtocolError::Io(e));
+    if json {
+        let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
+        return writeln!(out, "{text}").map_err(io);
+    }
+    if rows.is_empty() {
+        return writeln!(
+            out,
+            "no accounts stored ({} store, namespace {})",
+            store.name(),
+            settings.namespace
+        )
+        .map_err(io);
+    }
+    let now = (ctx.now)();
+    let table: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            let expiry = match r.expires_at {
+                Some(t) if t > now => format!("{} ({} min)", utc(t), (t - now) / 60),
+                Some(t) => format!("{} (expired)", utc(t)),
+                None => "-".to_owned(),
+            };
+            let notes =
+                [r.refresh_token.then_some("refresh token"), r.host_default.then_some("host default")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+            [r.url.clone(), r.username.clone(), r.kind.clone(), expiry, notes]
+        })
+        .collect();
+    let header = ["HOST", "ACCOUNT", "KIND", "EXPIRES (UTC)", "NOTES"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&table) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", line.join("  ").trim_end()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// `diagnose`: what is configured, what works, what does not. Returns whether all is well.
+pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, Error> {
+    let mut report = Report { out, problems: 0 };
+    report.line(&format!(
+        "git-credential-bitbucket {} ({} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    ));
+    let cred = credential_for(url, None)?;
+    report.git_version();
+    report.helpers();
+    let request = request_url(&cred).unwrap_or_default();
+    let raw = RawSettings::load(&request, ctx.env)?;
+    report.settings(&request, &raw);
+    let deployment = match crate::host::classify(&cred, raw.provider()?) {
+        Ok(Some(d)) => {
+            report.line(&format!("host: {} is served as Bitbucket {}", request, d.name()));
+            d
+        }
+        Ok(None) => {
+            report.problem(&format!(
+                "host: {request} is not served by this helper (not bitbucket.org, no provider=bitbucket)"
+            ));
+            return Ok(false);
+        }
+        Err(e) => {
+            report.problem(&format!("host: {e}"));
+            return Ok(false);
+        }
+    };
+    let settings = match raw.validate(ctx.env) {
+        Ok(s) => s,
+        Err(e) => {
+            report.problem(&format!("settings: {e}"));
+            return Ok(false);
+        }
+    };
+    let store = store::open(&settings);
+    match accounts(store.as_ref(), &settings.namespace) {
+        Ok(rows) => report.line(&format!(
+            "store: {} is reachable; {} account(s) stored in namespace {}",
+            store.name(),
+            rows.len(),
+            settings.namespace
+        )),
+        Err(e) => report.problem(&format!("store: {e}")),
+    }
+    let endpoints = Endpoints::for_remote(
+        deployment,
+        &settings,
+        cred.protocol.as_deref().unwrap_or("https"),
+        cred.host.as_deref().unwrap_or_default(),
+        cred.path.as_deref(),
+    );
+    match endpoints {
+        Ok(endpoints) => report.reachability(&endpoints, (ctx.now)()),
+        Err(e) if deployment == Deployment::DataCenter => report.line(&format!("endpoints: {e}")),
+        Err(e) => report.problem(&format!("endpoints: {e}")),
+    }
+    let ok = report.problems == 0;
+    report.line(if ok { "all checks passed" } else { "some checks failed (marked PROBLEM above)" });
+    Ok(ok)
+}
+
+struct Report<'o> {
+    out: &'o mut dyn Write,
+    problems: usize,
+}
+
+impl Report<'_> {
+    fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+    }
+
+    fn problem(&mut self, text: &str) {
+        self.problems += 1;
+        self.line(&format!("PROBLEM {text}"));
+    }
+
+    fn git_version(&mut self) {
+        let version = Command::new("git").arg("--version").stdin(Stdio::null()).output();
+        let Ok(version) = version else {
+            return self.problem("git: not found on PATH");
+        };
+        let text = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        let number = text.split_whitespace().nth(2).unwrap_or_default();
+        let parts: Vec<u32> = number.split('.').take(2).filter_map(|p| p.parse().ok()).collect();
+        if parts.len() == 2 && (parts[0], parts[1]) < (2, 46) {
+            self.line(&format!("git: {text} (older than 2.46: no Bearer tokens for Data Center project tokens; 2.41+ needed for token expiry)"));
+        } else {
+            self.line(&format!("git: {text}"));
+        }
+    }
+
+    fn helpers(&mut self) {
+        let out = Command::new("git")
+            .args(["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"])
+            .stdin(Stdio::null())
+            .output();
+        let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        if !text.contains("bitbucket") {
+            self.problem("git config: no credential helper mentions bitbucket; run: git-credential-bitbucket configure");
+        }
+        for line in text.lines() {
+            self.line(&format!("git config: {line}"));
+        }
+    }
+
+    fn settings(&mut self, url: &str, raw: &RawSettings) {
+        self.line(&format!("settings for {url}:"));
+        for def in SETTINGS {
+            let Some((value, source)) = raw.get(def.git) else {
+                self.line(&format!("  {:<40} (unset)", def.git));
+                continue;
+            };
+            let shown = if def.secret && !value.is_empty() { "(set, REDACTED)" } else { value };
+            let from = match source {
+                Source::GitConfig => "git config".to_owned(),
+                Source::Env(var) => format!("environment {var}"),
+                Source::Default => "default".to_owned(),
+                Source::Program => "program".to_owned(),
+            };
+            self.line(&format!("  {:<40} {shown}   [{from}]", def.git));
+        }
+    }
+
+    fn reachability(&mut self, endpoints: &Endpoints, now: u64) {
+        let http = match Http::new() {
+            Ok(h) => h,
+            Err(e) => return self.problem(&format!("network: {e}")),
+        };
+        let url = &endpoints.validate;
+        match http.send(url, http.client().get(url.clone())) {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                self.line(&format!("network: {} answered HTTP {status} without credentials", redacted(url)));
+                let date =
+                    response.headers().get("date").and_then(|d| d.to_str().ok()).and_then(parse_http_date);
+                match date {
+                    Some(server) => {
+                        let skew = server as i64 - now as i64;
+                        if skew.abs() > 60 {
+                            self.problem(&format!(
+                                "clock: this machine's clock is {skew:+} s off the server's; token expiry decisions need it within 60 s"
+                            ));
+                        } else {
+                            self.line(&format!("clock: within {} s of the server", skew.abs()));
+                        }
+                    }
+                    None => self.line("clock: the server sent no Date header; skew not checked"),
+                }
+            }
+            Err(e) => self.problem(&format!("network: {e}")),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC.
+pub fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace().skip(1);
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| Some(*m) == parts.clone().next())? as u32
+        + 1;
+    parts.next();
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    let days = days_from_civil(year, month, day);
+    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(1_795_000_000), "2026-11-18 11:06");
+        assert_eq!(parse_http_date("Wed, 18 Nov 2026 11:06:40 GMT"), Some(1_795_000_000));
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    #[test]
+    fn accounts_never_carry_secrets_and_mark_the_host_default() {
+        let store = crate::store::MemoryStore::new();
+        let account = crate::store::Account::new("git", "https", "bitbucket.org", None, Some("alice"));
+        let record = StoredSecret::new(SecretKind::Token, "alice", crate::Secret::new("s3cr3t"));
+        store.save(&account.access_key(), &record).unwrap();
+        store.save(&account.host_default_key(), &record).unwrap();
+        let rows = accounts(&store, "git").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].url, "https://bitbucket.org/");
+        assert!(rows[0].host_default);
+        assert!(!serde_json::to_string(&rows).unwrap().contains("s3cr3t"));
+    }
+}
