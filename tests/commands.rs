@@ -1,0 +1,267 @@
+//! The commands a person runs — login, logout, list, token, diagnose, completions,
+//! generate-man — driven through the real binary against the fake Bitbucket.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
+
+struct Setup {
+    fake: FakeBitbucket,
+    env: GitEnv,
+    url: String,
+    tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    fn cloud() -> Setup {
+        let fake = FakeBitbucket::start(Mode::Cloud);
+        fake.add_user(User::new("alice", "alice@example.com").with_api_token("alice-api-token-1"));
+        fake.set_consenting_user("alice");
+        let env = GitEnv::new();
+        let url = format!("http://{}", fake.host());
+        env.config(&format!("credential.{url}.provider"), "bitbucket");
+        env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
+        env.config("credential.bitbucketCloudUrl", &fake.base_url());
+        env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
+        env.config("credential.credentialStore", "plaintext");
+        let tmp = tempfile::tempdir().unwrap();
+        Setup { fake, env, url, tmp }
+    }
+
+    fn askpass(&self, username: &str, secret: &str) -> PathBuf {
+        let script = self.tmp.path().join("askpass");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ncase \"$1\" in Username*) echo '{username}';; *) echo '{secret}';; esac\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command(HELPER);
+        cmd.args(args).stdin(Stdio::null());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        eprintln!(
+            "$ git-credential-bitbucket {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn login_with_token(&self) -> Output {
+        let askpass = self.askpass("alice", "alice-api-token-1");
+        self.run(&["login", &self.url, "--method", "token"], &[("GIT_ASKPASS", askpass.to_str().unwrap())])
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn login_with_a_token_then_list_token_and_logout() {
+    let s = Setup::cloud();
+    let out = s.login_with_token();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed in to"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("as alice (token, no expiry)"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    let list = s.run(&["list"], &[]);
+    assert!(list.status.success());
+    let table = stdout(&list);
+    assert!(table.starts_with("HOST"), "{table}");
+    assert!(table.contains("alice") && table.contains("token") && table.contains("host default"), "{table}");
+    assert!(!table.contains("alice-api-token-1"), "list never shows a secret");
+
+    let json = s.run(&["list", "--json"], &[]);
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows[0]["username"], "alice");
+    assert_eq!(rows[0]["kind"], "token");
+    assert_eq!(rows[0]["host_default"], true);
+    assert!(!stdout(&json).contains("alice-api-token-1"));
+
+    let token = s.run(&["token", &s.url], &[]);
+    assert!(token.status.success());
+    assert_eq!(stdout(&token), "alice-api-token-1\n", "nothing but the token on stdout");
+
+    let logout = s.run(&["logout", &s.url], &[]);
+    assert!(logout.status.success());
+    assert!(stderr(&logout).contains("signed out alice"), "{}", stderr(&logout));
+    let after = s.run(&["list", "--json"], &[]);
+    assert_eq!(stdout(&after).trim(), "[]");
+    let token = s.run(&["token", &s.url], &[]);
+    assert_eq!(token.status.code(), Some(1));
+    assert!(stderr(&token).contains("not signed in"), "{}", stderr(&token));
+}
+
+#[test]
+fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
+    let s = Setup::cloud();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    s.fake.add_consumer("cid", "csecret", &format!("http://localhost:{port}/"));
+    s.fake.set_expires_in(30); // inside the 60 s margin: the next use refreshes
+    let opened = s.tmp.path().join("url");
+    let browser = s.tmp.path().join("browser");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {0}.tmp && mv {0}.tmp {0}\n", opened.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = s.env.command(HELPER);
+    cmd.args(["login", &s.url, "--method", "oauth"])
+        .env("BROWSER", &browser)
+        .env("BITBUCKET_OAUTH_CLIENT_ID", "cid")
+        .env("BITBUCKET_OAUTH_CLIENT_SECRET", "csecret")
+        .env("GIT_BITBUCKET_OAUTH_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let url = loop {
+        if let Ok(url) = std::fs::read_to_string(&opened) {
+            break url;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "browser not opened"
+        );
+        std::thread::yield_now();
+    };
+    let location = s.fake.consent(&url, Consent::Grant);
+    client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("as alice (oauth, expires"), "{}", stderr(&out));
+
+    let first = s.fake.last_access_token("alice").unwrap();
+    let token = s.run(
+        &["token", &s.url],
+        &[("BITBUCKET_OAUTH_CLIENT_ID", "cid"), ("BITBUCKET_OAUTH_CLIENT_SECRET", "csecret")],
+    );
+    assert!(token.status.success(), "{}", stderr(&token));
+    let printed = stdout(&token);
+    assert_ne!(printed.trim(), first, "the near-expiry token was refreshed");
+    assert_eq!(printed.trim(), s.fake.last_access_token("alice").unwrap());
+    assert_eq!(s.fake.count(RequestKind::Token), 2, "one exchange, one refresh");
+}
+
+#[test]
+fn logout_of_an_unknown_account_says_so_and_succeeds() {
+    let s = Setup::cloud();
+    let out = s.run(&["logout", &s.url, "--user", "nobody"], &[]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("nothing stored"), "{}", stderr(&out));
+}
+
+#[test]
+fn login_to_a_host_that_is_not_bitbucket_is_bad_usage() {
+    let s = Setup::cloud();
+    let out = s.run(&["login", "https://github.com"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("git-credential-bitbucket: "), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+}
+
+#[test]
+fn diagnose_reports_settings_store_network_and_redacts_secrets() {
+    let s = Setup::cloud();
+    s.env.config(&format!("credential.{}.helper", s.url), HELPER);
+    s.env.config("credential.bitbucketOAuthClientId", "cid");
+    s.env.config("credential.bitbucketOAuthClientSecret", "client-secret-value");
+    let out = s.run(&["diagnose", &s.url], &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("git: git version 2."), "{text}");
+    assert!(text.contains("bitbucketOAuthClientSecret") && text.contains("(set, REDACTED)"), "{text}");
+    assert!(!text.contains("client-secret-value"), "diagnose never prints a secret");
+    assert!(text.contains("store: plaintext is reachable"), "{text}");
+    assert!(text.contains("answered HTTP 401 without credentials"), "{text}");
+    assert!(text.contains("clock: within"), "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+}
+
+#[test]
+fn diagnose_exits_1_and_says_what_is_wrong() {
+    let s = Setup::cloud();
+    let out = s.run(
+        &["diagnose", &s.url],
+        &[
+            ("GIT_BITBUCKET_CREDENTIAL_STORE", "keyring"),
+            ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("PROBLEM store:") && text.contains("credentialStore plaintext"), "{text}");
+    assert!(text.contains("PROBLEM git config: no credential helper mentions bitbucket"), "{text}");
+}
+
+#[test]
+fn bash_completion_completes_subcommands() {
+    let out = Command::new(HELPER).args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("completion.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let probe = format!(
+        "source {}; COMP_WORDS=(git-credential-bitbucket lo); COMP_CWORD=1; COMP_LINE='git-credential-bitbucket lo'; COMP_POINT=${{#COMP_LINE}}; _git__credential__bitbucket git-credential-bitbucket lo git-credential-bitbucket; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let out = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let words = String::from_utf8_lossy(&out.stdout);
+    let mut words: Vec<&str> = words.lines().collect();
+    words.sort();
+    assert_eq!(words, ["login", "logout"], "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn man_page_is_generated_and_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(HELPER).arg("generate-man").arg(dir.path()).output().unwrap();
+    assert!(out.status.success());
+    let page = dir.path().join("git-credential-bitbucket.1");
+    let roff = std::fs::read_to_string(&page).unwrap();
+    assert!(roff.starts_with(".ie") || roff.contains(".TH git-credential-bitbucket"), "{roff}");
+    assert!(dir.path().join("git-credential-bitbucket-login.1").is_file());
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(text.contains("NAME") && text.contains("credential helper for Bitbucket"), "{text}");
+    assert!(text.contains("SUBCOMMANDS"), "{text}");
+}
+
+#[test]
+fn help_for_each_subcommand_works() {
+    for sub in ["get", "login", "logout", "list", "token", "diagnose", "configure"] {
+        let out = Command::new(HELPER).args(["help", sub]).output().unwrap();
+        assert!(out.status.success(), "help {sub}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    }
+    let out = Command::new(HELPER).arg("--version").output().unwrap();
+    assert_eq!(stdout(&out), format!("git-credential-bitbucket {}\n", env!("CARGO_PKG_VERSION")));
+}
