@@ -85,12 +85,12 @@ pub fn classify(cred: &Credential, provider: Provider) -> Result<Option<Deployme
     if provider == Provider::Other {
         return Ok(None);
     }
+    if protocol == "http" && split_port(host).0.eq_ignore_ascii_case("bitbucket.org") {
+        // Whatever the port: a secret for bitbucket.org never travels in clear text.
+        return Err(HostError::PlainHttpCloud);
+    }
     if is_cloud_host(host) {
-        return if protocol == "https" {
-            Ok(Some(Deployment::Cloud))
-        } else {
-            Err(HostError::PlainHttpCloud)
-        };
+        return Ok(Some(Deployment::Cloud));
     }
     if let Provider::Bitbucket(deployment) = provider {
         return Ok(Some(deployment));
@@ -171,6 +171,7 @@ mod tests {
         assert_eq!(classify(&cred("http", "bitbucket.org"), Provider::Auto), Err(HostError::PlainHttpCloud));
         let configured = Provider::Bitbucket(Deployment::Cloud);
         assert_eq!(classify(&cred("http", "bitbucket.org"), configured), Err(HostError::PlainHttpCloud));
+        assert_eq!(classify(&cred("http", "BitBucket.org:80"), configured), Err(HostError::PlainHttpCloud));
     }
 
     #[test]
