@@ -69,12 +69,11 @@ impl TokenRequest {
     /// The OAuth client (Cloud consumer key and secret, or Data Center client). When not
     /// given, it comes from git config or the environment.
     pub fn client(self, id: &str, secret: Secret) -> Self {
-        let (id_name, secret_name) = if self.url.contains("bitbucket.org") {
-            ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret")
-        } else {
-            ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret")
-        };
-        self.setting(id_name, id).setting(secret_name, secret.expose())
+        // Whichever deployment the URL turns out to be uses its own pair.
+        self.setting("bitbucketOAuthClientId", id)
+            .setting("bitbucketOAuthClientSecret", secret.expose())
+            .setting("bitbucketDataCenterOAuthClientId", id)
+            .setting("bitbucketDataCenterOAuthClientSecret", secret.expose())
     }
 
     /// Which account (when several are stored for the host).
@@ -136,6 +135,30 @@ impl TokenRequest {
 
     /// Get a token: stored (no network when fresh) → refreshed → client credentials / JWT →
     /// interactive sign-in. What is obtained is stored.
+    ///
+    /// Against the test suite's fake Bitbucket, with a private consumer (client credentials)
+    /// and an in-memory store:
+    ///
+    /// ```
+    /// use bitbucket_test_support::{FakeBitbucket, Mode, RequestKind};
+    /// use git_credential_bitbucket::{access::TokenRequest, store::MemoryStore, Secret};
+    ///
+    /// let fake = FakeBitbucket::start(Mode::Cloud);
+    /// fake.add_consumer_private("ci-key", "ci-secret", "http://localhost/");
+    /// let request = TokenRequest::new(format!("http://{}", fake.host()))
+    ///     .read_git_config(false)
+    ///     .setting("provider", "bitbucket")
+    ///     .setting("bitbucketDeployment", "cloud")
+    ///     .setting("bitbucketCloudUrl", &fake.base_url())
+    ///     .client("ci-key", Secret::new("ci-secret"))
+    ///     .client_credentials()
+    ///     .store(MemoryStore::new());
+    /// let token = request.access_token()?;
+    /// assert_eq!(token.username, "x-token-auth");
+    /// assert_eq!(request.access_token()?, token); // cached: no second request
+    /// assert_eq!(fake.count(RequestKind::Token), 1);
+    /// # Ok::<(), git_credential_bitbucket::Error>(())
+    /// ```
     pub fn access_token(&self) -> Result<AccessToken, Error> {
         let mut cred = Credential::from_url(&self.url)?;
         if self.username.is_some() {
