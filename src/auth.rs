@@ -157,7 +157,17 @@ impl<'a> Authenticator<'a> {
                     Some(policy) => policy(&found.record, self.now()),
                     None => !fresh || self.settings.always_refresh,
                 };
-            if !refresh_now && fresh {
+            let valid =
+                !self.settings.validate_stored || refresh_now || !fresh || self.validate(cred, &found)?;
+            if !refresh_now
+                && fresh
+                && !valid
+                && refreshable
+                && let Some(refreshed) = self.refresh(cred, &found)?
+            {
+                return Ok(Some(Resolved::Stored(refreshed)));
+            }
+            if !refresh_now && fresh && valid {
                 tracing::debug!(
                     "stored {} for {} is fresh: answering without a network request",
                     found.record.kind.name(),
@@ -190,6 +200,48 @@ impl<'a> Authenticator<'a> {
     pub fn with_store(mut self, store: Box<dyn SecretStore + 'a>) -> Self {
         self.store = store;
         self
+    }
+
+    /// `bitbucketValidateStoredCredentials`: ask the REST API whether a stored secret still
+    /// works. Data Center is asked at an endpoint that needs an authenticated user, so that
+    /// anonymous access never makes a revoked token look valid. A Cloud API token stored
+    /// with a username (not the email) cannot be checked over REST and counts as valid; so
+    /// does a secret whose check fails for a network reason (git will tell).
+    fn validate(&self, cred: &Credential, found: &Found) -> Result<bool, Error> {
+        let endpoints = self.endpoints(cred)?;
+        let record = &found.record;
+        let http = self.http()?;
+        let bearer =
+            matches!(record.kind, SecretKind::OAuth | SecretKind::ClientCredentials | SecretKind::Bearer);
+        let response = if bearer {
+            http.get_bearer(&endpoints.validate, &record.secret)
+        } else if self.deployment == Deployment::Cloud && !record.username.contains('@') {
+            tracing::debug!("validate: a Cloud API token with a username cannot be checked over REST");
+            return Ok(true);
+        } else {
+            http.get_basic(&endpoints.validate, &record.username, &record.secret)
+        };
+        match response {
+            Ok(r) if r.status().as_u16() == 401 || r.status().as_u16() == 403 => {
+                tracing::debug!(
+                    "validate: {} rejected the stored secret",
+                    api::redacted(&endpoints.validate)
+                );
+                Ok(false)
+            }
+            Ok(r) => {
+                tracing::debug!(
+                    "validate: {} -> {}",
+                    api::redacted(&endpoints.validate),
+                    r.status().as_u16()
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!("validate: {e}; answering the stored secret");
+                Ok(true)
+            }
+        }
     }
 
     /// Use `policy` instead of the expiry to decide when to refresh (the seed library's
@@ -370,10 +422,17 @@ impl<'a> Authenticator<'a> {
             password_expiry_utc: record.expires_at,
             ..Credential::default()
         };
-        if record.kind == SecretKind::Bearer && cred.has_capability("authtype") {
+        if record.kind == SecretKind::Bearer {
+            if !cred.has_capability("authtype") {
+                return Err(Error::SignIn(format!(
+                    "the token stored for {} is a Data Center project or repository token, which works only as `Authorization: Bearer`; git 2.46 or newer is needed to send it (this git did not announce capability[]=authtype)",
+                    found.account.url()
+                )));
+            }
             answer.capabilities = vec!["authtype".to_owned()];
             answer.authtype = Some("Bearer".to_owned());
             answer.credential = Some(record.secret.clone());
+            answer.username = None;
             answer.password = None;
         }
         if let Some(key) = found.account.refresh_key().filter(|_| record.has_refresh_token) {
@@ -593,14 +652,22 @@ impl<'a> Authenticator<'a> {
     /// deleted (any, when none is given); its refresh token and host default copy go with it.
     pub fn erase(&self, cred: &Credential) -> Result<(), Error> {
         let Some(account) = self.account(cred) else { return Ok(()) };
-        let password = cred.password.as_ref();
+        // A Bearer credential comes back as `credential=`, with no username or password.
+        let password = cred.password.as_ref().or(cred.credential.as_ref());
         let default_key = account.host_default_key();
         let Some(username) = &cred.username else {
-            // No username: forget the host default, the secret a `get` without one answers.
+            // No username: forget the host default, the secret a `get` without one answers,
+            // and, when a rejected secret was given, the user's own copy of that same secret.
             if let Some(default) = self.store.load(&default_key)?
                 && password.is_none_or(|p| *p == default.secret)
             {
                 self.store.delete(&default_key)?;
+                if password.is_some() {
+                    let user_key = account.with_username(&default.username).access_key();
+                    if self.store.load(&user_key)?.is_some_and(|r| r.secret == default.secret) {
+                        self.store.delete(&user_key)?;
+                    }
+                }
             }
             return Ok(());
         };
