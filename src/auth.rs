@@ -101,7 +101,7 @@ impl<'a> Authenticator<'a> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
-        let http = Http::new()?;
+        let http = Http::with_timeout(self.settings.http_timeout)?;
         Ok(self.http.get_or_init(|| http))
     }
 
@@ -734,4 +734,52 @@ fn describe(cred: &Credential, username: Option<&str>) -> String {
         out.push_str(&String::from_utf8_lossy(p));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawSettings;
+    use crate::prompt::NoPrompt;
+    use crate::store::MemoryStore;
+
+    fn with_authenticator(now: u64, test: impl FnOnce(&Authenticator)) {
+        let env = |k: &str| (k == "HOME").then(|| "/h".to_owned());
+        let clock = move || now;
+        let ctx = Context { env: &env, prompter: &NoPrompt, stderr_is_terminal: false, now: &clock };
+        let settings = RawSettings::default().validate(&env).unwrap();
+        let auth = Authenticator::new(settings, Deployment::Cloud, Box::new(MemoryStore::new()), &ctx);
+        test(&auth);
+    }
+
+    #[test]
+    fn a_token_within_the_margin_of_its_expiry_is_not_fresh() {
+        with_authenticator(1_000_000, |auth| {
+            let mut record = StoredSecret::new(SecretKind::OAuth, "alice", Secret::new("t"));
+            record.expires_at = Some(1_000_000 + EXPIRY_MARGIN_SECS + 1);
+            assert!(auth.is_fresh(&record));
+            record.expires_at = Some(1_000_000 + EXPIRY_MARGIN_SECS);
+            assert!(!auth.is_fresh(&record));
+            record.expires_at = None;
+            assert!(auth.is_fresh(&record), "an API token without expiry stays fresh");
+            record.kind = SecretKind::Refresh;
+            assert!(!auth.is_fresh(&record), "a refresh token is never answered");
+        });
+    }
+
+    #[test]
+    fn bearer_tokens_need_the_authtype_capability() {
+        with_authenticator(0, |auth| {
+            let account = Account::new("git", "https", "git.example.com", None, Some("proj"));
+            let found =
+                Found { account, record: StoredSecret::new(SecretKind::Bearer, "proj", Secret::new("b")) };
+            let old_git = Credential::default();
+            assert!(matches!(auth.answer(&old_git, &found), Err(Error::SignIn(m)) if m.contains("git 2.46")));
+            let new_git = Credential { capabilities: vec!["authtype".into()], ..Credential::default() };
+            let answer = auth.answer(&new_git, &found).unwrap();
+            assert_eq!(answer.authtype.as_deref(), Some("Bearer"));
+            assert_eq!(answer.credential.unwrap().expose(), "b");
+            assert_eq!(answer.password, None);
+        });
+    }
 }

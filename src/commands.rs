@@ -322,7 +322,10 @@ impl Report<'_> {
     }
 
     fn git_version(&mut self) {
-        let version = Command::new("git").arg("--version").stdin(Stdio::null()).output();
+        let version = crate::config::scrub_secret_env(&mut Command::new("git"))
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output();
         let Ok(version) = version else {
             return self.problem("git: not found on PATH");
         };
@@ -337,7 +340,7 @@ impl Report<'_> {
     }
 
     fn helpers(&mut self) {
-        let out = Command::new("git")
+        let out = crate::config::scrub_secret_env(&mut Command::new("git"))
             .args(["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"])
             .stdin(Stdio::null())
             .output();
@@ -380,22 +383,29 @@ impl Report<'_> {
                 self.line(&format!("network: {} answered HTTP {status} without credentials", redacted(url)));
                 let date =
                     response.headers().get("date").and_then(|d| d.to_str().ok()).and_then(parse_http_date);
-                match date {
-                    Some(server) => {
-                        let skew = server as i64 - now as i64;
-                        if skew.abs() > 60 {
-                            self.problem(&format!(
-                                "clock: this machine's clock is {skew:+} s off the server's; token expiry decisions need it within 60 s"
-                            ));
-                        } else {
-                            self.line(&format!("clock: within {} s of the server", skew.abs()));
-                        }
-                    }
+                match date.map(|server| clock_skew(server, now)) {
+                    Some(Ok(skew)) => self.line(&format!("clock: within {} s of the server", skew.abs())),
+                    Some(Err(problem)) => self.problem(&problem),
                     None => self.line("clock: the server sent no Date header; skew not checked"),
                 }
             }
             Err(e) => self.problem(&format!("network: {e}")),
         }
+    }
+}
+
+/// The clock difference to the server, or the problem when it is larger than the expiry
+/// margin (a token would be used after it expired, or refreshed long before).
+pub fn clock_skew(server: u64, now: u64) -> Result<i64, String> {
+    let skew = server as i64 - now as i64;
+    if skew.unsigned_abs() > crate::auth::EXPIRY_MARGIN_SECS {
+        Err(format!(
+            "clock: this machine's clock is {:+} s off the server's; token expiry decisions need it within {} s (fix the system time, e.g. enable NTP)",
+            -skew,
+            crate::auth::EXPIRY_MARGIN_SECS
+        ))
+    } else {
+        Ok(skew)
     }
 }
 
@@ -450,6 +460,14 @@ fn parse_http_date(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_skew_beyond_the_expiry_margin_is_a_problem() {
+        assert_eq!(clock_skew(1_000, 1_030), Ok(-30));
+        let problem = clock_skew(1_000, 1_500).unwrap_err();
+        assert!(problem.contains("+500 s off"), "{problem}");
+        assert!(clock_skew(2_000, 1_000).unwrap_err().contains("-1000 s off"));
+    }
 
     #[test]
     fn dates_round_trip() {

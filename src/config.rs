@@ -52,6 +52,7 @@ pub const SETTINGS: &[SettingDef] = &[
     def("bitbucketCloudUrl", &["GIT_BITBUCKET_CLOUD_URL"], Some("https://bitbucket.org")),
     def("bitbucketCloudApiUrl", &["GIT_BITBUCKET_CLOUD_API_URL"], Some("https://api.bitbucket.org")),
     def("bitbucketDataCenterUrl", &["GIT_BITBUCKET_DATACENTER_URL"], None),
+    def("bitbucketHttpTimeout", &["GIT_BITBUCKET_HTTP_TIMEOUT"], Some("30")),
     def("bitbucketAlwaysRefreshCredentials", &["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"], Some("false")),
     def("bitbucketValidateStoredCredentials", &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS"], Some("false")),
     def("credentialStore", &["GIT_BITBUCKET_CREDENTIAL_STORE"], Some("keyring")),
@@ -59,6 +60,17 @@ pub const SETTINGS: &[SettingDef] = &[
     def("namespace", &["GIT_BITBUCKET_NAMESPACE"], Some("git")),
     def("interactive", &["GIT_BITBUCKET_INTERACTIVE"], Some("true")),
 ];
+
+/// Remove every environment variable that may hold a secret (the OAuth client secrets) from a
+/// child process's environment: browsers, askpass programs and `git` never need them.
+pub fn scrub_secret_env(command: &mut Command) -> &mut Command {
+    for def in SETTINGS.iter().filter(|d| d.secret) {
+        for var in def.env {
+            command.env_remove(var);
+        }
+    }
+    command
+}
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +113,7 @@ pub struct RawSettings {
 impl RawSettings {
     /// Run `git config --null --get-urlmatch credential URL` once and apply `env` on top.
     pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
-        let output = Command::new("git")
+        let output = scrub_secret_env(&mut Command::new("git"))
             .args(["config", "--null", "--get-urlmatch", "credential", url])
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -212,6 +224,11 @@ impl RawSettings {
             .and_then(|v| v.parse().ok())
             .filter(|t| (1..=86_400).contains(t))
             .ok_or_else(|| self.invalid("bitbucketOAuthTimeout", "a number of seconds from 1 to 86400"))?;
+        let http_timeout: u64 = self
+            .value("bitbucketHttpTimeout")
+            .and_then(|v| v.parse().ok())
+            .filter(|t| (1..=600).contains(t))
+            .ok_or_else(|| self.invalid("bitbucketHttpTimeout", "a number of seconds from 1 to 600"))?;
         let store = self.store_kind()?;
         let plaintext_path = match self.plaintext_path(env) {
             Ok(path) => path,
@@ -230,6 +247,7 @@ impl RawSettings {
             ),
             redirect_port: port,
             oauth_timeout: Duration::from_secs(timeout),
+            http_timeout: Duration::from_secs(http_timeout),
             cloud_url: self
                 .url("bitbucketCloudUrl")?
                 .ok_or_else(|| self.invalid("bitbucketCloudUrl", "an http(s) URL"))?,
@@ -375,6 +393,8 @@ pub struct Settings {
     pub redirect_port: u16,
     /// How long to wait for the browser.
     pub oauth_timeout: Duration,
+    /// Total time limit of one HTTP request (the connect limit is the smaller of this and 10 s).
+    pub http_timeout: Duration,
     /// Where Cloud's `/site/oauth2/...` endpoints live.
     pub cloud_url: Url,
     /// Where Cloud's `/2.0/...` API lives.

@@ -29,7 +29,7 @@ impl Scope {
 }
 
 fn git_config(args: &[&str]) -> Result<std::process::Output, Error> {
-    Command::new("git")
+    crate::config::scrub_secret_env(&mut Command::new("git"))
         .arg("config")
         .args(args)
         .stdin(Stdio::null())

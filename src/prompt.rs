@@ -52,8 +52,12 @@ impl SystemPrompter {
     }
 
     fn ask_askpass(program: &str, prompt: &str) -> Option<String> {
-        let output =
-            Command::new(program).arg(prompt).stdin(Stdio::null()).stderr(Stdio::inherit()).output().ok()?;
+        let output = crate::config::scrub_secret_env(&mut Command::new(program))
+            .arg(prompt)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .ok()?;
         if !output.status.success() {
             return None;
         }

@@ -13,9 +13,9 @@ use url::Url;
 
 use crate::secret::Secret;
 
-/// Connect timeout for every request.
+/// Longest connect timeout of any request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Total timeout for every request.
+/// Default total timeout of a request (`bitbucketHttpTimeout`).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A failed HTTP exchange.
@@ -67,11 +67,16 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client with the timeouts above, no redirects, and our user agent.
+    /// A client with the default timeouts, no redirects, and our user agent.
     pub fn new() -> Result<Http, ApiError> {
+        Http::with_timeout(TOTAL_TIMEOUT)
+    }
+
+    /// A client whose requests end after `total` (connecting may take at most 10 s of it).
+    pub fn with_timeout(total: Duration) -> Result<Http, ApiError> {
         let client = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(total))
+            .timeout(total)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -27,7 +27,7 @@ pub fn open(url: &str, browser_var: Option<&str>) -> Opened {
         return Opened::Nothing;
     }
     for (program, args) in system_openers() {
-        let started = Command::new(program)
+        let started = crate::config::scrub_secret_env(&mut Command::new(program))
             .args(*args)
             .arg(url)
             .stdin(Stdio::null())
@@ -48,7 +48,7 @@ fn spawn_shell(command: &str, url: &str) -> Option<Child> {
     }
     let script =
         if command.contains("%s") { command.replace("%s", "\"$1\"") } else { format!("{command} \"$1\"") };
-    Command::new("sh")
+    crate::config::scrub_secret_env(&mut Command::new("sh"))
         .args(["-c", &script, "sh", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

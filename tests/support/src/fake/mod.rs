@@ -12,6 +12,8 @@ mod oauth;
 mod rest;
 mod state;
 
+pub use state::SECRET_MARK;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};

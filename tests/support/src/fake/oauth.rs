@@ -117,7 +117,7 @@ fn decide(shared: &Shared, form: &HashMap<String, String>) -> Reply {
             let Some(username) = state.consenting_user() else {
                 return error_page(400, "Nobody is signed in (the fake has no users)");
             };
-            let code = random_token(24);
+            let code = format!("{}code{}", super::state::SECRET_MARK, random_token(24));
             location.query_pairs_mut().append_pair("code", &code);
             state.codes.insert(
                 code,

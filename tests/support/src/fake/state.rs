@@ -209,7 +209,7 @@ impl State {
     }
 
     pub(crate) fn new_access_token(&mut self, principal: Principal, lifetime_secs: u64) -> String {
-        let token = random_token(ACCESS_TOKEN_BYTES);
+        let token = format!("{SECRET_MARK}at{}", random_token(ACCESS_TOKEN_BYTES));
         if let Principal::User(name) = &principal {
             self.last_access.insert(name.clone(), token.clone());
         }
@@ -220,7 +220,7 @@ impl State {
     }
 
     pub(crate) fn new_refresh_token(&mut self, username: &str, client_id: &str, scope: &str) -> String {
-        let token = random_token(REFRESH_TOKEN_BYTES);
+        let token = format!("{SECRET_MARK}rt{}", random_token(REFRESH_TOKEN_BYTES));
         let entry = RefreshToken {
             client_id: client_id.to_owned(),
             username: username.to_owned(),
@@ -335,6 +335,10 @@ pub(crate) fn project_bot_name(project: &str) -> String {
 }
 
 /// `bytes` random bytes as unpadded base64url text.
+/// Every token and code the fake issues starts with this, so a scan of any output can find
+/// a leaked one without knowing its value.
+pub const SECRET_MARK: &str = "fakeSECRET_";
+
 pub(crate) fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).expect("fake Bitbucket: the OS random source failed");

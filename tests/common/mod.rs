@@ -1,0 +1,152 @@
+//! Shared set-up for the integration tests that drive the helper against a Cloud-mode fake
+//! Bitbucket on loopback: a git environment that uses the helper for the fake's host, a free
+//! OAuth callback port, a plaintext store in the test's HOME, and small process utilities.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User};
+
+pub const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
+pub const CLIENT_ID: &str = "consumer-key";
+pub const CLIENT_SECRET: &str = "consumer-secret-never-printed";
+
+/// A Cloud-mode fake on loopback, a git environment that uses the helper for it, a free
+/// callback port, and a plaintext store inside the test's HOME.
+pub struct Setup {
+    pub fake: FakeBitbucket,
+    pub env: GitEnv,
+    pub port: u16,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Setup {
+    pub fn cloud() -> Setup {
+        let fake = FakeBitbucket::start(Mode::Cloud);
+        fake.add_user(User::new("alice", "alice@example.com").with_password("pw").with_two_step());
+        fake.set_consenting_user("alice");
+        fake.create_repo("team/repo");
+        let port = free_port();
+        fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
+        let env = GitEnv::new();
+        let url = format!("http://{}", fake.host());
+        env.config("credential.helper", HELPER);
+        env.config(&format!("credential.{url}.provider"), "bitbucket");
+        env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
+        env.config("credential.bitbucketCloudUrl", &fake.base_url());
+        env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
+        env.config("credential.bitbucketOAuthClientId", CLIENT_ID);
+        env.config("credential.bitbucketOAuthClientSecret", CLIENT_SECRET);
+        env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+        env.config("credential.credentialStore", "plaintext");
+        Setup { fake, env, port }
+    }
+
+    pub fn store_file(&self) -> PathBuf {
+        self.env.home().join(".local/share/git-credential-bitbucket/credentials.json")
+    }
+
+    pub fn stored(&self) -> String {
+        std::fs::read_to_string(self.store_file()).unwrap_or_default()
+    }
+
+    /// `git credential <op>` with `input`, interactive unless `GIT_TERMINAL_PROMPT` is set back.
+    pub fn credential(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command("git");
+        cmd.args(["credential", op]).env_remove("GIT_TERMINAL_PROMPT");
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        run_with_input(cmd, input)
+    }
+
+    pub fn fill_input(&self) -> String {
+        format!("protocol=http\nhost={}\npath=team/repo.git\n\n", self.fake.host())
+    }
+
+    /// Seed the store the way a finished sign-in leaves it: an OAuth access token (expired when
+    /// `lifetime` is 0) and a refresh token known to the fake.
+    pub fn seed_oauth(&self, lifetime: u64) -> (String, String) {
+        let access = self.fake.issue_access_token("alice", lifetime);
+        let refresh = self.fake.issue_refresh_token("alice", CLIENT_ID);
+        let expiry = if lifetime == 0 { unix_now() - 10 } else { unix_now() + lifetime };
+        let input = format!(
+            "protocol=http\nhost={}\nusername=alice\npassword={access}\npassword_expiry_utc={expiry}\noauth_refresh_token={refresh}\n\n",
+            self.fake.host()
+        );
+        let out = self.helper("store", &input, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (access, refresh)
+    }
+
+    pub fn helper(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command(HELPER);
+        cmd.arg(op);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        run_with_input(cmd, input)
+    }
+}
+
+pub fn run_with_input(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
+    std::str::from_utf8(&output.stdout).ok()?.lines().find_map(|l| l.strip_prefix(&format!("{key}=")))
+}
+
+/// A `BROWSER` that writes the URL it is given to a file, so the test can play the browser.
+pub fn recording_browser(dir: &Path) -> (String, PathBuf) {
+    let file = dir.join("opened-url");
+    let script = dir.join("record-browser");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", file.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.display().to_string(), file)
+}
+
+/// Wait (bounded) until `file` exists and return its contents.
+pub fn wait_for_file(file: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            return text;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("helper ended before opening the browser: {status}");
+        }
+        assert!(Instant::now() < deadline, "the browser was never opened");
+        std::thread::yield_now();
+    }
+}
+
+pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
+    let mut cmd = setup.env.command(HELPER);
+    cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove("GIT_TERMINAL_PROMPT");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(setup.fill_input().as_bytes()).unwrap();
+    child
+}
