@@ -33,7 +33,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "== cargo test (workspace: unit, integration, doc tests)"
-cargo test --workspace 2>&1 | tee "$log"
+# --nocapture: every test's own output goes into the log, which is scanned for leaks below.
+cargo test --workspace -- --nocapture 2>&1 | tee "$log"
 
 echo "== git's own helper tests (t0303-credential-external.sh)"
 cargo build --quiet
@@ -49,9 +50,18 @@ t0303 plaintext | tee -a "$log"
 echo "-- keyring store (gnome-keyring in a private D-Bus session)"
 scripts/with-keyring.sh bash -c "$(declare -f t0303); t=$t helper=$helper; t0303 keyring" | tee -a "$log"
 
+echo "== scanning all test output for the fake Bitbucket's secrets"
+# Every token, refresh token and code the fake issues starts with this mark.
+leaks=$(grep -c 'fakeSECRET_' "$log" || true)
+if [[ $leaks != 0 ]]; then
+  echo "SECRET LEAK: $leaks line(s) of test output hold a token issued by the fake (lines: $(grep -n 'fakeSECRET_' "$log" | cut -d: -f1 | head -20 | tr '\n' ' '))" >&2
+  exit 1
+fi
+echo "no secret found in $(wc -l < "$log") lines of output"
+
 passed=$(( $(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}') \
          + $(grep -cE '^ok [0-9]+ - ' "$log") ))
 failed=$(( $(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}') \
          + $(grep -cE '^not ok [0-9]+ - ' "$log") ))
-echo "all tests: $passed passed, $failed failed"
+echo "summary: $passed passed, $failed failed"
 [[ $failed == 0 ]]

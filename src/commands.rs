@@ -40,9 +40,19 @@ fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
     Ok(cred)
 }
 
-fn open<'a>(cred: &Credential, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
+/// The authenticator for a URL a person typed. Accounts are per host, as git asks for them
+/// (unless `credential.useHttpPath` is set), so the path is not part of the key; for Data
+/// Center it is the base URL (context path included) unless `bitbucketDataCenterUrl` says
+/// otherwise.
+fn open<'a>(cred: &mut Credential, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
+    let base = request_url(cred).unwrap_or_default();
+    let path = cred.path.take();
     let url = request_url(cred).unwrap_or_default();
-    let raw = RawSettings::load(&url, ctx.env)?;
+    let mut raw = RawSettings::load(&url, ctx.env)?;
+    let cloud = cred.host.as_deref().is_some_and(crate::host::is_cloud_host);
+    if path.is_some() && !cloud && raw.get("bitbucketDataCenterUrl").is_none() {
+        raw.set("bitbucketDataCenterUrl", base.trim_end_matches('/'));
+    }
     authenticator_with(cred, raw, ctx)?.ok_or_else(|| {
         Error::Usage(format!(
             "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {}",
@@ -70,8 +80,8 @@ pub fn login(
     bearer: bool,
     ctx: &Context,
 ) -> Result<String, Error> {
-    let cred = credential_for(url, user)?;
-    let auth = open(&cred, ctx)?;
+    let mut cred = credential_for(url, user)?;
+    let auth = open(&mut cred, ctx)?;
     let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
     let has_client = auth.oauth_client().is_some();
     let method = method.unwrap_or(if has_client { LoginMethod::Oauth } else { LoginMethod::Token });
@@ -101,8 +111,8 @@ pub fn login(
 
 /// `logout`: delete every secret stored for the account (access, refresh, host default copy).
 pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Error> {
-    let cred = credential_for(url, user)?;
-    let auth = open(&cred, ctx)?;
+    let mut cred = credential_for(url, user)?;
+    let auth = open(&mut cred, ctx)?;
     let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
     let Some(found) = auth.find(&account)? else {
         return Ok(format!(
@@ -118,8 +128,8 @@ pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Er
 
 /// `token`: print a fresh access token (refreshed when needed) for scripts and `curl`.
 pub fn token(url: &str, user: Option<&str>, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
-    let cred = credential_for(url, user)?;
-    let auth = open(&cred, ctx)?;
+    let mut cred = credential_for(url, user)?;
+    let auth = open(&mut cred, ctx)?;
     let secret = match auth.resolve(&cred, false)? {
         Some(Resolved::Stored(Found { record, .. })) => record.secret,
         Some(Resolved::Typed { username, secret }) => {

@@ -21,6 +21,7 @@ pub mod lock;
 pub mod oauth;
 pub mod prompt;
 pub mod protocol;
+pub mod recognized;
 mod secret;
 pub mod store;
 pub mod trace;
@@ -128,7 +129,28 @@ pub fn authenticator_with<'a>(
     raw: RawSettings,
     ctx: &'a Context<'a>,
 ) -> Result<Option<Authenticator<'a>>, Error> {
-    let Some(deployment) = host::classify(cred, raw.provider()?)? else {
+    let provider = raw.provider()?;
+    let recognized = || recognized::RecognizedHosts::from_env(ctx.env);
+    let origin = || {
+        let scheme = cred.protocol.as_deref().unwrap_or_default().to_ascii_lowercase();
+        format!("{scheme}://{}", host::canonical_host(&scheme, cred.host.as_deref().unwrap_or_default()))
+    };
+    let deployment = match host::classify(cred, provider)? {
+        Some(host::Deployment::DataCenter) if provider == host::Provider::Auto => {
+            // Recognised by the realm git passes to `get` only: remember it for `store`.
+            recognized().remember(&origin());
+            Some(host::Deployment::DataCenter)
+        }
+        Some(deployment) => Some(deployment),
+        None if provider == host::Provider::Auto
+            && cred.protocol.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("https"))
+            && recognized().contains(&origin()) =>
+        {
+            Some(host::Deployment::DataCenter)
+        }
+        None => None,
+    };
+    let Some(deployment) = deployment else {
         tracing::debug!("{}: not a Bitbucket host; nothing to do", request_url(cred).unwrap_or_default());
         return Ok(None);
     };

@@ -50,12 +50,8 @@ impl Setup {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        eprintln!(
-            "$ git-credential-bitbucket {}\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // stdout may hold a token (the `token` command): show only what a person reads on stderr.
+        eprintln!("$ git-credential-bitbucket {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
         out
     }
 
