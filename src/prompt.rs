@@ -30,25 +30,48 @@ pub trait Prompter {
 }
 
 /// Prompts the way git does: askpass first, then `/dev/tty`.
-#[derive(Debug, Default)]
+///
+/// The askpass program is looked up on the first prompt only, so that a run that never
+/// prompts (the hot path) never reads `core.askPass` with a second `git config` call.
+#[derive(Debug)]
 pub struct SystemPrompter {
-    /// Askpass programs to try, in order (`GIT_ASKPASS`, `core.askPass`, `SSH_ASKPASS`).
-    pub askpass: Vec<String>,
+    git_askpass: Option<String>,
+    ssh_askpass: Option<String>,
+    core_askpass: fn() -> Option<String>,
+    resolved: std::cell::OnceCell<Vec<String>>,
 }
 
 impl SystemPrompter {
-    /// Find the askpass program like git: `GIT_ASKPASS`, then `core.askPass`, then `SSH_ASKPASS`.
-    /// `core_askpass` is called only when the variable is not set.
-    pub fn from_env(
-        env: &dyn Fn(&str) -> Option<String>,
-        core_askpass: impl FnOnce() -> Option<String>,
-    ) -> Self {
-        let askpass = env("GIT_ASKPASS")
-            .filter(|v| !v.is_empty())
-            .or_else(core_askpass)
-            .or_else(|| env("SSH_ASKPASS"))
-            .filter(|v| !v.is_empty());
-        SystemPrompter { askpass: askpass.into_iter().collect() }
+    /// Find the askpass program like git: `GIT_ASKPASS`, then `core.askPass`, then
+    /// `SSH_ASKPASS`. `core_askpass` is called at most once, at the first prompt, and only
+    /// when `GIT_ASKPASS` is not set.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, core_askpass: fn() -> Option<String>) -> Self {
+        let nonempty = |name: &str| env(name).filter(|v| !v.is_empty());
+        SystemPrompter {
+            git_askpass: nonempty("GIT_ASKPASS"),
+            ssh_askpass: nonempty("SSH_ASKPASS"),
+            core_askpass,
+            resolved: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// A prompter that uses exactly these askpass programs (then the terminal).
+    pub fn with_askpass(programs: Vec<String>) -> Self {
+        let resolved = std::cell::OnceCell::new();
+        let _ = resolved.set(programs);
+        SystemPrompter { git_askpass: None, ssh_askpass: None, core_askpass: || None, resolved }
+    }
+
+    /// The askpass programs to try, in order (resolved on first use).
+    pub fn askpass(&self) -> &[String] {
+        self.resolved.get_or_init(|| {
+            let chosen = self
+                .git_askpass
+                .clone()
+                .or_else(|| (self.core_askpass)().filter(|v| !v.is_empty()))
+                .or_else(|| self.ssh_askpass.clone());
+            chosen.into_iter().collect()
+        })
     }
 
     fn ask_askpass(program: &str, prompt: &str) -> Option<String> {
@@ -96,7 +119,7 @@ const TTY: &str = "CONIN$";
 
 impl Prompter for SystemPrompter {
     fn ask(&self, prompt: &str, secret: bool) -> Result<Option<String>, PromptError> {
-        for program in &self.askpass {
+        for program in self.askpass() {
             if let Some(answer) = Self::ask_askpass(program, prompt) {
                 return Ok(Some(answer));
             }
@@ -105,7 +128,7 @@ impl Prompter for SystemPrompter {
     }
 
     fn tell(&self, line: &str) {
-        if !self.askpass.is_empty() {
+        if !self.askpass().is_empty() {
             return;
         }
         if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open(TTY) {
@@ -138,16 +161,22 @@ mod tests {
             _ => None,
         };
         let p = SystemPrompter::from_env(&env, || panic!("core.askPass must not be read"));
-        assert_eq!(p.askpass, ["/bin/git-askpass"]);
+        assert_eq!(p.askpass(), ["/bin/git-askpass"]);
+    }
+
+    #[test]
+    fn core_askpass_is_not_read_until_a_prompt_is_needed() {
+        let p = SystemPrompter::from_env(&|_| None, || panic!("core.askPass read without a prompt"));
+        drop(p);
     }
 
     #[test]
     fn core_askpass_comes_before_ssh_askpass() {
         let env = |k: &str| (k == "SSH_ASKPASS").then(|| "/bin/ssh-askpass".to_owned());
         let p = SystemPrompter::from_env(&env, || Some("/bin/core".to_owned()));
-        assert_eq!(p.askpass, ["/bin/core"]);
+        assert_eq!(p.askpass(), ["/bin/core"]);
         let p = SystemPrompter::from_env(&env, || None);
-        assert_eq!(p.askpass, ["/bin/ssh-askpass"]);
+        assert_eq!(p.askpass(), ["/bin/ssh-askpass"]);
     }
 
     #[cfg(unix)]
@@ -158,7 +187,7 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nprintf 'answer\\nmore'\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let p = SystemPrompter { askpass: vec![script.display().to_string()] };
+        let p = SystemPrompter::with_askpass(vec![script.display().to_string()]);
         assert_eq!(p.ask("Password: ", true).unwrap().as_deref(), Some("answer"));
     }
 }
