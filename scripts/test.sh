@@ -39,7 +39,7 @@ cargo test --workspace -- --nocapture 2>&1 | tee "$log"
 echo "== git's own helper tests (t0303-credential-external.sh)"
 cargo build --quiet
 helper=$PWD/target/debug/git-credential-bitbucket
-t=$(bash "${GIT_TEST_SUITE_SCRIPT:-../shared/tools/git-test-suite.sh}")
+t=$(scripts/git-test-suite.sh)
 t0303() {
   (cd "$t" && GIT_TEST_CREDENTIAL_HELPER=$helper \
     GIT_TEST_CREDENTIAL_HELPER_SETUP="git config --global credential.provider bitbucket && git config --global credential.credentialStore $1" \

@@ -31,8 +31,12 @@ pub enum LoginMethod {
 
 fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
     let mut cred = Credential::from_url(url).map_err(|e| Error::Usage(format!("{url}: {e}")))?;
-    if cred.protocol.is_none() || cred.host.is_none() {
-        return Err(Error::Usage(format!("{url}: expected a URL such as {DEFAULT_URL}")));
+    let web = cred
+        .protocol
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("https") || p.eq_ignore_ascii_case("http"));
+    if !web || cred.host.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::Usage(format!("{url}: expected an http(s) URL such as {DEFAULT_URL}")));
     }
     if let Some(user) = user {
         cred.username = Some(user.to_owned());
@@ -307,7 +311,7 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         cred.path.as_deref(),
     );
     match endpoints {
-        Ok(endpoints) => report.reachability(&endpoints, (ctx.now)()),
+        Ok(endpoints) => report.reachability(&endpoints, settings.http_timeout, (ctx.now)()),
         Err(e) if deployment == Deployment::DataCenter => report.line(&format!("endpoints: {e}")),
         Err(e) => report.problem(&format!("endpoints: {e}")),
     }
@@ -381,8 +385,8 @@ impl Report<'_> {
         }
     }
 
-    fn reachability(&mut self, endpoints: &Endpoints, now: u64) {
-        let http = match Http::new() {
+    fn reachability(&mut self, endpoints: &Endpoints, timeout: std::time::Duration, now: u64) {
+        let http = match Http::with_timeout(timeout) {
             Ok(h) => h,
             Err(e) => return self.problem(&format!("network: {e}")),
         };

@@ -98,7 +98,7 @@ pub enum ConfigError {
         expected: &'static str,
     },
     /// `git config` could not be run or failed.
-    #[error("could not read git config: {0}")]
+    #[error("git config: {0}")]
     Git(String),
 }
 
@@ -122,7 +122,8 @@ impl RawSettings {
         // Exit code 1 means "no such key": an empty result, not an error.
         if !output.status.success() && output.status.code() != Some(1) {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(ConfigError::Git(stderr.lines().next().unwrap_or("git config failed").to_owned()));
+            let reason = stderr.lines().next().unwrap_or("no message");
+            return Err(ConfigError::Git(format!("reading the settings for {url} failed: {reason}")));
         }
         Ok(RawSettings::from_git_output(&output.stdout, env))
     }
@@ -260,7 +261,7 @@ impl RawSettings {
             store,
             plaintext_path,
             namespace: self.namespace()?,
-            interactive: self.bool("interactive")?,
+            interactive: self.interactive()?,
         })
     }
 
@@ -303,6 +304,16 @@ impl RawSettings {
             Some("true" | "yes" | "on" | "1") => Ok(true),
             Some("false" | "no" | "off" | "0" | "") | None => Ok(false),
             Some(_) => Err(self.invalid(name, "true or false")),
+        }
+    }
+
+    /// `credential.interactive`: a boolean, or Git Credential Manager's `auto`/`always`
+    /// (prompt) and `never` (do not).
+    fn interactive(&self) -> Result<bool, ConfigError> {
+        match self.value("interactive").map(str::to_ascii_lowercase).as_deref() {
+            Some("auto" | "always") => Ok(true),
+            Some("never") => Ok(false),
+            _ => self.bool("interactive"),
         }
     }
 
@@ -482,6 +493,16 @@ mod tests {
         let env = |k: &str| (k == "GIT_BITBUCKET_INTERACTIVE").then(|| "sometimes".to_owned());
         let err = RawSettings::from_git_output(b"", &env).validate(&env).unwrap_err().to_string();
         assert!(err.contains("GIT_BITBUCKET_INTERACTIVE"), "{err}");
+    }
+
+    #[test]
+    fn interactive_accepts_git_credential_manager_words() {
+        let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
+        for (value, expected) in [("never", false), ("auto", true), ("always", true), ("false", false)] {
+            let output = format!("credential.interactive\n{value}\0");
+            let raw = RawSettings::from_git_output(output.as_bytes(), &no_env);
+            assert_eq!(raw.validate(&home).unwrap().interactive, expected, "{value}");
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn git_config_checked(args: &[&str]) -> Result<(), Error> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     Err(ConfigError::Git(format!(
-        "git config {} failed: {}",
+        "writing ({}) failed: {}",
         args.join(" "),
         stderr.lines().next().unwrap_or("no message")
     ))

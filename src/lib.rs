@@ -38,8 +38,9 @@ use crate::config::RawSettings;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Git (or a person) sent input the protocol does not allow.
-    #[error("bad input: {0}")]
+    /// Git (or a person) sent input the protocol does not allow, or the answer could not be
+    /// written.
+    #[error("{}", protocol_message(.0))]
     Protocol(#[from] ProtocolError),
     /// A setting is wrong or git config could not be read.
     #[error(transparent)]
@@ -74,6 +75,14 @@ pub enum Error {
     /// Bad usage of a command.
     #[error("{0}")]
     Usage(String),
+}
+
+fn protocol_message(e: &ProtocolError) -> String {
+    match e {
+        ProtocolError::Io(io) => format!("could not read the input or write the answer: {io}"),
+        ProtocolError::UnwritableValue { .. } => e.to_string(),
+        _ => format!("bad input: {e}"),
+    }
 }
 
 impl Error {
@@ -154,9 +163,36 @@ pub fn authenticator_with<'a>(
         tracing::debug!("{}: not a Bitbucket host; nothing to do", request_url(cred).unwrap_or_default());
         return Ok(None);
     };
-    let settings = raw.validate(ctx.env)?;
+    let mut settings = raw.validate(ctx.env)?;
+    if deployment == host::Deployment::DataCenter && provider == host::Provider::Auto {
+        confine_to_origin(&mut settings, &origin());
+    }
     let store = store::open(&settings);
     Ok(Some(Authenticator::new(settings, deployment, store, ctx)))
+}
+
+/// A host recognised only by its realm is any https server that says it is Bitbucket Data
+/// Center. It must not receive what belongs to another instance: the configured Data Center
+/// base URL and OAuth client apply to it only when that base URL is on the same origin.
+fn confine_to_origin(settings: &mut config::Settings, origin: &str) {
+    let same_origin = settings.datacenter_url.as_ref().is_some_and(|base| {
+        let scheme = base.scheme();
+        let host = base.host_str().unwrap_or_default();
+        let host = match base.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        format!("{scheme}://{}", host::canonical_host(scheme, &host)) == origin
+    });
+    if !same_origin {
+        if settings.datacenter_url.is_some() || settings.datacenter_client.is_some() {
+            tracing::debug!(
+                "{origin} was recognised by its realm only: not using the configured Data Center base URL or OAuth client, which belong to another origin"
+            );
+        }
+        settings.datacenter_url = None;
+        settings.datacenter_client = None;
+    }
 }
 
 /// Run one helper operation: read the credential from `input`, answer on `output`.

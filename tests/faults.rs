@@ -283,3 +283,35 @@ fn children_get_no_secret_in_argv_or_environment() {
     assert!(!dumped.contains(CLIENT_SECRET), "no client secret in the browser's argv or environment");
     assert!(!dumped.contains(SECRET_MARK), "no token or code in the browser's argv or environment");
 }
+
+/// `get` for an https host that announces Data Center's realm, with a Data Center OAuth client
+/// and base URL configured globally (not for that host).
+fn realm_host_get(setup: &Setup, host: &str, browser: &str) -> std::process::Output {
+    setup.env.config("credential.bitbucketDataCenterOAuthClientId", "dc-client");
+    setup.env.config("credential.bitbucketDataCenterOAuthClientSecret", "dc-client-secret");
+    setup.env.config("credential.bitbucketDataCenterUrl", "https://bitbucket.corp.example/context");
+    let input = format!("protocol=https\nhost={host}\nwwwauth[]=Basic realm=\"Atlassian Bitbucket\"\n\n");
+    setup.helper(
+        "get",
+        &input,
+        &[("BROWSER", browser), ("GIT_TERMINAL_PROMPT", "1"), ("GIT_BITBUCKET_OAUTH_TIMEOUT", "1")],
+    )
+}
+
+#[test]
+fn a_host_recognised_by_its_realm_never_gets_another_instances_client_or_base_url() {
+    let setup = Setup::cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let out = realm_host_get(&setup, "impostor.example", &browser);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "nothing answered");
+    assert!(!opened.exists(), "no sign-in was started with the other instance's client");
+
+    // The same settings for the instance itself: the browser sign-in is offered.
+    let out = realm_host_get(&setup, "bitbucket.corp.example", &browser);
+    let url = std::fs::read_to_string(&opened).expect("the browser was opened");
+    assert!(url.starts_with("https://bitbucket.corp.example/context/rest/oauth2/latest/authorize?"), "{url}");
+    assert!(url.contains("client_id=dc-client") && !url.contains("dc-client-secret"), "{url}");
+    assert_eq!(out.status.code(), Some(1), "times out: nobody signs in");
+}

@@ -250,12 +250,14 @@ fn data_center_realm_over_https_is_served_without_configuration() {
     let fixture = Fixture::new("hosts-realm");
     fixture.seed(&["https://git.example.com"], "datacenter");
 
+    assert_eq!(fixture.get("https://git.example.com", ""), "", "served before the realm was seen");
+    let other = "wwwauth[]=Basic realm=\"GitHub\"\n";
+    assert_eq!(fixture.get("https://git.example.com", other), "", "served for another realm");
     assert_eq!(fixture.get("https://git.example.com", DC_REALM), answer("datacenter"));
     let any_case = "wwwauth[]=Basic realm=\"atlassian BITBUCKET\"\n";
     assert_eq!(fixture.get("https://git.example.com", any_case), answer("datacenter"));
-    assert_eq!(fixture.get("https://git.example.com", ""), "", "served without the realm");
-    let other = "wwwauth[]=Basic realm=\"GitHub\"\n";
-    assert_eq!(fixture.get("https://git.example.com", other), "", "served for another realm");
+    // git passes the realm to `get` only; once seen, the origin is remembered for `store`.
+    assert_eq!(fixture.get("https://git.example.com", ""), answer("datacenter"), "remembered");
 }
 
 #[test]
