@@ -180,10 +180,12 @@ impl<'a> Authenticator<'a> {
             }
         }
         if let Some(jwt) = &self.jwt {
-            return self.jwt_grant(cred, &account, jwt).map(|f| Some(Resolved::Stored(f)));
+            return self.app_token(cred, &account, Grant::Jwt(jwt)).map(|f| Some(Resolved::Stored(f)));
         }
         if self.client_credentials_mode().is_some() {
-            return self.client_credentials(cred, &account).map(|f| Some(Resolved::Stored(f)));
+            return self
+                .app_token(cred, &account, Grant::ClientCredentials)
+                .map(|f| Some(Resolved::Stored(f)));
         }
         if !self.may_prompt() {
             self.explain_not_signed_in(&account);
@@ -375,25 +377,19 @@ impl<'a> Authenticator<'a> {
         Ok(record)
     }
 
-    /// Step 3: the client credentials grant (CI): cache the token until it expires.
-    fn client_credentials(&self, cred: &Credential, account: &Account) -> Result<Found, Error> {
-        let endpoints = self.endpoints(cred)?;
-        let client = self.client_credentials_mode().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?;
-        tracing::debug!("client credentials grant for {}", account.url());
-        let tokens = oauth::request_token(self.http()?, &endpoints, client, Grant::ClientCredentials)?;
-        let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
-        let record =
-            self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;
-        Ok(Found { account: account.with_username(username), record })
-    }
-
-    /// The JWT-bearer grant for Connect apps; the token is cached like client credentials.
-    fn jwt_grant(&self, cred: &Credential, account: &Account, jwt: &Secret) -> Result<Found, Error> {
+    /// Step 3: a token for the application rather than a person — the client credentials
+    /// grant (CI) or the JWT-bearer grant (Connect apps) — cached until it expires and
+    /// answered as `x-token-auth` (unless git gave a username).
+    fn app_token(&self, cred: &Credential, account: &Account, grant: Grant<'_>) -> Result<Found, Error> {
         let endpoints = self.endpoints(cred)?;
         let no_client = OAuthClient { id: String::new(), secret: Secret::default() };
-        let client = self.oauth_client().unwrap_or(&no_client);
-        tracing::debug!("JWT grant for {}", account.url());
-        let tokens = oauth::request_token(self.http()?, &endpoints, client, Grant::Jwt(jwt))?;
+        let client = match grant {
+            // A Connect app authenticates with its JWT alone.
+            Grant::Jwt(_) => self.oauth_client().unwrap_or(&no_client),
+            _ => self.client_credentials_mode().ok_or_else(|| Error::SignIn(NO_CLIENT.to_owned()))?,
+        };
+        tracing::debug!("{} grant for {}", grant.name(), account.url());
+        let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;
         let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
         let record =
             self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;

@@ -115,7 +115,7 @@ pub fn request_url(cred: &Credential) -> Option<String> {
         .username
         .as_deref()
         .filter(|u| !u.is_empty())
-        .map(|u| format!("{}@", url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>()))
+        .map(|u| format!("{}@", store::encode_userinfo(u)))
         .unwrap_or_default();
     let path = cred.path.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
     Some(format!("{protocol}://{user}{host}/{path}"))

@@ -235,7 +235,7 @@ impl Account {
     }
 
     fn prefix(&self, user: Option<&str>) -> String {
-        let user = user.map(|u| format!("{}@", encode(u.as_bytes(), USERINFO_SAFE))).unwrap_or_default();
+        let user = user.map(|u| format!("{}@", encode_userinfo(u))).unwrap_or_default();
         format!("{}:{}://{}{}/", self.namespace, self.scheme, user, self.host)
     }
 
@@ -274,6 +274,11 @@ impl Account {
 }
 
 const USERINFO_SAFE: &[u8] = b"-._~!$&'()*+,;=";
+
+/// A username percent-encoded for the user part of a URL (`me@x.com` → `me%40x.com`).
+pub(crate) fn encode_userinfo(username: &str) -> String {
+    encode(username.as_bytes(), USERINFO_SAFE)
+}
 const PATH_SAFE: &[u8] = b"-._~!$&'()*+,;=:@/";
 
 /// Percent-encode every byte that is not alphanumeric or in `safe`.
