@@ -59,9 +59,9 @@ if [[ $leaks != 0 ]]; then
 fi
 echo "no secret found in $(wc -l < "$log") lines of output"
 
-passed=$(( $(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}') \
-         + $(grep -cE '^ok [0-9]+ - ' "$log") ))
-failed=$(( $(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}') \
-         + $(grep -cE '^not ok [0-9]+ - ' "$log") ))
+count() { grep -cE "$1" "$log" || true; }
+sum() { { grep -oE "$1" "$log" || true; } | awk '{s+=$'"$2"'} END {print s+0}'; }
+passed=$(( $(sum 'test result: ok\. [0-9]+ passed' 4) + $(count '^ok [0-9]+ - ') ))
+failed=$(( $(sum '[0-9]+ failed;' 1) + $(count '^not ok [0-9]+ - ') ))
 echo "summary: $passed passed, $failed failed"
 [[ $failed == 0 ]]

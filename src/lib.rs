@@ -80,7 +80,7 @@ pub enum Error {
 fn protocol_message(e: &ProtocolError) -> String {
     match e {
         ProtocolError::Io(io) => format!("could not read the input or write the answer: {io}"),
-        ProtocolError::UnwritableValue { .. } => e.to_string(),
+        ProtocolError::UnwritableValue { .. } | ProtocolError::AnswerTooLarge { .. } => e.to_string(),
         _ => format!("bad input: {e}"),
     }
 }
@@ -89,7 +89,9 @@ impl Error {
     /// The process exit code: 2 for bad usage or bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Protocol(ProtocolError::Io(_) | ProtocolError::UnwritableValue { .. }) => 1,
+            Error::Protocol(
+                ProtocolError::Io(_) | ProtocolError::UnwritableValue { .. } | ProtocolError::AnswerTooLarge { .. },
+            ) => 1,
             Error::Protocol(_) | Error::Usage(_) => 2,
             _ => 1,
         }

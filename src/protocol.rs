@@ -77,6 +77,12 @@ pub enum ProtocolError {
         /// The attribute.
         key: &'static str,
     },
+    /// A line or the whole answer would exceed the limits the reader enforces.
+    #[error("cannot send '{key}' to git: the answer would exceed the protocol's size limits")]
+    AnswerTooLarge {
+        /// The attribute.
+        key: &'static str,
+    },
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -337,9 +343,20 @@ impl Credential {
         }
         let mut buf = Vec::new();
         for (key, value) in lines {
-            let forbidden: &[u8] = if key == "path" { b"\n\0" } else { b"\n\r\0" };
-            if value.iter().any(|b| forbidden.contains(b)) {
+            // A path may hold a `\r` (git percent-decodes it), but not at its end: readers
+            // strip one before the newline.
+            let unwritable = if key == "path" {
+                value.iter().any(|b| b"\n\0".contains(b)) || value.last() == Some(&b'\r')
+            } else {
+                value.iter().any(|b| b"\n\r\0".contains(b))
+            };
+            if unwritable {
                 return Err(ProtocolError::UnwritableValue { key });
+            }
+            if key.len() + 1 + value.len() > MAX_LINE_BYTES
+                || buf.len() + key.len() + value.len() + 2 > MAX_INPUT_BYTES
+            {
+                return Err(ProtocolError::AnswerTooLarge { key });
             }
             buf.extend_from_slice(key.as_bytes());
             buf.push(b'=');

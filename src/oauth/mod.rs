@@ -21,6 +21,9 @@ use crate::config::OAuthClient;
 use crate::secret::Secret;
 use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
 
+/// Longest token accepted from a token endpoint.
+pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
+
 /// Largest token response read (today's tokens are a few KiB).
 const MAX_TOKEN_RESPONSE: u64 = 256 * 1024;
 
@@ -119,7 +122,8 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, P
     }
     let raw: RawTokenResponse =
         serde_json::from_slice(body).map_err(|_| ParsedError::Malformed("the body is not a token object"))?;
-    let valid = |t: &str| !t.is_empty() && t.len() <= 64 * 1024 && !t.contains(['\n', '\r', '\0']);
+    // 32 KiB: ten times today's tokens, and a `password=` line that git and we can still read.
+    let valid = |t: &str| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES && !t.contains(['\n', '\r', '\0']);
     let access_token =
         raw.access_token.filter(|t| valid(t)).ok_or(ParsedError::Malformed("no usable access_token"))?;
     let expires_in = match raw.expires_in {

@@ -145,6 +145,52 @@ fn writer_refuses_line_breaks_in_values() {
     assert!(cred.write_to(&mut Vec::new()).is_err());
 }
 
+/// Fuzzing found these (docs/fuzzing.md): what the writer writes must read back as the same
+/// credential, so it refuses what the reader would change or refuse.
+fn assert_round_trip_or_refused(input: &[u8]) {
+    let first = parse(input).unwrap();
+    let mut written = Vec::new();
+    if first.write_to(&mut written).is_ok() {
+        assert_eq!(parse(&written).unwrap(), first);
+    }
+}
+
+#[test]
+fn regression_path_ending_in_cr_is_refused_by_the_writer() {
+    assert_round_trip_or_refused(include_bytes!("../../fuzz/regressions/protocol_parse/path-trailing-cr"));
+    assert_round_trip_or_refused(include_bytes!(
+        "../../fuzz/regressions/protocol_parse/url-path-trailing-cr"
+    ));
+    let cred = Credential { path: Some(b"a\rb".to_vec()), ..Credential::default() };
+    let mut out = Vec::new();
+    cred.write_to(&mut out).unwrap();
+    assert_eq!(parse(&out).unwrap(), cred, "a \\r inside a path is fine");
+}
+
+#[test]
+fn regression_url_written_as_parts_stays_within_the_limits() {
+    // `url=` + 65,528 letters + `://h`: accepted as input, but `protocol=` is longer.
+    let mut line = b"url=".to_vec();
+    line.extend(std::iter::repeat_n(b'a', 65_528));
+    line.extend_from_slice(b"://h\n");
+    assert_round_trip_or_refused(&line);
+    // Exactly 1 MiB of input whose `url=` grows when written as its parts.
+    let mut input = Vec::new();
+    let tail = b"url=https://alice:pw@bitbucket.org/team/repo.git\n\n";
+    while input.len() + 58_000 + tail.len() < MAX_INPUT_BYTES {
+        input.extend_from_slice(b"wwwauth[]=");
+        input.extend(std::iter::repeat_n(b'w', 57_989));
+        input.push(b'\n');
+    }
+    let pad = MAX_INPUT_BYTES - input.len() - tail.len() - 11;
+    input.extend_from_slice(b"wwwauth[]=");
+    input.extend(std::iter::repeat_n(b'w', pad));
+    input.push(b'\n');
+    input.extend_from_slice(tail);
+    assert_eq!(input.len(), MAX_INPUT_BYTES);
+    assert_round_trip_or_refused(&input);
+}
+
 #[test]
 fn writer_puts_capabilities_first() {
     let cred = Credential {
