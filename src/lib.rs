@@ -90,7 +90,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Protocol(
-                ProtocolError::Io(_) | ProtocolError::UnwritableValue { .. } | ProtocolError::AnswerTooLarge { .. },
+                ProtocolError::Io(_)
+                | ProtocolError::UnwritableValue { .. }
+                | ProtocolError::AnswerTooLarge { .. },
             ) => 1,
             Error::Protocol(_) | Error::Usage(_) => 2,
             _ => 1,
