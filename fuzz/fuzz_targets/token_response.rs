@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
 
 fn assert_usable(what: &str, token: &str) {
     assert!(!token.is_empty(), "empty {what}");
-    assert!(token.len() <= git_credential_bitbucket::oauth::MAX_TOKEN_BYTES, "{what} of {} bytes", token.len());
+    assert!(
+        token.len() <= git_credential_bitbucket::oauth::MAX_TOKEN_BYTES,
+        "{what} of {} bytes",
+        token.len()
+    );
     assert!(!token.contains(['\n', '\r', '\0']), "{what} with a line break or NUL");
 }
 
