@@ -261,3 +261,24 @@ fn help_for_each_subcommand_works() {
     let out = Command::new(HELPER).arg("--version").output().unwrap();
     assert_eq!(stdout(&out), format!("git-credential-bitbucket {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn list_and_logout_work_with_the_keyring_store() {
+    let s = Setup::cloud();
+    let session = bitbucket_test_support::KeyringSession::shared();
+    let mut env: Vec<(String, String)> = session.bus_env();
+    env.push(("GIT_BITBUCKET_CREDENTIAL_STORE".into(), "keyring".into()));
+    env.push(("GIT_BITBUCKET_NAMESPACE".into(), format!("cmds{}", std::process::id())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let askpass = s.askpass("alice", "alice-api-token-1");
+    let mut login_env = env.clone();
+    login_env.push(("GIT_ASKPASS", askpass.to_str().unwrap()));
+    assert!(s.run(&["login", &s.url, "--method", "token"], &login_env).status.success());
+
+    let rows: serde_json::Value = serde_json::from_slice(&s.run(&["list", "--json"], &env).stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["username"], "alice");
+    assert!(s.run(&["logout", &s.url], &env).status.success());
+    let rows: serde_json::Value = serde_json::from_slice(&s.run(&["list", "--json"], &env).stdout).unwrap();
+    assert_eq!(rows, serde_json::json!([]));
+}
