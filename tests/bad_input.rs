@@ -5,34 +5,22 @@
 //! 1 MiB, `=` inside a value, `\r\n` line ends and any bytes in `path`. Every case runs the
 //! real binary against a plaintext store whose bytes are compared before and after.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+mod common;
 
-use bitbucket_test_support::GitEnv;
+use std::process::Output;
+
 use serde_json::Value;
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const MAX_LINE: usize = 64 * 1024;
 const MAX_INPUT: usize = 1024 * 1024;
 /// The credential every case builds on: a host the helper serves, with a username.
 const BASE: &[u8] = b"protocol=https\nhost=bitbucket.org\nusername=alice\n";
 const STORED: &str = "stored-token";
 
-/// An isolated home and a plaintext store (possibly not created yet).
-struct Fixture {
-    env: GitEnv,
-    store: PathBuf,
-    namespace: &'static str,
-}
+/// An isolated home with a plaintext store of its own.
+type Fixture = common::PlaintextFixture;
 
 impl Fixture {
-    fn new(namespace: &'static str) -> Self {
-        let env = GitEnv::new();
-        let store = env.path().join("store").join("credentials.json");
-        Fixture { env, store, namespace }
-    }
-
     /// A fixture whose store holds [`STORED`] for alice on bitbucket.org.
     fn seeded(namespace: &'static str) -> Self {
         let fixture = Fixture::new(namespace);
@@ -42,33 +30,9 @@ impl Fixture {
         fixture
     }
 
-    /// Runs `git-credential-bitbucket OP` with `input` on stdin. The input is written from
-    /// another thread and a write error ignored: the helper may stop reading early.
+    /// Runs `git-credential-bitbucket OP` with `input` on stdin.
     fn run(&self, op: &str, input: &[u8]) -> Output {
-        let mut child = self
-            .env
-            .command(HELPER)
-            .arg(op)
-            .env("GIT_BITBUCKET_CREDENTIAL_STORE", "plaintext")
-            .env("GIT_BITBUCKET_PLAINTEXT_STORE", &self.store)
-            .env("GIT_BITBUCKET_NAMESPACE", self.namespace)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the helper");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let output = child.wait_with_output().expect("wait for the helper");
-        writer.join().expect("stdin writer");
-        output
-    }
-
-    fn bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(&self.store).ok()
+        self.run_with(op, input, &[])
     }
 
     /// What `get` answers for alice on bitbucket.org (with `extra` lines), after checking

@@ -1,6 +1,8 @@
 //! The commands a person runs — login, logout, list, token, diagnose, completions,
 //! generate-man — driven through the real binary against the fake Bitbucket.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -20,13 +22,8 @@ impl Setup {
         let fake = FakeBitbucket::start(Mode::Cloud);
         fake.add_user(User::new("alice", "alice@example.com").with_api_token("alice-api-token-1"));
         fake.set_consenting_user("alice");
-        let env = GitEnv::new();
+        let env = common::cloud_env(&fake);
         let url = format!("http://{}", fake.host());
-        env.config(&format!("credential.{url}.provider"), "bitbucket");
-        env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
-        env.config("credential.bitbucketCloudUrl", &fake.base_url());
-        env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
-        env.config("credential.credentialStore", "plaintext");
         let tmp = tempfile::tempdir().unwrap();
         Setup { fake, env, url, tmp }
     }

@@ -4,9 +4,12 @@
 //! the store (looked at directly: the keyring through `secret-tool`, the plaintext file as
 //! JSON), and a secret is answered only for its own user and, with `useHttpPath`, its own path.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
+
+use common::run_with_input;
 
 use bitbucket_test_support::{Counts, FakeBitbucket, GitEnv, KeyringSession, Mode, User};
 use serde_json::Value;
@@ -82,16 +85,9 @@ fn setup(namespace: &str, backend: &Backend) -> (FakeBitbucket, GitEnv) {
 
 /// `git credential OP` with `input`.
 fn git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
-    let mut child = env
-        .command("git")
-        .args(["credential", op])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run git credential");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to git credential");
-    child.wait_with_output().expect("git credential")
+    let mut cmd = env.command("git");
+    cmd.args(["credential", op]);
+    run_with_input(cmd, input)
 }
 
 fn approve(env: &GitEnv, url: &str, username: &str, password: &str) {

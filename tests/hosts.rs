@@ -5,30 +5,18 @@
 //! http only with `provider=bitbucket`, and over https also when git passes Data Center's
 //! realm, which never serves plain http.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+mod common;
 
-use bitbucket_test_support::GitEnv;
+use std::process::Output;
+
 use serde_json::{Value, json};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const DC_REALM: &str = "wwwauth[]=Basic realm=\"Atlassian Bitbucket\"\n";
 
-/// An isolated home with a plaintext store (not created until something is stored).
-struct Fixture {
-    env: GitEnv,
-    store: PathBuf,
-    namespace: &'static str,
-}
+/// An isolated home with a plaintext store of its own.
+type Fixture = common::PlaintextFixture;
 
 impl Fixture {
-    fn new(namespace: &'static str) -> Self {
-        let env = GitEnv::new();
-        let store = env.path().join("store").join("credentials.json");
-        Fixture { env, store, namespace }
-    }
-
     /// Writes the store file directly (the documented layout), with `secret` for alice under
     /// her key and the host default key of each `scheme://host` in `hosts`.
     fn seed(&self, hosts: &[&str], secret: &str) {
@@ -45,32 +33,9 @@ impl Fixture {
         std::fs::write(&self.store, serde_json::to_vec_pretty(&file).expect("JSON")).expect("write store");
     }
 
-    fn bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(&self.store).ok()
-    }
-
     fn entries(&self) -> Value {
         let bytes = self.bytes().expect("the store file exists");
         serde_json::from_slice::<Value>(&bytes).expect("store is JSON")["entries"].clone()
-    }
-
-    /// Runs `git-credential-bitbucket OP` with `input`, plus `env` on top of the fixture's.
-    fn run_with(&self, op: &str, input: &str, env: &[(&str, &str)]) -> Output {
-        let mut child = self
-            .env
-            .command(HELPER)
-            .arg(op)
-            .env("GIT_BITBUCKET_CREDENTIAL_STORE", "plaintext")
-            .env("GIT_BITBUCKET_PLAINTEXT_STORE", &self.store)
-            .env("GIT_BITBUCKET_NAMESPACE", self.namespace)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the helper");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("wait for the helper")
     }
 
     fn run(&self, op: &str, input: &str) -> Output {

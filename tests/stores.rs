@@ -6,9 +6,12 @@
 //! is an error that says how to switch to the plaintext store. Also what `store` keeps and
 //! ignores, and that `get` with nothing stored and prompts off says nothing.
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
+
+use common::run_with_input;
 
 use bitbucket_test_support::{GitEnv, KeyringSession};
 use git_credential_bitbucket::Secret;
@@ -29,17 +32,9 @@ fn long_token(seed: u8) -> String {
 
 /// Runs the helper in `env` with `vars` and `input` on stdin.
 fn run(env: &GitEnv, vars: &[(String, String)], op: &str, input: &str) -> Output {
-    let mut child = env
-        .command(HELPER)
-        .arg(op)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the helper");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait for the helper")
+    let mut cmd = env.command(HELPER);
+    cmd.arg(op).envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    run_with_input(cmd, input)
 }
 
 fn assert_quiet_success(output: &Output, what: &str) {

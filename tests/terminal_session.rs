@@ -2,10 +2,12 @@
 //! `list` shows the account, then `logout` removes it. The screen is captured with
 //! `tmux capture-pane` and printed, so the session can be read as a person saw it.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User};
+use bitbucket_test_support::{FakeBitbucket, Mode, User};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 
@@ -53,13 +55,8 @@ impl Drop for Tmux {
 fn login_prompts_on_the_terminal_then_list_and_logout() {
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com").with_api_token("alice-terminal-token"));
-    let env = GitEnv::new();
+    let env = common::cloud_env(&fake);
     let url = format!("http://{}", fake.host());
-    env.config(&format!("credential.{url}.provider"), "bitbucket");
-    env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
-    env.config("credential.bitbucketCloudUrl", &fake.base_url());
-    env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
-    env.config("credential.credentialStore", "plaintext");
 
     let bin_dir = std::path::Path::new(HELPER).parent().unwrap().display().to_string();
     let tmux = Tmux { socket: format!("gcb-test-{}", std::process::id()) };

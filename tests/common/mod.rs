@@ -23,6 +23,51 @@ pub struct Setup {
     pub port: u16,
 }
 
+/// A git environment in which the helper serves `fake`'s loopback host as Bitbucket Cloud,
+/// with the plaintext store (in the environment's HOME).
+pub fn cloud_env(fake: &FakeBitbucket) -> GitEnv {
+    let env = GitEnv::new();
+    let url = format!("http://{}", fake.host());
+    env.config(&format!("credential.{url}.provider"), "bitbucket");
+    env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
+    env.config("credential.bitbucketCloudUrl", &fake.base_url());
+    env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
+    env.config("credential.credentialStore", "plaintext");
+    env
+}
+
+/// An isolated home and a plaintext store file of its own (not created until something is
+/// stored), under a namespace of the test's choosing.
+pub struct PlaintextFixture {
+    pub env: GitEnv,
+    pub store: PathBuf,
+    pub namespace: &'static str,
+}
+
+impl PlaintextFixture {
+    pub fn new(namespace: &'static str) -> Self {
+        let env = GitEnv::new();
+        let store = env.path().join("store").join("credentials.json");
+        PlaintextFixture { env, store, namespace }
+    }
+
+    /// Runs `git-credential-bitbucket OP` on this store with `input`, plus `env` on top.
+    pub fn run_with(&self, op: &str, input: impl AsRef<[u8]>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command(HELPER);
+        cmd.arg(op)
+            .env("GIT_BITBUCKET_CREDENTIAL_STORE", "plaintext")
+            .env("GIT_BITBUCKET_PLAINTEXT_STORE", &self.store)
+            .env("GIT_BITBUCKET_NAMESPACE", self.namespace)
+            .envs(env.iter().copied());
+        run_with_input(cmd, input)
+    }
+
+    /// The store file's bytes, `None` when it does not exist.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(&self.store).ok()
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -35,17 +80,11 @@ impl Setup {
         fake.create_repo("team/repo");
         let port = free_port();
         fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
-        let env = GitEnv::new();
-        let url = format!("http://{}", fake.host());
+        let env = cloud_env(&fake);
         env.config("credential.helper", HELPER);
-        env.config(&format!("credential.{url}.provider"), "bitbucket");
-        env.config(&format!("credential.{url}.bitbucketDeployment"), "cloud");
-        env.config("credential.bitbucketCloudUrl", &fake.base_url());
-        env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
         env.config("credential.bitbucketOAuthClientId", CLIENT_ID);
         env.config("credential.bitbucketOAuthClientSecret", CLIENT_SECRET);
         env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
-        env.config("credential.credentialStore", "plaintext");
         Setup { fake, env, port }
     }
 
@@ -96,10 +135,23 @@ impl Setup {
     }
 }
 
-pub fn run_with_input(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+/// Run `cmd` with `input` on stdin and collect its output. The input is written from another
+/// thread and a write error ignored: the program may stop reading early (bad input).
+pub fn run_with_input(mut cmd: Command, input: impl AsRef<[u8]>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.as_ref().to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for the child");
+    writer.join().expect("stdin writer");
+    output
 }
 
 pub fn unix_now() -> u64 {
