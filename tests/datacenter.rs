@@ -9,6 +9,8 @@
 //! Two tests are `#[ignore]`d: each shows a bug in the helper, described in its `ignore` reason.
 //! `stunnel4` and the `openssl` CLI must be installed for the https tests.
 
+mod common;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -389,7 +391,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let log = std::fs::read_to_string(&consent_log).unwrap_or_default();
+    let log = common::finished_consent_log(&consent_log);
     eprintln!("chromium-consent steps:\n{log}\ngit:\n{}", stderr(&out));
     assert!(out.status.success(), "clone failed: {}", stderr(&out));
     assert!(log.contains("clicked"), "{log}");

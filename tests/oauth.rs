@@ -31,7 +31,7 @@ fn headless_chromium_signs_in_and_git_clones_then_never_asks_again() {
     let out = clone.stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "clone failed: {stderr}");
-    let log = std::fs::read_to_string(&consent_log).unwrap_or_default();
+    let log = finished_consent_log(&consent_log);
     eprintln!("chromium-consent steps:\n{log}");
     assert!(log.contains("clicked"), "{log}");
     assert_eq!(setup.fake.count(RequestKind::Token), 1, "one code exchange");

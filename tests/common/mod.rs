@@ -202,3 +202,17 @@ pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
     child.stdin.take().unwrap().write_all(setup.fill_input().as_bytes()).unwrap();
     child
 }
+
+/// The `CONSENT_LOG` of `chromium-consent` once it has finished: the helper does not wait for
+/// the browser, so git may be done before the browser program has written its last lines.
+pub fn finished_consent_log(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.lines().any(|l| l.starts_with("done") || l.starts_with("failed:")) || Instant::now() > deadline
+        {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
