@@ -201,37 +201,11 @@ fn commit_and_push(env: &GitEnv, checkout: &Path, name: &str) -> String {
     env.git(checkout, &["rev-parse", "HEAD"])
 }
 
-/// A `BROWSER` that writes the URL it is given to a file, so the test can play the browser.
-fn recording_browser(dir: &Path) -> (PathBuf, PathBuf) {
-    let file = dir.join("opened-url");
-    let script = dir.join("record-browser");
-    write_script(
-        &script,
-        &format!("#!/bin/sh\nprintf '%s' \"$1\" > {0}.tmp && mv {0}.tmp {0}\n", file.display()),
-    );
-    (script, file)
-}
-
-/// Waits (bounded) until `file` exists and returns its contents.
-fn wait_for_file(file: &Path, child: &mut Child) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            return text;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the command ended before the browser was opened: {status}");
-        }
-        assert!(Instant::now() < deadline, "the browser was never opened");
-        std::thread::yield_now();
-    }
-}
-
 /// Runs `cmd` (which makes the helper sign in with OAuth through `BROWSER`), plays the browser
 /// on the fake's consent page, follows the redirect to the helper's callback, and returns the
 /// command's output and the authorize URL the helper opened.
 fn sign_in_with_recording_browser(dc: &Dc, mut cmd: Command, input: &str) -> (Output, String) {
-    let (browser, opened) = recording_browser(dc.tmp.path());
+    let (browser, opened) = common::recording_browser(dc.tmp.path());
     cmd.env_remove("GIT_TERMINAL_PROMPT")
         .env("BROWSER", &browser)
         .env("GIT_BITBUCKET_OAUTH_TIMEOUT", "60")
@@ -240,7 +214,7 @@ fn sign_in_with_recording_browser(dc: &Dc, mut cmd: Command, input: &str) -> (Ou
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let url = wait_for_file(&opened, &mut child);
+    let url = common::wait_for_file(&opened, &mut child);
     let location = dc.fake.consent(&url, Consent::Grant);
     let back = client::get(&location.replace("://localhost:", "://127.0.0.1:")).unwrap();
     assert_eq!(back.status, 200, "{}", back.text());
@@ -721,12 +695,12 @@ fn realm_alone_never_makes_a_plain_http_host_data_center() {
 fn oauth_without_base_url_or_http_path_fails_naming_both_settings() {
     let dc = Dc::with_provider();
     dc.fake.add_user(User::new("carol", "carol@example.com"));
-    let (browser, opened) = recording_browser(dc.tmp.path());
+    let (browser, opened) = common::recording_browser(dc.tmp.path());
     let input = format!("protocol=http\nhost={}\nwwwauth[]={REALM}\n\n", dc.fake.host());
     let env = [
         ("GIT_BITBUCKET_DATACENTER_CLIENTID", CLIENT_ID),
         ("GIT_BITBUCKET_DATACENTER_CLIENTSECRET", CLIENT_SECRET),
-        ("BROWSER", browser.to_str().unwrap()),
+        ("BROWSER", browser.as_str()),
     ];
     let mut cmd = dc.env.command(HELPER);
     cmd.arg("get").env_remove("GIT_TERMINAL_PROMPT").envs(env);
