@@ -1,13 +1,14 @@
 //! A person at a real terminal (tmux): `login --method token` prompts on the terminal, then
-//! `list` shows the account, then `logout` removes it. The screen is captured with
-//! `tmux capture-pane` and printed, so the session can be read as a person saw it.
+//! `list` shows the account, then `logout` removes it; and an OAuth sign-in from a machine
+//! without a browser, finished by pasting the address the browser was sent to. The screen is
+//! captured with `tmux capture-pane` and printed, so each session reads as a person saw it.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bitbucket_test_support::{FakeBitbucket, Mode, User};
+use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, User};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 
@@ -16,6 +17,38 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of its own running an interactive `sh` with `env`'s environment, the
+    /// helper first on PATH, and no desktop (no DISPLAY, no BROWSER).
+    fn start(env: &GitEnv, name: &str) -> Tmux {
+        let bin_dir = std::path::Path::new(HELPER).parent().unwrap().display().to_string();
+        let tmux = Tmux { socket: format!("gcb-test-{name}-{}", std::process::id()) };
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &tmux.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "s",
+                "-x",
+                "200",
+                "-y",
+                "50",
+            ])
+            .args(["sh", "-c", "PS1='$ ' exec sh -i"])
+            .env_clear()
+            .envs(env.env())
+            .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
+            .env("TERM", "xterm")
+            .env_remove("GIT_TERMINAL_PROMPT")
+            .output()
+            .expect("tmux starts");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
         assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -23,7 +56,8 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "s", "-S", "-100"])
+        // -J joins lines the terminal wrapped, so a long URL reads as one line.
+        self.run(&["capture-pane", "-p", "-J", "-t", "s", "-S", "-100"])
     }
 
     /// Wait (bounded) until the screen shows `text`.
@@ -58,33 +92,7 @@ fn login_prompts_on_the_terminal_then_list_and_logout() {
     let env = common::cloud_env(&fake);
     let url = format!("http://{}", fake.host());
 
-    let bin_dir = std::path::Path::new(HELPER).parent().unwrap().display().to_string();
-    let tmux = Tmux { socket: format!("gcb-test-{}", std::process::id()) };
-    let mut start = Command::new("tmux");
-    start
-        .args([
-            "-L",
-            &tmux.socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "s",
-            "-x",
-            "200",
-            "-y",
-            "50",
-        ])
-        .args(["sh", "-c", "PS1='$ ' exec sh -i"])
-        .env_clear()
-        .envs(env.env())
-        .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
-        .env("TERM", "xterm")
-        .env_remove("GIT_TERMINAL_PROMPT");
-    let out = start.output().expect("tmux starts");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
+    let tmux = Tmux::start(&env, "login");
     tmux.wait_for("$");
     tmux.type_line(&format!("git-credential-bitbucket login {url} --method token"));
     tmux.wait_for(&format!("Username for '{url}':"));
@@ -104,4 +112,42 @@ fn login_prompts_on_the_terminal_then_list_and_logout() {
     eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", screen.trim_end());
     assert!(screen.contains("no accounts stored"), "{screen}");
     assert!(!screen.contains("alice-terminal-token"), "{screen}");
+}
+
+#[test]
+fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_signs_in() {
+    let fake = FakeBitbucket::start(Mode::Cloud);
+    fake.add_user(User::new("alice", "alice@example.com"));
+    fake.set_consenting_user("alice");
+    let port = common::free_port();
+    fake.add_consumer("cid", "csecret", &format!("http://localhost:{port}/"));
+    let env = common::cloud_env(&fake);
+    env.config("credential.bitbucketOAuthClientId", "cid");
+    env.config("credential.bitbucketOAuthClientSecret", "csecret");
+    env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+    let url = format!("http://{}", fake.host());
+
+    let tmux = Tmux::start(&env, "paste");
+    tmux.wait_for("$");
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --method oauth"));
+    let screen = tmux.wait_for("or just the code:");
+    let authorize = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{url}/site/oauth2/authorize?")))
+        .unwrap_or_else(|| panic!("no sign-in address on the screen:\n{screen}"))
+        .to_owned();
+    // The person opens the address elsewhere, grants access, and copies where the browser went
+    // (on another machine: localhost there is not this machine, so nothing reaches the listener).
+    let redirected = fake.consent(&authorize, Consent::Grant);
+    assert!(redirected.starts_with(&format!("http://localhost:{port}/?code=")), "{redirected}");
+    tmux.type_line(&redirected);
+    let screen = tmux.wait_for("as alice (oauth, expires");
+    // The terminal echoes what the person pasted; the code is the fake's secret, so the printed
+    // copy of the screen shows it as <code> (the suite's output is scanned for the fake's secrets).
+    let code = redirected.split("code=").nth(1).and_then(|c| c.split('&').next()).unwrap_or_default();
+    let shown = screen.replace(code, "<code>");
+    eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", shown.trim_end());
+    assert!(!screen.contains("fakeSECRET_at") && !screen.contains("fakeSECRET_rt"), "no token on the screen");
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1);
 }
