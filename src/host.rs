@@ -127,6 +127,13 @@ pub fn split_port(host: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// `scheme://host[:port]` with the host canonical (see [`canonical_host`]): what identifies a
+/// server for recognition and for comparing two URLs.
+pub fn origin(scheme: &str, host: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    format!("{scheme}://{}", canonical_host(&scheme, host))
+}
+
 /// The host as it goes into store keys: lower case, default port dropped.
 pub fn canonical_host(protocol: &str, host: &str) -> String {
     let (name, port) = split_port(host);

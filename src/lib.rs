@@ -145,8 +145,7 @@ pub fn authenticator_with<'a>(
     let provider = raw.provider()?;
     let recognized = || recognized::RecognizedHosts::from_env(ctx.env);
     let origin = || {
-        let scheme = cred.protocol.as_deref().unwrap_or_default().to_ascii_lowercase();
-        format!("{scheme}://{}", host::canonical_host(&scheme, cred.host.as_deref().unwrap_or_default()))
+        host::origin(cred.protocol.as_deref().unwrap_or_default(), cred.host.as_deref().unwrap_or_default())
     };
     let deployment = match host::classify(cred, provider)? {
         Some(host::Deployment::DataCenter) if provider == host::Provider::Auto => {
@@ -180,13 +179,9 @@ pub fn authenticator_with<'a>(
 /// base URL and OAuth client apply to it only when that base URL is on the same origin.
 fn confine_to_origin(settings: &mut config::Settings, origin: &str) {
     let same_origin = settings.datacenter_url.as_ref().is_some_and(|base| {
-        let scheme = base.scheme();
         let host = base.host_str().unwrap_or_default();
-        let host = match base.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        format!("{scheme}://{}", host::canonical_host(scheme, &host)) == origin
+        let host = base.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
+        host::origin(base.scheme(), &host) == origin
     });
     if !same_origin {
         if settings.datacenter_url.is_some() || settings.datacenter_client.is_some() {
