@@ -106,12 +106,8 @@ fn tls_refused_is_a_clear_network_error() {
 fn user_endpoint_failure_after_sign_in_stores_nothing() {
     let setup = Setup::cloud();
     setup.fake.inject("/2.0/user", Fault::Status(500), FaultTimes::Always);
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    let url = wait_for_file(&opened, &mut child);
-    let location = setup.fake.consent(&url, Consent::Grant);
-    client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[]);
+    client::get(&setup.consent_callback(&url, Consent::Grant)).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -122,12 +118,9 @@ fn user_endpoint_failure_after_sign_in_stores_nothing() {
 #[test]
 fn replayed_callback_of_an_earlier_attempt_is_refused() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
     // First attempt: signed in; remember the address the browser was sent to.
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    let url = wait_for_file(&opened, &mut child);
-    let first = setup.fake.consent(&url, Consent::Grant).replace("localhost", "127.0.0.1");
+    let BrowserSignIn { child, url, browser, opened, dir: _dir } = setup.start_browser_sign_in(&[]);
+    let first = setup.consent_callback(&url, Consent::Grant);
     assert_eq!(client::get(&first).unwrap().status, 200);
     assert!(child.wait_with_output().unwrap().status.success());
     std::fs::remove_file(&opened).unwrap();
@@ -141,7 +134,7 @@ fn replayed_callback_of_an_earlier_attempt_is_refused() {
     let mut second = cmd.spawn().unwrap();
     let url = wait_for_file(&opened, &mut second);
     assert_eq!(client::get(&first).unwrap().status, 400, "replay refused");
-    let fresh = setup.fake.consent(&url, Consent::Grant).replace("localhost", "127.0.0.1");
+    let fresh = setup.consent_callback(&url, Consent::Grant);
     assert_eq!(client::get(&fresh).unwrap().status, 200);
     let out = second.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -151,18 +144,14 @@ fn replayed_callback_of_an_earlier_attempt_is_refused() {
 #[test]
 fn callback_flood_is_answered_400_and_the_real_callback_still_wins() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    let url = wait_for_file(&opened, &mut child);
+    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[]);
     let mut refused = 0;
     for i in 0..300 {
         let forged = client::get(&format!("http://127.0.0.1:{}/?code=c{i}&state=s{i}", setup.port)).unwrap();
         refused += usize::from(forged.status == 400);
     }
     assert_eq!(refused, 300);
-    let location = setup.fake.consent(&url, Consent::Grant).replace("localhost", "127.0.0.1");
-    assert_eq!(client::get(&location).unwrap().status, 200);
+    assert_eq!(client::get(&setup.consent_callback(&url, Consent::Grant)).unwrap().status, 200);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(setup.fake.count(RequestKind::Token), 1);
@@ -274,7 +263,7 @@ fn children_get_no_secret_in_argv_or_environment() {
         &[("BROWSER", browser.to_str().unwrap()), ("BITBUCKET_OAUTH_CLIENT_SECRET", CLIENT_SECRET)],
     );
     let url = wait_for_file(&opened, &mut child);
-    let location = setup.fake.consent(&url, Consent::Grant).replace("localhost", "127.0.0.1");
+    let location = setup.consent_callback(&url, Consent::Grant);
     client::get(&location).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

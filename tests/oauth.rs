@@ -177,15 +177,11 @@ fn client_credentials_token_is_cached_until_it_expires() {
 #[test]
 fn forged_callback_gets_400_and_the_real_one_still_signs_in() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    let url = wait_for_file(&opened, &mut child);
+    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[]);
     let forged = client::get(&format!("http://127.0.0.1:{}/?code=stolen&state=guess", setup.port)).unwrap();
     assert_eq!(forged.status, 400);
     assert!(!forged.text().contains("stolen") && !forged.text().contains("guess"), "nothing reflected");
-    let location = setup.fake.consent(&url, Consent::Grant);
-    let back = client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    let back = client::get(&setup.consent_callback(&url, Consent::Grant)).unwrap();
     assert_eq!(back.status, 200);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -196,12 +192,8 @@ fn forged_callback_gets_400_and_the_real_one_still_signs_in() {
 #[test]
 fn access_denied_ends_the_attempt_and_stores_nothing() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    let url = wait_for_file(&opened, &mut child);
-    let location = setup.fake.consent(&url, Consent::Deny);
-    assert_eq!(client::get(&location.replace("localhost", "127.0.0.1")).unwrap().status, 200);
+    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[]);
+    assert_eq!(client::get(&setup.consent_callback(&url, Consent::Deny)).unwrap().status, 200);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -244,10 +236,7 @@ fn no_callback_within_the_timeout_is_a_clear_error() {
 #[test]
 fn ctrl_c_while_waiting_ends_cleanly_and_frees_the_port() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(&setup, &[("BROWSER", &browser)]);
-    wait_for_file(&opened, &mut child);
+    let BrowserSignIn { child, .. } = setup.start_browser_sign_in(&[]);
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
@@ -266,18 +255,11 @@ fn two_step_password_switches_to_oauth() {
         .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (browser, opened) = recording_browser(dir.path());
-    let mut child = spawn_get(
-        &setup,
-        &[
-            ("BROWSER", &browser),
-            ("GIT_ASKPASS", askpass.to_str().unwrap()),
-            ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),
-        ],
-    );
-    let url = wait_for_file(&opened, &mut child);
-    let location = setup.fake.consent(&url, Consent::Grant);
-    client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
+    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[
+        ("GIT_ASKPASS", askpass.to_str().unwrap()),
+        ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),
+    ]);
+    client::get(&setup.consent_callback(&url, Consent::Grant)).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(

@@ -191,6 +191,37 @@ pub fn wait_for_file(file: &Path, child: &mut Child) -> String {
     }
 }
 
+/// A `get` that signs in through a recording `BROWSER`, waiting until the browser was opened.
+pub struct BrowserSignIn {
+    /// The helper process.
+    pub child: Child,
+    /// The authorize URL it opened.
+    pub url: String,
+    /// Where the recording browser writes (the browser is `browser`, the URL file `opened`).
+    pub dir: tempfile::TempDir,
+    pub browser: String,
+    pub opened: PathBuf,
+}
+
+impl Setup {
+    /// Start `get` with a recording browser (plus `extra_env`) and wait for the sign-in URL.
+    pub fn start_browser_sign_in(&self, extra_env: &[(&str, &str)]) -> BrowserSignIn {
+        let dir = tempfile::tempdir().unwrap();
+        let (browser, opened) = recording_browser(dir.path());
+        let mut env = vec![("BROWSER", browser.as_str())];
+        env.extend_from_slice(extra_env);
+        let mut child = spawn_get(self, &env);
+        let url = wait_for_file(&opened, &mut child);
+        BrowserSignIn { child, url, dir, browser, opened }
+    }
+
+    /// Play the browser: press Grant or Deny on the fake's consent page for `url`, and return
+    /// the callback address it redirects to, reachable from this machine (127.0.0.1).
+    pub fn consent_callback(&self, url: &str, decision: bitbucket_test_support::Consent) -> String {
+        self.fake.consent(url, decision).replace("localhost", "127.0.0.1")
+    }
+}
+
 pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
     let mut cmd = setup.env.command(HELPER);
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
