@@ -16,7 +16,8 @@ pub mod keyring;
 pub use bins::support_bin;
 pub use client::HttpResponse;
 pub use fake::{
-    Consent, Counts, FakeBitbucket, Fault, FaultTimes, Mode, RecordedRequest, RequestKind, SECRET_MARK, User,
+    Consent, Counts, FakeBitbucket, Fault, FaultTimes, Gate, Mode, RecordedRequest, RequestKind, SECRET_MARK,
+    User,
 };
 pub use gitenv::GitEnv;
 pub use keyring::{KeyringSession, SecretItem};

@@ -107,6 +107,61 @@ pub enum Fault {
     Garbage,
     /// Answer 302 with this `Location`.
     RedirectTo(String),
+    /// Answer 200 with a JSON user object of about this many bytes (a hostile or broken
+    /// server that never stops talking).
+    Oversized(usize),
+    /// Hold the request until the test opens the gate (or the server is dropped), then
+    /// answer normally: lets a test act while a client is known to be mid-request.
+    Hold(Gate),
+}
+
+/// A gate for [`Fault::Hold`]: the test waits until a request arrives at it, does what it
+/// must while that request is held, then opens it.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<GateState>, Condvar)>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    arrived: usize,
+    open: bool,
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
+
+/// The longest a held request waits for its gate.
+const GATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Gate {
+    /// Waits (at most `timeout`) until a request is held at this gate; `false` on timeout.
+    pub fn wait_for_arrival(&self, timeout: Duration) -> bool {
+        let (state, signal) = &*self.0;
+        let guard = lock(state);
+        let (guard, _) = signal
+            .wait_timeout_while(guard, timeout, |s| s.arrived == 0)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.arrived > 0
+    }
+
+    /// Lets every held request (and any later one) through.
+    pub fn open(&self) {
+        let (state, signal) = &*self.0;
+        lock(state).open = true;
+        signal.notify_all();
+    }
+
+    fn pass(&self) {
+        let (state, signal) = &*self.0;
+        let mut guard = lock(state);
+        guard.arrived += 1;
+        signal.notify_all();
+        let _ = signal.wait_timeout_while(guard, GATE_TIMEOUT, |s| !s.open);
+    }
 }
 
 /// How many matching requests a fault applies to.
@@ -374,12 +429,23 @@ impl FakeBitbucket {
     /// Applies `fault` to requests whose path (context path included) starts with
     /// `path_prefix`, `times` times. Earlier faults are tried first.
     pub fn inject(&self, path_prefix: &str, fault: Fault, times: FaultTimes) {
+        self.add_fault(path_prefix, fault, times, false);
+    }
+
+    /// Like [`FakeBitbucket::inject`], for requests that carry an `Authorization` header only
+    /// (git's first request of each operation goes without one and is answered 401).
+    pub fn inject_authenticated(&self, path_prefix: &str, fault: Fault, times: FaultTimes) {
+        self.add_fault(path_prefix, fault, times, true);
+    }
+
+    fn add_fault(&self, path_prefix: &str, fault: Fault, times: FaultTimes, authenticated_only: bool) {
         let remaining = match times {
             FaultTimes::Once => Some(1),
             FaultTimes::Times(n) => Some(n),
             FaultTimes::Always => None,
         };
-        self.shared.state().faults.push(FaultRule { prefix: path_prefix.to_owned(), fault, remaining });
+        let prefix = path_prefix.to_owned();
+        self.shared.state().faults.push(FaultRule { prefix, fault, remaining, authenticated_only });
     }
 
     /// Removes every injected fault.
@@ -534,12 +600,13 @@ impl Shared {
         (kind, inner)
     }
 
-    fn take_fault(&self, path: &str) -> Option<Fault> {
+    fn take_fault(&self, path: &str, authenticated: bool) -> Option<Fault> {
         let mut state = self.state();
-        let index = state
-            .faults
-            .iter()
-            .position(|rule| path.starts_with(&rule.prefix) && rule.remaining != Some(0))?;
+        let index = state.faults.iter().position(|rule| {
+            path.starts_with(&rule.prefix)
+                && rule.remaining != Some(0)
+                && (authenticated || !rule.authenticated_only)
+        })?;
         let rule = &mut state.faults[index];
         let fault = rule.fault.clone();
         if let Some(remaining) = &mut rule.remaining {
@@ -649,7 +716,7 @@ fn handle(shared: &Shared, mut request: Request) {
     let presented = Presented::parse(authorization.as_deref());
     let (kind, inner) = shared.classify(&path);
 
-    let reply = match shared.take_fault(&path) {
+    let reply = match shared.take_fault(&path, authorization.is_some()) {
         None => route(shared, &mut request, &method, kind, inner, &query, &presented),
         Some(Fault::Delay(delay)) => {
             shared.pause(delay);
@@ -666,6 +733,14 @@ fn handle(shared: &Shared, mut request: Request) {
             b"<html><body>Service temporarily unavailable{{not json".to_vec(),
         ),
         Some(Fault::RedirectTo(location)) => Reply::redirect(&location),
+        Some(Fault::Oversized(size)) => {
+            let body = format!("{{\"username\":\"{}\"}}", "a".repeat(size));
+            Reply::bytes(200, "application/json", body.into_bytes())
+        }
+        Some(Fault::Hold(gate)) => {
+            gate.pass();
+            route(shared, &mut request, &method, kind, inner, &query, &presented)
+        }
     };
     let reply = if shared.is_datacenter() {
         let id = shared.request_ids.fetch_add(1, Ordering::Relaxed);

@@ -113,6 +113,8 @@ pub(crate) struct FaultRule {
     pub(crate) fault: Fault,
     /// `None`: always.
     pub(crate) remaining: Option<usize>,
+    /// Only requests that carry an `Authorization` header match.
+    pub(crate) authenticated_only: bool,
 }
 
 pub(crate) struct State {
