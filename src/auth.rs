@@ -9,12 +9,14 @@ use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, Http, UserCheck};
 use crate::config::{AuthMode, OAuthClient, Settings};
 use crate::host::Deployment;
-use crate::lock::{AccountLock, lock_dir};
+use crate::lock::AccountLock;
 use crate::oauth::{self, BrowserUi, Grant, TokenError, TokenResponse, browser};
+use crate::paths::Paths;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
+use crate::rescue::{RescueDir, Rescued, fingerprint};
 use crate::secret::Secret;
-use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
+use crate::store::{Account, SecretKind, SecretStore, StoreKey, StoredSecret};
 
 /// A token this close to its expiry (seconds) is treated as expired.
 pub const EXPIRY_MARGIN_SECS: u64 = 60;
@@ -49,6 +51,7 @@ pub struct Authenticator<'a> {
     http: std::cell::OnceCell<Http>,
     refresh_policy: Option<RefreshPolicy<'a>>,
     jwt: Option<Secret>,
+    paths: Paths,
 }
 
 /// Decides when to refresh: called with the stored access token and the current time.
@@ -84,6 +87,7 @@ impl<'a> Authenticator<'a> {
             http: std::cell::OnceCell::new(),
             refresh_policy: None,
             jwt: None,
+            paths: Paths::from_env(ctx.env),
         }
     }
 
@@ -287,20 +291,35 @@ impl<'a> Authenticator<'a> {
 
     /// Step 2: refresh an expired (or, with `bitbucketAlwaysRefreshCredentials`, any) OAuth
     /// token, at most once across all processes: take the account's lock, re-read the store
-    /// (another process may have refreshed meanwhile), refresh, and write the rotated refresh
-    /// token before the access token. `None` when there is nothing to refresh with.
+    /// (another process may have refreshed meanwhile, or an earlier run may have left tokens
+    /// it could not save), refresh, and keep the rotated refresh token before the access
+    /// token. `None` when there is nothing to refresh with, or the refresh token is dead.
+    /// Any other failure keeps every token and is an error that names its cause.
     pub fn refresh(&self, cred: &Credential, found: &Found) -> Result<Option<Found>, Error> {
         let Some(refresh_key) = found.account.refresh_key() else { return Ok(None) };
-        let _lock = AccountLock::acquire(&lock_dir(self.ctx.env), &refresh_key)?;
+        let _lock = self.lock_account(&refresh_key)?;
         let access_key = found.account.access_key();
-        if let Some(current) = self.store.load(&access_key)?
+        let rescued = self.recover_rescued(&refresh_key)?;
+        let current = match rescued.as_ref().filter(|r| r.account.access_key() == access_key) {
+            Some(r) => Some(r.access.clone()),
+            None => self.store.load(&access_key)?,
+        };
+        if let Some(current) = current
             && current.secret != found.record.secret
             && self.is_fresh(&current)
         {
             tracing::debug!("another process refreshed {} meanwhile", found.account.url());
             return Ok(Some(Found { account: found.account.clone(), record: current }));
         }
-        let Some(refresh) = self.store.load(&refresh_key)? else {
+        let (refresh, stored_refresh) = match rescued {
+            Some(r) => (r.refresh, r.replaces),
+            None => {
+                let stored = self.store.load(&refresh_key)?;
+                let print = stored.as_ref().map(|r| fingerprint(&r.secret));
+                (stored, print)
+            }
+        };
+        let Some(refresh) = refresh else {
             tracing::debug!("no refresh token stored for {}", found.account.url());
             return Ok(None);
         };
@@ -320,61 +339,155 @@ impl<'a> Authenticator<'a> {
                     SecretKind::ClientCredentials => SecretKind::ClientCredentials,
                     _ => SecretKind::OAuth,
                 };
-                let record = self.save_tokens(
-                    &found.account,
-                    &found.record.username,
-                    kind,
-                    &endpoints,
-                    client,
-                    tokens,
-                )?;
+                let issued =
+                    Issued { account: &found.account, username: &found.record.username, kind, client };
+                let record = self.keep_tokens(issued, &endpoints, tokens, stored_refresh)?;
                 Ok(Some(Found { account: found.account.clone(), record }))
             }
-            Err(TokenError::Rejected { error, .. }) => {
-                tracing::debug!("refresh token rejected ({error}): deleting it");
-                self.store.delete(&refresh_key)?;
+            Err(e @ TokenError::Rejected { grant_is_dead: true, .. }) => {
+                tracing::debug!("{e}: the refresh token is dead; deleting it");
+                self.forget_refresh_token(&found.account)?;
                 if self.store.load(&access_key)?.is_some_and(|r| r.secret == found.record.secret) {
                     self.store.delete(&access_key)?;
                 }
                 if self.ctx.stderr_is_terminal {
                     eprintln!(
-                        "git-credential-bitbucket: Bitbucket no longer accepts the saved sign-in for {} ({error}); sign in again",
+                        "git-credential-bitbucket: Bitbucket no longer accepts the saved sign-in for {} ({e}); sign in again",
                         found.account.url()
                     );
                 }
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.refresh_failed(&found.account, e)),
         }
     }
 
-    /// Save tokens from a grant: the refresh token first, then the access token with its
-    /// metadata, then the host default copy.
-    fn save_tokens(
+    /// A refresh that failed for a reason other than a dead refresh token: what went wrong
+    /// and, when the consumer was refused, which settings hold it.
+    fn refresh_failed(&self, account: &Account, e: TokenError) -> Error {
+        let reason = match &e {
+            TokenError::Rejected { error, .. }
+                if error == "invalid_client" || error == "unauthorized_client" =>
+            {
+                let (id, secret) = match self.deployment {
+                    Deployment::Cloud => ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+                    Deployment::DataCenter => {
+                        ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret")
+                    }
+                };
+                format!(
+                    "Bitbucket refused the OAuth consumer ({error}); check credential.{id} and credential.{secret} (or their environment variables)"
+                )
+            }
+            _ => e.to_string(),
+        };
+        Error::RefreshFailed { url: account.url(), reason }
+    }
+
+    /// Tokens an earlier run obtained but could not save: saved now when the store takes
+    /// them, and returned while they are newer than the store's (the store still holds the
+    /// refresh token they replaced). An outdated rescue is deleted.
+    fn recover_rescued(&self, refresh_key: &StoreKey) -> Result<Option<Rescued>, Error> {
+        let rescue = self.rescue_dir();
+        let rescued = match rescue.load(refresh_key) {
+            Ok(Some(rescued)) => rescued,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::debug!("ignoring an unreadable rescue file: {e}");
+                return Ok(None);
+            }
+        };
+        let stored = self.store.load(refresh_key)?.map(|r| fingerprint(&r.secret));
+        if stored != rescued.replaces {
+            tracing::debug!("the rescued sign-in of {} is older than the stored one", rescued.account.url());
+            if let Err(e) = rescue.remove(refresh_key) {
+                tracing::debug!("could not delete the outdated rescue file: {e}");
+            }
+            return Ok(None);
+        }
+        match self.write_tokens(&rescued.account, &rescued.access, rescued.refresh.as_ref()) {
+            Ok(()) => {
+                tracing::debug!("saved the rescued sign-in of {}", rescued.account.url());
+                if let Err(e) = rescue.remove(refresh_key) {
+                    tracing::debug!("could not delete the rescue file: {e}");
+                }
+            }
+            Err(e) => tracing::debug!("the store still refuses the rescued sign-in ({e}); using it as it is"),
+        }
+        Ok(Some(rescued))
+    }
+
+    fn rescue_dir(&self) -> RescueDir {
+        RescueDir::new(self.paths.state.as_deref())
+    }
+
+    /// The account's lock, waited for at most as long as a refresh can take.
+    fn lock_account(&self, refresh_key: &StoreKey) -> Result<AccountLock, Error> {
+        let timeout = self.settings.http_timeout * 2 + std::time::Duration::from_secs(5);
+        Ok(AccountLock::acquire(&self.paths.locks, refresh_key, timeout)?)
+    }
+
+    /// Keep tokens from a grant: the refresh token first, then the access token with its
+    /// metadata, then the host default copy. Bitbucket has already retired the refresh token
+    /// these replace, so a failed write is tried once more and then the tokens are rescued
+    /// ([`crate::rescue`]); the access token is returned either way, so git is answered.
+    /// `replaces` is the fingerprint of the refresh token in the store now.
+    fn keep_tokens(
         &self,
-        account: &Account,
-        username: &str,
-        kind: SecretKind,
+        issued: Issued<'_>,
         endpoints: &Endpoints,
-        client: &OAuthClient,
         tokens: TokenResponse,
+        replaces: Option<String>,
     ) -> Result<StoredSecret, Error> {
-        let account = account.with_username(username);
-        let mut record = StoredSecret::new(kind, username, tokens.access_token);
+        let username = issued.username;
+        let account = issued.account.with_username(username);
+        let mut record = StoredSecret::new(issued.kind, username, tokens.access_token);
         record.expires_at = tokens.expires_in.map(|secs| self.now().saturating_add(secs));
         record.deployment = Some(endpoints.deployment);
-        record.client_id = Some(client.id.clone());
-        if let Some(refresh_key) = account.refresh_key() {
-            if let Some(refresh) = tokens.refresh_token {
-                self.store.save(&refresh_key, &StoredSecret::new(SecretKind::Refresh, username, refresh))?;
-                record.has_refresh_token = true;
-            } else {
-                record.has_refresh_token = self.store.load(&refresh_key)?.is_some();
-            }
+        record.client_id = Some(issued.client.id.clone());
+        let refresh = tokens.refresh_token.map(|t| StoredSecret::new(SecretKind::Refresh, username, t));
+        record.has_refresh_token = refresh.is_some()
+            || account.refresh_key().is_some_and(|k| matches!(self.store.load(&k), Ok(Some(_))));
+        let written = self
+            .write_tokens(&account, &record, refresh.as_ref())
+            .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));
+        if let Err(cause) = written {
+            let rescued = Rescued { replaces, account, access: record.clone(), refresh };
+            self.rescue_tokens(&rescued, &cause);
         }
-        self.store.save(&account.access_key(), &record)?;
-        self.update_host_default(&account, &record)?;
         Ok(record)
+    }
+
+    fn write_tokens(
+        &self,
+        account: &Account,
+        access: &StoredSecret,
+        refresh: Option<&StoredSecret>,
+    ) -> Result<(), Error> {
+        if let (Some(key), Some(refresh)) = (account.refresh_key(), refresh) {
+            self.store.save(&key, refresh)?;
+        }
+        self.store.save(&account.access_key(), access)?;
+        self.update_host_default(account, access)
+    }
+
+    /// Keep tokens the store refused in a rescue file, and say so: this one message goes to
+    /// stderr whether or not it is a terminal, because a sign-in is at stake.
+    fn rescue_tokens(&self, rescued: &Rescued, cause: &Error) {
+        let url = rescued.account.url();
+        let kept = match rescued.account.refresh_key() {
+            Some(key) => self.rescue_dir().keep(&key, rescued),
+            None => Err(std::io::Error::other("no account name")),
+        };
+        match kept {
+            Ok(path) => eprintln!(
+                "git-credential-bitbucket: could not save the new sign-in for {url} ({cause}); git gets the new token, and the sign-in is kept in {} until a later run saves it",
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "git-credential-bitbucket: could not save the new sign-in for {url} ({cause}), nor keep it aside ({e}); git gets the new token, but once it expires you will have to sign in again"
+            ),
+        }
     }
 
     /// Step 3: a token for the application rather than a person — the client credentials
@@ -391,9 +504,15 @@ impl<'a> Authenticator<'a> {
         tracing::debug!("{} grant for {}", grant.name(), account.url());
         let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;
         let username = cred.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
-        let record =
-            self.save_tokens(account, username, SecretKind::ClientCredentials, &endpoints, client, tokens)?;
+        let issued = Issued { account, username, kind: SecretKind::ClientCredentials, client };
+        let replaces = self.stored_refresh_fingerprint(&account.with_username(username));
+        let record = self.keep_tokens(issued, &endpoints, tokens, replaces)?;
         Ok(Found { account: account.with_username(username), record })
+    }
+
+    fn stored_refresh_fingerprint(&self, account: &Account) -> Option<String> {
+        let key = account.refresh_key()?;
+        self.store.load(&key).ok().flatten().map(|r| fingerprint(&r.secret))
     }
 
     /// The stored access secret for the account, or the host default when git gave no username.
@@ -483,7 +602,9 @@ impl<'a> Authenticator<'a> {
         let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
         let username = self.username_for_token(&endpoints, &tokens.access_token)?;
         tracing::debug!("signed in with OAuth to {}", account.url());
-        let record = self.save_tokens(account, &username, SecretKind::OAuth, &endpoints, client, tokens)?;
+        let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };
+        let replaces = self.stored_refresh_fingerprint(&account.with_username(&username));
+        let record = self.keep_tokens(issued, &endpoints, tokens, replaces)?;
         Ok(Found { account: account.with_username(&username), record })
     }
 
@@ -582,7 +703,10 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    /// `store`: keep what git says the server accepted (SPEC §3, §6).
+    /// `store`: keep what git says the server accepted (SPEC §3, §6), under the account's
+    /// lock. An older generation of an OAuth sign-in than the stored one (a git process that
+    /// got its token before another one refreshed) is ignored: writing it would put back a
+    /// refresh token Bitbucket has retired.
     pub fn store(&self, cred: &Credential) -> Result<(), Error> {
         let (Some(username), Some(password)) = (&cred.username, &cred.password) else {
             return Ok(());
@@ -591,21 +715,48 @@ impl<'a> Authenticator<'a> {
             return Ok(());
         }
         let Some(account) = self.account(cred) else { return Ok(()) };
+        let refresh_key = account.refresh_key();
+        let _lock = refresh_key.as_ref().map(|k| self.lock_account(k)).transpose()?;
         let key = account.access_key();
         let existing = self.store.load(&key)?;
+        let stored_refresh = match (&refresh_key, &existing) {
+            (Some(k), Some(old)) if old.has_refresh_token => self.store.load(k)?,
+            _ => None,
+        };
+        if let Some(old) = &existing
+            && is_older_generation(old, stored_refresh.as_ref().map(|r| &r.secret), cred)
+        {
+            tracing::debug!(
+                "store: the token git handed back for {} is older than the stored one (another process refreshed meanwhile); keeping the stored one",
+                account.url()
+            );
+            return Ok(());
+        }
+        let same_token = existing.as_ref().is_some_and(|old| old.secret == *password);
         let mut record = match &existing {
             // Same secret: keep what we know about it (kind, client, refresh token).
-            Some(old) if old.secret == *password && old.username == *username => old.clone(),
+            Some(old) if same_token => old.clone(),
+            // A newer generation of the same OAuth sign-in (refreshed by another helper).
+            Some(old) if is_oauth(old.kind) => StoredSecret {
+                secret: password.clone(),
+                expires_at: None,
+                has_refresh_token: false,
+                ..old.clone()
+            },
             _ => StoredSecret::new(SecretKind::Token, username.as_str(), password.clone()),
         };
         if cred.password_expiry_utc.is_some() {
             record.expires_at = cred.password_expiry_utc;
         }
-        if let (Some(refresh), Some(refresh_key)) = (&cred.oauth_refresh_token, account.refresh_key()) {
-            let refresh_record = StoredSecret::new(SecretKind::Refresh, username.as_str(), refresh.clone());
-            // Refresh token first: an interrupted write leaves a state the next `get` recovers from.
-            if self.store.load(&refresh_key)?.as_ref() != Some(&refresh_record) {
-                self.store.save(&refresh_key, &refresh_record)?;
+        if let (Some(refresh), Some(refresh_key)) = (&cred.oauth_refresh_token, &refresh_key) {
+            // With the same access token, the stored refresh token is at least as new as git's.
+            if !(same_token && stored_refresh.is_some()) {
+                let refresh_record =
+                    StoredSecret::new(SecretKind::Refresh, username.as_str(), refresh.clone());
+                // Refresh token first: an interrupted write leaves a state the next `get` recovers from.
+                if self.store.load(refresh_key)?.as_ref() != Some(&refresh_record) {
+                    self.store.save(refresh_key, &refresh_record)?;
+                }
             }
             record.has_refresh_token = true;
         }
@@ -634,12 +785,17 @@ impl<'a> Authenticator<'a> {
     }
 
     /// Copy the user's secret to the host default key when there is none, or when the default
-    /// is an older secret of the same user. Never overwrite another user's default.
+    /// is an older secret of the same user. Never overwrite another user's default, nor a
+    /// newer generation of the same OAuth sign-in.
     pub fn update_host_default(&self, account: &Account, record: &StoredSecret) -> Result<(), Error> {
         let default_key = account.host_default_key();
         match self.store.load(&default_key)? {
             Some(current) if current == *record => Ok(()),
             Some(current) if current.username != record.username => Ok(()),
+            Some(current) if is_newer_oauth(&current, record) => {
+                tracing::debug!("the host default of {} holds a newer token; keeping it", account.url());
+                Ok(())
+            }
             _ => Ok(self.store.save(&default_key, record)?),
         }
     }
@@ -667,6 +823,8 @@ impl<'a> Authenticator<'a> {
             }
             return Ok(());
         };
+        let refresh_key = account.refresh_key();
+        let _lock = refresh_key.as_ref().map(|k| self.lock_account(k)).transpose()?;
         let key = account.access_key();
         let record = self.store.load(&key)?;
         if let (Some(p), Some(r)) = (password, &record)
@@ -681,13 +839,14 @@ impl<'a> Authenticator<'a> {
         if record.is_none() && password.is_some() {
             return Ok(());
         }
-        if let Some(r) = &record {
+        if record.is_some() {
             self.store.delete(&key)?;
-            if matches!(r.kind, SecretKind::OAuth | SecretKind::ClientCredentials) || r.has_refresh_token {
-                self.delete_refresh_token(&account)?;
-            }
-        } else {
-            self.delete_refresh_token(&account)?;
+        }
+        // The refresh token is the account's, shared by every repository path of it: a path's
+        // rejected token says nothing about it.
+        let owns_refresh_token = record.as_ref().is_none_or(|r| is_oauth(r.kind) || r.has_refresh_token);
+        if account.path.is_none() && owns_refresh_token {
+            self.forget_refresh_token(&account)?;
         }
         if let Some(default) = self.store.load(&default_key)? {
             let same = match &record {
@@ -701,12 +860,58 @@ impl<'a> Authenticator<'a> {
         Ok(())
     }
 
-    fn delete_refresh_token(&self, account: &Account) -> Result<(), Error> {
+    /// Delete the account's refresh token, and any rescued tokens waiting beside it.
+    fn forget_refresh_token(&self, account: &Account) -> Result<(), Error> {
         if let Some(key) = account.refresh_key() {
             self.store.delete(&key)?;
+            if let Err(e) = self.rescue_dir().remove(&key) {
+                tracing::debug!("could not delete a rescue file: {e}");
+            }
         }
         Ok(())
     }
+}
+
+/// Who a grant's tokens are for.
+#[derive(Clone, Copy)]
+struct Issued<'a> {
+    account: &'a Account,
+    username: &'a str,
+    kind: SecretKind,
+    client: &'a OAuthClient,
+}
+
+fn is_oauth(kind: SecretKind) -> bool {
+    matches!(kind, SecretKind::OAuth | SecretKind::ClientCredentials)
+}
+
+/// Whether `incoming` (what git hands to `store`) is an older generation of the OAuth
+/// sign-in `stored` holds: another access token that is not provably as new — neither the
+/// same refresh token nor a later expiry. API tokens and other plain secrets are never
+/// "older": the last one git stores wins, as with git's own helpers.
+fn is_older_generation(
+    stored: &StoredSecret,
+    stored_refresh: Option<&Secret>,
+    incoming: &Credential,
+) -> bool {
+    if !is_oauth(stored.kind) || incoming.password.as_ref() == Some(&stored.secret) {
+        return false;
+    }
+    let same_refresh =
+        incoming.oauth_refresh_token.is_some() && incoming.oauth_refresh_token.as_ref() == stored_refresh;
+    let later = match (incoming.password_expiry_utc, stored.expires_at) {
+        (Some(new), Some(old)) => new > old,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    !(same_refresh || later)
+}
+
+/// Whether `current` is a later OAuth token than `record` (both with a known expiry).
+fn is_newer_oauth(current: &StoredSecret, record: &StoredSecret) -> bool {
+    is_oauth(current.kind)
+        && current.secret != record.secret
+        && matches!((current.expires_at, record.expires_at), (Some(c), Some(r)) if c > r)
 }
 
 /// The git username answered with client-credentials tokens (Bitbucket's documented name).

@@ -65,6 +65,42 @@ fn open<'a>(cred: &mut Credential, ctx: &'a Context<'a>) -> Result<Authenticator
     })
 }
 
+/// A line of configuration (a helper command, a URL) with anything that looks like a secret
+/// replaced: the password part of a URL's user info, the value of a `password=`, `token=` or
+/// `secret=` word (any spelling that contains those names), and the word after a
+/// `--password`, `--token` or `--secret` flag.
+pub fn redact_secrets(line: &str) -> String {
+    const NAMES: [&str; 3] = ["pass", "token", "secret"];
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for word in line.split(' ') {
+        let lower = word.to_ascii_lowercase();
+        let shown = if redact_next && !word.is_empty() {
+            "REDACTED".to_owned()
+        } else if let Some((scheme, rest)) = word.split_once("://")
+            && let Some((userinfo, host)) = rest.split_once('@')
+            && !userinfo.contains('/')
+        {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:REDACTED@{host}")
+            } else {
+                word.to_owned()
+            }
+        } else if let Some((key, _)) = word.split_once(['=', ':'])
+            && NAMES.iter().any(|n| key.to_ascii_lowercase().contains(n))
+        {
+            format!("{key}{}REDACTED", &word[key.len()..key.len() + 1])
+        } else {
+            word.to_owned()
+        };
+        redact_next =
+            lower.starts_with("--") && NAMES.iter().any(|n| lower.contains(n)) && !lower.contains('=');
+        out.push(shown);
+    }
+    out.join(" ")
+}
+
 /// Describe a stored token for people: kind and expiry.
 fn describe(record: &StoredSecret, now: u64) -> String {
     match record.expires_at {
@@ -363,7 +399,7 @@ impl Report<'_> {
             self.problem("git config: no credential helper mentions bitbucket; run: git-credential-bitbucket configure");
         }
         for line in text.lines() {
-            self.line(&format!("git config: {line}"));
+            self.line(&format!("git config: {}", redact_secrets(line)));
         }
     }
 
@@ -473,6 +509,28 @@ fn parse_http_date(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_in_helper_commands_and_urls_are_redacted() {
+        for (line, secret) in [
+            ("credential.helper !f() { echo password=hunter2; }; f", "hunter2"),
+            ("credential.helper !f() { echo \"password=hunter2\"; }; f", "hunter2"),
+            ("credential.helper store --token s3cr3t --file x", "s3cr3t"),
+            ("credential.https://alice:tok3n@bitbucket.org.helper bitbucket", "tok3n"),
+            ("credential.helper !helper --client-secret=abc123", "abc123"),
+            ("credential.helper oauth -token:xyz789", "xyz789"),
+        ] {
+            let shown = super::redact_secrets(line);
+            assert!(!shown.contains(secret), "{line} -> {shown}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+        }
+        let plain = "file:/h/.gitconfig credential.https://bitbucket.org.helper bitbucket";
+        assert_eq!(super::redact_secrets(plain), plain);
+        assert_eq!(
+            super::redact_secrets("url https://alice@bitbucket.org/"),
+            "url https://alice@bitbucket.org/"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -19,9 +19,11 @@ pub mod gitconfig;
 pub mod host;
 pub mod lock;
 pub mod oauth;
+pub mod paths;
 pub mod prompt;
 pub mod protocol;
 pub mod recognized;
+pub mod rescue;
 mod secret;
 pub mod store;
 pub mod trace;
@@ -69,6 +71,14 @@ pub enum Error {
     /// Signing in failed; the message says why and what to do.
     #[error("{0}")]
     SignIn(String),
+    /// A refresh failed for a reason other than a dead refresh token; every token was kept.
+    #[error("could not refresh the sign-in for {url}: {reason}; the saved sign-in was kept")]
+    RefreshFailed {
+        /// The account (no secret in it).
+        url: String,
+        /// What went wrong and what to check.
+        reason: String,
+    },
     /// A valid password of an account with two-step verification (switch to OAuth).
     #[error("two-step verification is on for this account: sign in with OAuth")]
     TwoStep,
@@ -111,18 +121,14 @@ pub enum Operation {
     Erase,
 }
 
-/// The URL of a request, for `git config --get-urlmatch` (username included: git's URL
-/// matching can tell users apart). `None` without protocol and host.
+/// The URL of a request, for `git config --get-urlmatch` and messages. Never with the
+/// username: `git config` arguments are visible to every local user (`ps`), and a username
+/// can be an email address or worse. So `credential.<url>.*` settings whose URL names a user
+/// are not matched (docs/decisions.md). `None` without protocol and host.
 pub fn request_url(cred: &Credential) -> Option<String> {
     let (protocol, host) = (cred.protocol.as_deref()?, cred.host.as_deref()?);
-    let user = cred
-        .username
-        .as_deref()
-        .filter(|u| !u.is_empty())
-        .map(|u| format!("{}@", store::encode_userinfo(u)))
-        .unwrap_or_default();
     let path = cred.path.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
-    Some(format!("{protocol}://{user}{host}/{path}"))
+    Some(format!("{protocol}://{host}/{path}"))
 }
 
 /// Set up the authenticator for `cred`'s host: one `git config` call, host recognition,

@@ -3,15 +3,19 @@
 //! Many git processes may find the same expired token at once (parallel fetches,
 //! submodules). Bitbucket rotates refresh tokens, so only one of them may use the refresh
 //! token; the others wait on this lock, then re-read the store and find the new token.
+//! `store` and `erase` take the same lock, so a write of git's copy of a token can never
+//! interleave with a refresh. The wait is bounded: a lock held by a hung process becomes a
+//! clear error, never a hang.
 
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::store::StoreKey;
 
-/// Held while an account's tokens are refreshed; released on drop.
+/// Held while an account's tokens are refreshed or written; released on drop.
 #[derive(Debug)]
 pub struct AccountLock {
     _file: File,
@@ -19,40 +23,40 @@ pub struct AccountLock {
 
 /// The lock could not be taken.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot take the refresh lock {path}: {source}")]
-pub struct LockError {
-    /// The lock file.
-    pub path: String,
-    /// The OS error.
-    #[source]
-    pub source: std::io::Error,
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock directory or file is unusable.
+    #[error("cannot take the refresh lock {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process held the lock for longer than any refresh takes.
+    #[error(
+        "another git-credential-bitbucket process has held the refresh lock {path} for {secs} s; if none is running, delete that file and try again"
+    )]
+    TimedOut {
+        /// The lock file.
+        path: String,
+        /// How long this process waited.
+        secs: u64,
+    },
 }
 
-/// Where lock files live: `$XDG_RUNTIME_DIR`, else the cache directory, else the temp dir.
-pub fn lock_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    let nonempty = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = nonempty("XDG_RUNTIME_DIR")
-        .or_else(|| nonempty("XDG_CACHE_HOME"))
-        .or_else(|| nonempty("HOME").map(|h| h.join(".cache")))
-        .or_else(|| nonempty("LOCALAPPDATA"))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("git-credential-bitbucket").join("locks")
-}
+/// How often a waiting process tries the lock again.
+const RETRY_EVERY: Duration = Duration::from_millis(10);
 
 impl AccountLock {
-    /// Block until this process holds the lock for `key`'s account.
-    pub fn acquire(dir: &Path, key: &StoreKey) -> Result<AccountLock, LockError> {
+    /// Wait at most `timeout` until this process holds the lock for `key`'s account. `dir`
+    /// is created mode 0700, and refused when it belongs to someone else.
+    pub fn acquire(dir: &Path, key: &StoreKey, timeout: Duration) -> Result<AccountLock, LockError> {
         let name = format!("{:x}", Sha256::digest(format!("{}\0{}", key.service, key.account).as_bytes()));
         let path = dir.join(format!("{}.lock", &name[..32]));
-        let err = |source| LockError { path: path.display().to_string(), source };
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(dir).map_err(err)?;
+        let err = |source| LockError::Io { path: path.display().to_string(), source };
+        crate::paths::private_dir(dir).map_err(err)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -60,8 +64,20 @@ impl AccountLock {
             .truncate(false)
             .open(&path)
             .map_err(err)?;
-        file.lock().map_err(err)?;
-        Ok(AccountLock { _file: file })
+        let deadline = Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(AccountLock { _file: file }),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(RETRY_EVERY),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(LockError::TimedOut {
+                        path: path.display().to_string(),
+                        secs: timeout.as_secs(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(err(e)),
+            }
+        }
     }
 }
 
@@ -83,7 +99,7 @@ mod tests {
                     (dir.path().to_owned(), key.clone(), inside.clone(), max_inside.clone());
                 std::thread::spawn(move || {
                     for _ in 0..20 {
-                        let _lock = AccountLock::acquire(&dir, &key).unwrap();
+                        let _lock = AccountLock::acquire(&dir, &key, Duration::from_secs(30)).unwrap();
                         let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                         max_inside.fetch_max(now, Ordering::SeqCst);
                         inside.fetch_sub(1, Ordering::SeqCst);
@@ -98,12 +114,12 @@ mod tests {
     }
 
     #[test]
-    fn runtime_dir_is_preferred() {
-        let env = |k: &str| match k {
-            "XDG_RUNTIME_DIR" => Some("/run/user/1".to_owned()),
-            "HOME" => Some("/home/u".to_owned()),
-            _ => None,
-        };
-        assert_eq!(lock_dir(&env), PathBuf::from("/run/user/1/git-credential-bitbucket/locks"));
+    fn a_lock_held_elsewhere_times_out_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StoreKey { service: "git:https://a@h/refresh_token".into(), account: "a".into() };
+        let _held = AccountLock::acquire(dir.path(), &key, Duration::from_secs(1)).unwrap();
+        let err = AccountLock::acquire(dir.path(), &key, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, LockError::TimedOut { .. }), "{err}");
+        assert!(err.to_string().contains("delete that file"), "{err}");
     }
 }

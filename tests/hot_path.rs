@@ -38,7 +38,9 @@ fn get_with_a_fresh_token_runs_one_git_config_and_no_request() {
     assert!(field(&out, "password").is_some());
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(calls.lines().count(), 1, "git runs: {calls}");
-    assert!(calls.starts_with("config --null --get-urlmatch credential http://alice@"), "{calls}");
+    let url = format!("config --null --get-urlmatch credential http://{}/", setup.fake.host());
+    assert!(calls.starts_with(&url), "{calls}");
+    assert!(!calls.contains("alice"), "the username is not in git's arguments: {calls}");
     assert_eq!(setup.fake.requests().len(), 0, "no network request");
 }
 

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_usable("refresh_token", refresh.expose());
             }
         }
-        Err(ParsedError::Rejected { error, status: said }) => {
+        Err(ParsedError::Rejected { error, status: said, .. }) => {
             assert!(matches!(status, 400 | 401), "Rejected from HTTP {status}");
             assert_eq!(said, status);
             assert_sanitised(&error);

@@ -17,6 +17,9 @@ use crate::secret::Secret;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default total timeout of a request (`bitbucketHttpTimeout`).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest response body read from any endpoint: a user object or a token response is a few
+/// KiB; anything bigger is not what the endpoint documents.
+pub const MAX_BODY_BYTES: u64 = 256 * 1024;
 
 /// A failed HTTP exchange.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +148,24 @@ fn reason(e: &reqwest::Error) -> String {
     text
 }
 
+/// Read a response body of at most [`MAX_BODY_BYTES`]; a larger one is an error, never
+/// read to its end.
+pub fn read_body(url: &Url, response: Response) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    response.take(MAX_BODY_BYTES + 1).read_to_end(&mut body).map_err(|e| ApiError::Network {
+        url: redacted(url),
+        reason: format!("reading the answer failed: {e}"),
+    })?;
+    if body.len() as u64 > MAX_BODY_BYTES {
+        return Err(ApiError::BadResponse {
+            url: redacted(url),
+            reason: format!("the answer is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        });
+    }
+    Ok(body)
+}
+
 /// What a REST "who am I" says about a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCheck {
@@ -178,17 +199,37 @@ pub fn read_user(url: &Url, response: Response) -> Result<UserCheck, ApiError> {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    let body =
-        response.text().map_err(|e| ApiError::BadResponse { url: redacted(url), reason: reason(&e) })?;
+    let body = read_body(url, response)?;
     let bad = |reason: &str| ApiError::BadResponse { url: redacted(url), reason: reason.to_owned() };
     let name = if json {
-        let user: CloudUser = serde_json::from_str(&body).map_err(|_| bad("not a user object"))?;
+        let user: CloudUser = serde_json::from_slice(&body).map_err(|_| bad("not a user object"))?;
         user.username.or(user.nickname).or(user.account_id).ok_or_else(|| bad("no username in it"))?
     } else {
-        body.trim().to_owned()
+        String::from_utf8(body).map_err(|_| bad("not UTF-8 text"))?.trim().to_owned()
     };
-    if name.is_empty() || name.contains(['\n', '\r', '\0']) || name.len() > 255 {
+    if !is_usable_username(&name) {
         return Err(bad("no usable username in it"));
     }
     Ok(UserCheck::Valid(name))
+}
+
+/// A username from a server may end up in a terminal, a store key and git's protocol: no
+/// control character (ESC included) and at most 255 bytes.
+pub fn is_usable_username(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && !name.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_with_any_control_character_are_refused() {
+        assert!(is_usable_username("alice"));
+        assert!(is_usable_username("Ålice Ünicode"));
+        for bad in ["", "a\u{1b}[31mred", "a\nb", "a\rb", "a\0b", "a\tb", "a\u{7f}b", "a\u{9b}b"] {
+            assert!(!is_usable_username(bad), "{bad:?}");
+        }
+        assert!(!is_usable_username(&"a".repeat(256)));
+    }
 }

@@ -8,7 +8,7 @@ pub mod browser;
 pub mod callback;
 pub mod pkce;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -23,9 +23,6 @@ use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
 
 /// Longest token accepted from a token endpoint.
 pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
-
-/// Largest token response read (today's tokens are a few KiB).
-const MAX_TOKEN_RESPONSE: u64 = 256 * 1024;
 
 /// The tokens a token endpoint returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +50,10 @@ pub enum TokenError {
         error: String,
         /// HTTP status.
         status: u16,
+        /// The code or refresh token itself is dead (`invalid_grant`, or a 400 whose
+        /// description says the token is unknown or expired); any other refusal is about the
+        /// client or the request, and says nothing about the token.
+        grant_is_dead: bool,
     },
     /// The request did not complete.
     #[error(transparent)]
@@ -109,14 +110,33 @@ struct RawTokenResponse {
 #[derive(Deserialize)]
 struct RawError {
     error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl RawError {
+    /// `invalid_grant`, or a 400 that says in words that the refresh token is unknown or
+    /// expired (some servers answer `invalid_request` with such a description).
+    fn grant_is_dead(&self, status: u16) -> bool {
+        if self.error.as_deref() == Some("invalid_grant") {
+            return true;
+        }
+        let description = self.error_description.as_deref().unwrap_or_default().to_ascii_lowercase();
+        status == 400
+            && description.contains("refresh token")
+            && ["expired", "unknown", "invalid", "revoked", "not found"]
+                .iter()
+                .any(|w| description.contains(w))
+    }
 }
 
 /// What a token endpoint's answer means, from its status and body alone (no I/O).
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, ParsedError> {
     if !(200..300).contains(&status) {
-        let error = serde_json::from_slice::<RawError>(body).ok().and_then(|e| e.error).map(|e| sanitize(&e));
+        let raw = serde_json::from_slice::<RawError>(body).ok();
+        let grant_is_dead = raw.as_ref().is_some_and(|r| r.grant_is_dead(status));
+        let error = raw.and_then(|e| e.error).map(|e| sanitize(&e));
         return Err(match (status, error) {
-            (400 | 401, Some(error)) => ParsedError::Rejected { error, status },
+            (400 | 401, Some(error)) => ParsedError::Rejected { error, status, grant_is_dead },
             (_, error) => ParsedError::Status { status, error },
         });
     }
@@ -158,6 +178,8 @@ pub enum ParsedError {
         error: String,
         /// The status.
         status: u16,
+        /// The grant (code or refresh token) is dead, not merely refused for another reason.
+        grant_is_dead: bool,
     },
     /// Another failure status.
     Status {
@@ -207,15 +229,11 @@ pub fn request_token(
     }
     let response = http.send(&endpoints.token, request.form(&form))?;
     let status = response.status().as_u16();
-    let mut body = Vec::new();
-    response.take(MAX_TOKEN_RESPONSE).read_to_end(&mut body).map_err(|e| ApiError::Network {
-        url: redacted(&endpoints.token),
-        reason: format!("reading the answer failed: {e}"),
-    })?;
+    let body = crate::bitbucket::api::read_body(&endpoints.token, response)?;
     tracing::debug!("token request ({}) -> HTTP {status}", grant.name());
     parse_token_response(status, &body).map_err(|e| match e {
-        ParsedError::Rejected { error, status } => {
-            TokenError::Rejected { grant: grant.name(), error, status }
+        ParsedError::Rejected { error, status, grant_is_dead } => {
+            TokenError::Rejected { grant: grant.name(), error, status, grant_is_dead }
         }
         ParsedError::Status { status, error } => {
             TokenError::Api(ApiError::Status { url: redacted(&endpoints.token), status, error })
@@ -386,7 +404,22 @@ mod tests {
     fn errors_and_garbage_are_told_apart() {
         assert_eq!(
             parse_token_response(400, br#"{"error":"invalid_grant","error_description":"x"}"#),
-            Err(ParsedError::Rejected { error: "invalid_grant".into(), status: 400 })
+            Err(ParsedError::Rejected { error: "invalid_grant".into(), status: 400, grant_is_dead: true })
+        );
+        assert_eq!(
+            parse_token_response(401, br#"{"error":"invalid_client","error_description":"bad secret"}"#),
+            Err(ParsedError::Rejected { error: "invalid_client".into(), status: 401, grant_is_dead: false })
+        );
+        assert_eq!(
+            parse_token_response(
+                400,
+                br#"{"error":"invalid_request","error_description":"Refresh token expired"}"#
+            ),
+            Err(ParsedError::Rejected { error: "invalid_request".into(), status: 400, grant_is_dead: true })
+        );
+        assert_eq!(
+            parse_token_response(400, br#"{"error":"invalid_request","error_description":"missing field"}"#),
+            Err(ParsedError::Rejected { error: "invalid_request".into(), status: 400, grant_is_dead: false })
         );
         assert_eq!(
             parse_token_response(500, b"<html>"),

@@ -135,6 +135,16 @@ pub enum StoreError {
         /// Parser message (never a secret).
         detail: String,
     },
+    /// The plaintext file's directory could be changed by another user.
+    #[error(
+        "refusing to use the plaintext store {path}: {detail}; choose a private directory with credential.plaintextStorePath"
+    )]
+    Unsafe {
+        /// The file.
+        path: String,
+        /// What is wrong with its directory.
+        detail: String,
+    },
     /// Reading or writing the plaintext file failed.
     #[error("the plaintext store {path}: {source}")]
     Io {
@@ -196,7 +206,7 @@ pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
 }
 
 /// One account on one host (optionally one repository path): the keys of SPEC §6.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Key prefix (`git` by default).
     pub namespace: String,

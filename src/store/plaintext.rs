@@ -1,9 +1,12 @@
 //! A JSON file for machines without a keyring (opt-in: `credentialStore=plaintext`).
 //!
 //! The file is mode 0600 in a 0700 directory. Writers take an exclusive lock on a sibling
-//! `.lock` file, read, change, write a temporary file and rename it over the old one, so a
-//! reader (which takes no lock) sees either the old or the new file, never half of one. A
-//! file that does not parse is an error and is never replaced.
+//! `.lock` file, read, change, write a temporary file (created exclusively under a random
+//! name) and rename it over the old one, so a reader (which takes no lock) sees either the
+//! old or the new file, never half of one. A file that does not parse is an error and is
+//! never replaced. A directory that belongs to another user or that others can write to is
+//! refused, as git's own credential-store and credential-cache refuse theirs: another local
+//! user could otherwise plant a symlink or a file there and receive or feed secrets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -42,7 +45,23 @@ impl PlaintextStore {
         StoreError::Io { path: self.path.display().to_string(), source }
     }
 
+    fn dir(&self) -> &Path {
+        self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+
+    /// Refuse a directory another user could change (when it exists).
+    fn check_dir(&self) -> Result<(), StoreError> {
+        match crate::paths::unshared_dir(self.dir()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => {
+                Err(StoreError::Unsafe { path: self.path.display().to_string(), detail: e.to_string() })
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     fn read(&self) -> Result<FileContents, StoreError> {
+        self.check_dir()?;
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -66,8 +85,11 @@ impl PlaintextStore {
 
     /// Run `change` on the contents under the writers' lock and write the result atomically.
     fn update<T>(&self, change: impl FnOnce(&mut FileContents) -> (T, bool)) -> Result<T, StoreError> {
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        create_private_dir(dir).map_err(|e| self.io_err(e))?;
+        let dir = self.dir();
+        if !dir.is_dir() {
+            crate::paths::create_dirs(dir).map_err(|e| self.io_err(e))?;
+        }
+        self.check_dir()?;
         let lock = self.lock_file().map_err(|e| self.io_err(e))?;
         lock.lock().map_err(|e| self.io_err(e))?;
         let mut contents = self.read()?;
@@ -95,48 +117,30 @@ impl PlaintextStore {
             store: "plaintext",
             detail: format!("cannot encode the file: {e}"),
         })?;
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp{}", std::process::id()));
-        let tmp = self.path.with_file_name(name);
         let written = (|| {
-            let mut file = private_options().write(true).create(true).truncate(true).open(&tmp)?;
+            // O_EXCL under a random name, mode 0600; removed again if anything below fails.
+            let mut file = tempfile::Builder::new().prefix(".credentials").tempfile_in(dir)?;
             file.write_all(&json)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
+            file.as_file().sync_all()?;
+            file.persist(&self.path).map_err(|e| e.error)?;
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
             }
             Ok(())
         })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
         written.map_err(|e| self.io_err(e))
     }
 }
 
+/// Mode 0600, and never through a symlink.
 fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 impl SecretStore for PlaintextStore {
@@ -228,6 +232,33 @@ mod tests {
         let record = StoredSecret::new(SecretKind::Token, "u", Secret::new("y"));
         assert!(store.save(&key("git:x"), &record).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"{\"version\":1,\"entries\":{\"git:x\":");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_can_write_is_refused_and_nothing_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        let store = PlaintextStore::new(dir.path().join("credentials.json"));
+        let record = StoredSecret::new(SecretKind::Token, "u", Secret::new("y"));
+        let err = store.save(&key("git:x"), &record).unwrap_err().to_string();
+        assert!(err.contains("can be written by other users"), "{err}");
+        assert!(err.contains("plaintextStorePath"), "says which setting to change: {err}");
+        assert!(store.load(&key("git:x")).is_err(), "reading from it is refused too");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no file was created");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_as_the_lock_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path().join("credentials.json.lock")).unwrap();
+        let store = PlaintextStore::new(dir.path().join("credentials.json"));
+        let record = StoredSecret::new(SecretKind::Token, "u", Secret::new("y"));
+        assert!(store.save(&key("git:x"), &record).is_err());
+        assert!(!target.exists(), "nothing was created through the symlink");
     }
 
     #[test]
