@@ -339,6 +339,13 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         )),
         Err(e) => report.problem(&format!("store: {e}")),
     }
+    report.line("stores on this machine (choose with: git config --global credential.credentialStore NAME):");
+    for (name, usable) in store::usable_stores(&settings) {
+        match usable {
+            Ok(why) => report.line(&format!("  {name:<10} usable: {why}")),
+            Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),
+        }
+    }
     let endpoints = Endpoints::for_remote(
         deployment,
         &settings,

@@ -57,6 +57,7 @@ pub const SETTINGS: &[SettingDef] = &[
     def("bitbucketValidateStoredCredentials", &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS"], Some("false")),
     def("credentialStore", &["GIT_BITBUCKET_CREDENTIAL_STORE"], Some("keyring")),
     def("plaintextStorePath", &["GIT_BITBUCKET_PLAINTEXT_STORE"], None),
+    def("cacheOptions", &[], None),
     def("namespace", &["GIT_BITBUCKET_NAMESPACE"], Some("git")),
     def("interactive", &["GIT_BITBUCKET_INTERACTIVE"], Some("true")),
 ];
@@ -239,6 +240,18 @@ impl RawSettings {
             }
             Err(e) => return Err(e),
         };
+        let cache_options = crate::store::parse_cache_options(
+            self.value("cacheOptions").unwrap_or_default(),
+            env("HOME").as_deref(),
+        )
+        .map_err(|expected| self.invalid("cacheOptions", expected))?;
+        let password_store_dir = password_store_dir(env);
+        if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "PASSWORD_STORE_DIR".to_owned(),
+                expected: "the directory of the password store (HOME is not set either)",
+            });
+        }
         Ok(Settings {
             auth_modes: modes,
             cloud_client: client("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
@@ -260,6 +273,8 @@ impl RawSettings {
             validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
             store,
             plaintext_path,
+            cache_options,
+            password_store_dir,
             namespace: self.namespace()?,
             interactive: self.interactive()?,
         })
@@ -321,9 +336,11 @@ impl RawSettings {
         match self.value("credentialStore").map(str::to_ascii_lowercase).as_deref() {
             // Git Credential Manager's names for the OS stores mean the same here.
             Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
+            Some("gpg") => Ok(StoreKind::Gpg),
+            Some("cache") => Ok(StoreKind::Cache),
             Some("plaintext") => Ok(StoreKind::Plaintext),
             Some("memory") => Ok(StoreKind::Memory),
-            Some(_) => Err(self.invalid("credentialStore", "keyring, plaintext or memory")),
+            Some(_) => Err(self.invalid("credentialStore", "keyring, gpg, cache, plaintext or memory")),
         }
     }
 
@@ -353,6 +370,16 @@ impl RawSettings {
     }
 }
 
+/// The password store of `pass`: `PASSWORD_STORE_DIR`, else `~/.password-store`; empty when
+/// neither is known.
+fn password_store_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match (env("PASSWORD_STORE_DIR").filter(|d| !d.is_empty()), env("HOME")) {
+        (Some(dir), _) => expand_home(&dir, env),
+        (None, Some(home)) => PathBuf::from(home).join(".password-store"),
+        (None, None) => PathBuf::new(),
+    }
+}
+
 fn expand_home(path: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     match (path.strip_prefix("~/"), env("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
@@ -376,6 +403,10 @@ pub enum AuthMode {
 pub enum StoreKind {
     /// The OS keyring.
     Keyring,
+    /// GnuPG files in the `pass` layout.
+    Gpg,
+    /// Git's `credential-cache` daemon (memory only).
+    Cache,
     /// A 0600 JSON file.
     Plaintext,
     /// In the process only.
@@ -420,6 +451,10 @@ pub struct Settings {
     pub store: StoreKind,
     /// File of the plaintext store.
     pub plaintext_path: PathBuf,
+    /// Options for `git credential-cache` (the `cache` store), already checked.
+    pub cache_options: Vec<String>,
+    /// Root of the `pass` password store (the `gpg` store).
+    pub password_store_dir: PathBuf,
     /// Prefix of store keys.
     pub namespace: String,
     /// `false`: never prompt.
@@ -479,7 +514,8 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"credential.bitbucketoauthredirectport\nhttp\0", "credential.bitbucketOAuthRedirectPort"),
             (b"credential.bitbucketoauthtimeout\n-1\0", "credential.bitbucketOAuthTimeout"),
-            (b"credential.credentialstore\ngpg\0", "credential.credentialStore"),
+            (b"credential.credentialstore\ndpapi\0", "credential.credentialStore"),
+            (b"credential.cacheoptions\n--timeout soon\0", "credential.cacheOptions"),
             (b"credential.bitbucketauthmodes\noauth,magic\0", "credential.bitbucketAuthModes"),
             (b"credential.interactive\nperhaps\0", "credential.interactive"),
             (b"credential.bitbucketcloudurl\nnot a url\0", "credential.bitbucketCloudUrl"),
@@ -514,6 +550,26 @@ mod tests {
             &no_env,
         );
         assert!(raw.provider().unwrap_err().to_string().contains("credential.bitbucketDeployment"));
+    }
+
+    #[test]
+    fn gpg_and_cache_stores_and_their_places_are_read() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/h".to_owned()),
+            "PASSWORD_STORE_DIR" => Some("~/pw".to_owned()),
+            _ => None,
+        };
+        let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
+        let s = RawSettings::from_git_output(output, &no_env).validate(&env).unwrap();
+        assert_eq!(s.store, StoreKind::Gpg);
+        assert_eq!(s.password_store_dir, PathBuf::from("/h/pw"));
+        assert_eq!(s.cache_options, ["--timeout=60", "--socket=/h/s"]);
+        let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
+        let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &no_env)
+            .validate(&home)
+            .unwrap();
+        assert_eq!((s.store, s.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
+        assert!(s.cache_options.is_empty());
     }
 
     #[test]

@@ -2,15 +2,22 @@
 //!
 //! A [`SecretStore`] maps a [`StoreKey`] (service + account, as the OS keyrings name them) to
 //! a [`StoredSecret`]: the secret with its kind, owner and expiry. Backends: [`KeyringStore`]
-//! (the OS keyring), [`PlaintextStore`] (a 0600 JSON file), [`MemoryStore`] (tests, library
-//! users). Backends never print and never decide policy; `auth` decides what to read and write.
+//! (the OS keyring), [`GpgStore`] (`pass`-compatible GnuPG files), [`CacheStore`] (git's
+//! credential-cache daemon), [`PlaintextStore`] (a 0600 JSON file), [`MemoryStore`] (tests,
+//! library users). Backends never print and never decide policy; `auth` decides what to read
+//! and write.
 
+mod cache;
+mod gpg;
 mod keyring;
 mod memory;
+mod pipe;
 mod plaintext;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::cache::{CacheStore, parse_cache_options};
+pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
 pub use self::plaintext::PlaintextStore;
@@ -119,7 +126,7 @@ impl StoredSecret {
 pub enum StoreError {
     /// The OS keyring cannot be used here (no D-Bus session, locked, no Secret Service).
     #[error(
-        "the OS keyring is not available ({detail}); to keep secrets in a 0600 file instead, run: git config --global credential.credentialStore plaintext"
+        "the OS keyring is not available ({detail}); choose another store, one of: git config --global credential.credentialStore gpg (GnuPG-encrypted files as pass keeps them; run pass init KEYID first) | git config --global credential.credentialStore cache (in memory until a timeout) | git config --global credential.credentialStore plaintext (a 0600 file)"
     )]
     Unavailable {
         /// What the keyring said (never a secret).
@@ -200,9 +207,35 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
     match settings.store {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
+        StoreKind::Gpg => Box::new(GpgStore::new(settings.password_store_dir.clone())),
+        StoreKind::Cache => Box::new(CacheStore::new(settings.cache_options.clone())),
         StoreKind::Plaintext => Box::new(PlaintextStore::new(settings.plaintext_path.clone())),
         StoreKind::Memory => Box::new(MemoryStore::new()),
     }
+}
+
+/// Which stores work on this machine, for `diagnose`: each store's name and what was found
+/// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
+/// entry that does not exist.
+pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
+    let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
+    let keyring = match KeyringStore::new().load(&probe) {
+        Ok(_) => Ok("the OS keyring answers".to_owned()),
+        Err(StoreError::Unavailable { detail }) => Err(detail),
+        Err(e) => Err(e.to_string()),
+    };
+    let gpg = GpgStore::new(settings.password_store_dir.clone())
+        .check()
+        .map(|ids| {
+            format!("gpg runs; {} encrypts to {}", settings.password_store_dir.display(), ids.join(", "))
+        })
+        .map_err(|e| e.to_string());
+    let cache = CacheStore::new(settings.cache_options.clone())
+        .check()
+        .map(|()| "git credential-cache runs".to_owned())
+        .map_err(|e| e.to_string());
+    let plaintext = Ok(format!("always ({})", settings.plaintext_path.display()));
+    vec![("keyring", keyring), ("gpg", gpg), ("cache", cache), ("plaintext", plaintext)]
 }
 
 /// One account on one host (optionally one repository path): the keys of SPEC §6.

@@ -1,0 +1,294 @@
+//! Secrets held in memory by git's own `git credential-cache` daemon (`credentialStore=cache`),
+//! Git Credential Manager's `cache` store: gone after the timeout, `git credential-cache exit`
+//! or a reboot, never on disk.
+//!
+//! Each record is one credential the daemon holds: protocol `https`, the fixed pseudo host
+//! [`HOST`], `path` = the key's service and `username` = its account (both percent-encoded, so
+//! no value can hold a line break), `password` = the record's JSON. The daemon matches
+//! protocol, host, path and username exactly when all four are given, which they always are.
+//! The daemon cannot enumerate what it holds, so a list of keys (never a secret) is kept in
+//! one more credential at [`INDEX_HOST`]. Secrets travel only through the child's stdin and
+//! stdout: never in its arguments, environment or an error message, and nothing is written to
+//! disk but the daemon's own socket.
+
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::gpg::encode_name;
+use super::{SecretStore, StoreError, StoreKey, StoredSecret, pipe};
+use crate::secret::Secret;
+
+/// The pseudo host of every record (`.invalid` can never be a real host).
+pub const HOST: &str = "git-credential-bitbucket.invalid";
+/// The pseudo host of the list of stored keys.
+pub const INDEX_HOST: &str = "index.git-credential-bitbucket.invalid";
+
+/// The store in git's credential-cache daemon.
+#[derive(Debug, Clone, Default)]
+pub struct CacheStore {
+    options: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    keys: std::collections::BTreeSet<StoreKey>,
+}
+
+impl CacheStore {
+    /// A store that runs `git credential-cache OPTIONS... OP` (options as
+    /// [`parse_cache_options`] returns them).
+    pub fn new(options: Vec<String>) -> Self {
+        CacheStore { options }
+    }
+
+    /// Whether `git credential-cache` runs here with these options (no daemon is contacted).
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.run("capability", None).map(|_| ())
+    }
+
+    /// Run `git credential-cache OPTIONS OP` with `request` on stdin; its stdout.
+    fn run(&self, op: &str, request: Option<&Secret>) -> Result<Secret, StoreError> {
+        let mut command = Command::new("git");
+        command.arg("credential-cache").args(&self.options).arg(op);
+        let output = pipe::run(&mut command, request)
+            .map_err(|e| failed(format!("cannot run git credential-cache: {e}")))?;
+        if !output.status.success() {
+            let reason = pipe::first_line(&output.stderr);
+            return Err(failed(format!("git credential-cache {op} failed ({}): {reason}", output.status)));
+        }
+        String::from_utf8(output.stdout)
+            .map(Secret::new)
+            .map_err(|_| failed(format!("git credential-cache {op} answered with text that is not UTF-8")))
+    }
+
+    /// The password the daemon holds for `host`/`path`/`username`, if any.
+    fn get(&self, host: &str, path: &str, username: &str) -> Result<Option<Secret>, StoreError> {
+        let answer = self.run("get", Some(&Secret::new(request(host, path, username, None))))?;
+        Ok(answer.expose().lines().find_map(|l| l.strip_prefix("password=")).map(Secret::from))
+    }
+
+    fn put(&self, host: &str, path: &str, username: &str, password: &Secret) -> Result<(), StoreError> {
+        self.run("store", Some(&Secret::new(request(host, path, username, Some(password))))).map(|_| ())
+    }
+
+    fn erase(&self, host: &str, path: &str, username: &str) -> Result<(), StoreError> {
+        self.run("erase", Some(&Secret::new(request(host, path, username, None)))).map(|_| ())
+    }
+
+    fn read_index(&self) -> Result<Index, StoreError> {
+        let Some(json) = self.get(INDEX_HOST, "keys", "index")? else {
+            return Ok(Index::default());
+        };
+        serde_json::from_str(json.expose())
+            .map_err(|_| failed(format!("the list of stored keys at {INDEX_HOST} is not this helper's JSON")))
+    }
+
+    fn write_index(&self, index: &Index) -> Result<(), StoreError> {
+        if index.keys.is_empty() {
+            return self.erase(INDEX_HOST, "keys", "index");
+        }
+        let json =
+            serde_json::to_string(index).map_err(|e| failed(format!("cannot encode the key list: {e}")))?;
+        self.put(INDEX_HOST, "keys", "index", &Secret::new(json))
+    }
+}
+
+/// A request in git's credential protocol. Every value is percent-encoded or JSON, so none
+/// holds a line break.
+fn request(host: &str, path: &str, username: &str, password: Option<&Secret>) -> String {
+    let mut text = format!(
+        "protocol=https\nhost={host}\npath={}\nusername={}\n",
+        encode_name(path),
+        encode_name(username)
+    );
+    if let Some(password) = password {
+        text.push_str("password=");
+        text.push_str(password.expose());
+        text.push('\n');
+    }
+    text
+}
+
+fn failed(detail: String) -> StoreError {
+    StoreError::Backend { store: "cache", detail }
+}
+
+impl SecretStore for CacheStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredSecret>, StoreError> {
+        let found = self.get(HOST, &key.service, &key.account)?;
+        Ok(found.map(|json| StoredSecret::from_stored(json.expose().to_owned(), &key.account)))
+    }
+
+    fn save(&self, key: &StoreKey, value: &StoredSecret) -> Result<(), StoreError> {
+        self.put(HOST, &key.service, &key.account, &Secret::new(value.to_json()))?;
+        // Rewritten on every save, so the list lives at least as long as any record in it.
+        let mut index = self.read_index()?;
+        index.keys.insert(key.clone());
+        self.write_index(&index)
+    }
+
+    fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let existed = self.get(HOST, &key.service, &key.account)?.is_some();
+        if existed {
+            self.erase(HOST, &key.service, &key.account)?;
+        }
+        let mut index = self.read_index()?;
+        if index.keys.remove(key) {
+            self.write_index(&index)?;
+        }
+        Ok(existed)
+    }
+
+    fn list(&self, namespace: &str) -> Result<Vec<(StoreKey, StoredSecret)>, StoreError> {
+        let prefix = format!("{namespace}:");
+        let mut index = self.read_index()?;
+        let mut found = Vec::new();
+        let mut gone = Vec::new();
+        for key in index.keys.iter().filter(|k| k.service.starts_with(&prefix)) {
+            match self.load(key)? {
+                Some(record) => found.push((key.clone(), record)),
+                None => gone.push(key.clone()),
+            }
+        }
+        if !gone.is_empty() {
+            // Records the daemon let expire: forget them in the list too.
+            for key in &gone {
+                index.keys.remove(key);
+            }
+            self.write_index(&index)?;
+        }
+        Ok(found)
+    }
+
+    fn name(&self) -> &'static str {
+        "cache"
+    }
+}
+
+const OPTIONS_EXPECTED: &str =
+    "options of git credential-cache: --timeout SECONDS (a whole number above 0) and --socket ABSOLUTE-PATH";
+
+/// Check `credential.cacheOptions` (split into words as a shell splits simple words: blanks
+/// separate, quotes group, a backslash escapes) and return them in the `--name=value` form
+/// `git credential-cache` takes. A leading `~/` in the socket path stands for `home`.
+pub fn parse_cache_options(value: &str, home: Option<&str>) -> Result<Vec<String>, &'static str> {
+    let words = shell_words(value).ok_or(OPTIONS_EXPECTED)?;
+    let mut options = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (word, None),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => words.next().ok_or(OPTIONS_EXPECTED)?,
+        };
+        match name.as_str() {
+            "--timeout" if value.parse::<i32>().is_ok_and(|t| t > 0) => {
+                options.push(format!("--timeout={value}"))
+            }
+            "--socket" => {
+                let path = match (value.strip_prefix("~/"), home) {
+                    (Some(rest), Some(home)) => format!("{}/{rest}", home.trim_end_matches('/')),
+                    _ => value,
+                };
+                if !std::path::Path::new(&path).is_absolute() {
+                    return Err(OPTIONS_EXPECTED);
+                }
+                options.push(format!("--socket={path}"));
+            }
+            _ => return Err(OPTIONS_EXPECTED),
+        }
+    }
+    Ok(options)
+}
+
+/// Split like a POSIX shell splits words without expansions; `None` for an unclosed quote.
+fn shell_words(text: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => words.extend(word.take()),
+            '\'' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => current.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => current.push(c),
+                            c => {
+                                current.push('\\');
+                                current.push(c);
+                            }
+                        },
+                        c => current.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_split_like_shell_words_and_normalised() {
+        assert_eq!(parse_cache_options("", None).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_cache_options("  --timeout 3600\t--socket '/run/my dir/s' ", None).unwrap(),
+            ["--timeout=3600", "--socket=/run/my dir/s"]
+        );
+        assert_eq!(
+            parse_cache_options("--socket=\"~/a b\" --timeout=5", Some("/home/u/")).unwrap(),
+            ["--socket=/home/u/a b", "--timeout=5"]
+        );
+        assert_eq!(parse_cache_options(r"--socket /a\ b", None).unwrap(), ["--socket=/a b"]);
+    }
+
+    #[test]
+    fn unknown_or_incomplete_options_are_refused() {
+        for bad in [
+            "--timeout",
+            "--timeout soon",
+            "--timeout 0",
+            "--timeout -5",
+            "--socket relative/path",
+            "--socket ~/s",
+            "--debug",
+            "3600",
+            "--socket '/unclosed",
+        ] {
+            assert!(parse_cache_options(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_never_hold_a_line_break_from_the_key() {
+        let text = request(HOST, "ns:https://a@h/p\nq", "bob\r\nx", Some(&Secret::new("{\"a\":1}")));
+        assert_eq!(
+            text,
+            format!(
+                "protocol=https\nhost={HOST}\npath=ns:https:%2F%2Fa@h%2Fp%0Aq\nusername=bob%0D%0Ax\npassword={{\"a\":1}}\n"
+            )
+        );
+    }
+}
