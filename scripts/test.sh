@@ -2,7 +2,7 @@
 # The whole test suite, as the README's second set-up command runs it:
 #   formatting and lints, unit + integration + doc tests (real gnome-keyring, real git over
 #   git http-backend, real headless Chromium), then git's own credential-helper tests
-#   (t0303) against the helper with the plaintext store and with the keyring store.
+#   (t0303) against the helper with the plaintext, keyring, gpg and cache stores.
 # Installs missing Debian packages first (scripts/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,15 +40,25 @@ echo "== git's own helper tests (t0303-credential-external.sh)"
 cargo build --quiet
 helper=$PWD/target/debug/git-credential-bitbucket
 t=$(scripts/git-test-suite.sh)
+# t0303 STORE [MORE SETUP]: git's tests with credentialStore=STORE; test-lib.sh resets
+# HOME and GNUPGHOME, so store-specific set-up goes into the setup commands.
 t0303() {
   (cd "$t" && GIT_TEST_CREDENTIAL_HELPER=$helper \
-    GIT_TEST_CREDENTIAL_HELPER_SETUP="git config --global credential.provider bitbucket && git config --global credential.credentialStore $1" \
+    GIT_TEST_CREDENTIAL_HELPER_SETUP="git config --global credential.provider bitbucket && git config --global credential.credentialStore $1${2:+ && $2}" \
     ./t0303-credential-external.sh)
 }
 echo "-- plaintext store"
 t0303 plaintext | tee -a "$log"
 echo "-- keyring store (gnome-keyring in a private D-Bus session)"
 scripts/with-keyring.sh bash -c "$(declare -f t0303); t=$t helper=$helper; t0303 keyring" | tee -a "$log"
+echo "-- gpg store (a throwaway key and pass store)"
+scripts/with-gpg.sh bash -c "$(declare -f t0303); t=$t helper=$helper;
+  t0303 gpg \"export GNUPGHOME='\$GNUPGHOME' PASSWORD_STORE_DIR='\$PASSWORD_STORE_DIR'\"" | tee -a "$log"
+echo "-- cache store (git credential-cache on a private socket, stopped afterwards)"
+cache_dir=$(mktemp -d)
+t0303 cache "git config --global credential.cacheOptions '--socket $cache_dir/socket'" | tee -a "$log"
+git credential-cache --socket "$cache_dir/socket" exit || true
+rm -rf "$cache_dir"
 
 echo "== scanning all test output for the fake Bitbucket's secrets"
 # Every token, refresh token and code the fake issues starts with this mark.

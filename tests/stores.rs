@@ -3,7 +3,7 @@
 //! private D-Bus session) and the plaintext file through the binary, the memory store and the
 //! keyring (split into chunks, as on Windows) through the library. The plaintext file is
 //! private, a corrupt one is an error and never replaced, and a keyring that cannot be reached
-//! is an error that says how to switch to the plaintext store. Also what `store` keeps and
+//! is an error that names the other stores (gpg, cache, plaintext). Also what `store` keeps and
 //! ignores, and that `get` with nothing stored and prompts off says nothing.
 
 mod common;
@@ -241,7 +241,7 @@ fn corrupt_plaintext_store_is_an_error_and_left_byte_for_byte() {
 }
 
 #[test]
-fn unreachable_keyring_fails_with_a_message_naming_credential_store_and_plaintext() {
+fn unreachable_keyring_fails_with_a_message_naming_gpg_cache_and_plaintext() {
     let env = GitEnv::new();
     let vars = vars(&[
         ("GIT_BITBUCKET_CREDENTIAL_STORE", "keyring"),
@@ -255,7 +255,14 @@ fn unreachable_keyring_fails_with_a_message_naming_credential_store_and_plaintex
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(output.stdout.is_empty());
     assert!(stderr.starts_with("git-credential-bitbucket: "), "{stderr}");
-    assert!(stderr.contains("credentialStore") && stderr.contains("plaintext"), "{stderr}");
+    for way_out in [
+        "git config --global credential.credentialStore gpg",
+        "pass init KEYID",
+        "git config --global credential.credentialStore cache",
+        "git config --global credential.credentialStore plaintext",
+    ] {
+        assert!(stderr.contains(way_out), "{way_out:?} missing from {stderr}");
+    }
     assert_eq!(stderr.matches('\n').count(), 1, "{stderr:?}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

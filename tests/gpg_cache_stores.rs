@@ -1,0 +1,341 @@
+//! The stores for machines without a Secret Service, with their real components: the `gpg`
+//! store with real GnuPG (a throwaway key without passphrase in the test's own `GNUPGHOME`)
+//! and real `pass` reading what the helper wrote, and the `cache` store with git's real
+//! `git credential-cache` daemon (stopped by each test). Secrets go through real git
+//! (`git credential approve` / `fill` / `reject`, with the helper serving a loopback URL); the
+//! tests then look for the token's bytes in every file under the test's HOME, where the
+//! password store, `GNUPGHOME` and the daemon's socket live. Also: the errors when gpg or
+//! `.gpg-id` is missing, and `diagnose` saying which stores are usable.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use bitbucket_test_support::GitEnv;
+use common::{HELPER, run_with_input};
+
+/// A loopback address nothing listens on: `fill`, `approve` and `reject` never connect.
+const HOST: &str = "127.0.0.1:9";
+
+/// A token of 2,600 bytes, like today's Bitbucket access tokens, unique to `seed`.
+fn long_token(seed: &str) -> String {
+    let mut t = format!("cachegpgTOKEN-{seed}-");
+    while t.len() < 2600 {
+        t.push_str("abcdefghijklmnopqrstuvwxyz0123456789_-");
+    }
+    t.truncate(2600);
+    t
+}
+
+/// A git environment whose only credential helper is this binary, serving `http://HOST` as
+/// Bitbucket Cloud with `store`, under `namespace`.
+fn git_env(store: &str, namespace: &str) -> GitEnv {
+    let mut env = GitEnv::new();
+    env.config("credential.helper", HELPER);
+    env.config(&format!("credential.http://{HOST}.provider"), "bitbucket");
+    env.config(&format!("credential.http://{HOST}.bitbucketDeployment"), "cloud");
+    env.config("credential.credentialStore", store);
+    env.set_env("GIT_BITBUCKET_NAMESPACE", namespace);
+    env.set_env("GIT_TERMINAL_PROMPT", "0");
+    env
+}
+
+fn git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
+    let mut cmd = env.command("git");
+    cmd.args(["credential", op]);
+    run_with_input(cmd, input)
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn approve(env: &GitEnv, password: &str, extra: &str) {
+    let input = format!("url=http://{HOST}\nusername=alice\npassword={password}\n{extra}");
+    assert_ok(&git_credential(env, "approve", &input), "approve");
+}
+
+fn reject(env: &GitEnv, password: &str) {
+    let input = format!("url=http://{HOST}\nusername=alice\npassword={password}\n");
+    assert_ok(&git_credential(env, "reject", &input), "reject");
+}
+
+/// `git credential fill` for alice: her password, `None` when git got nothing.
+fn fill(env: &GitEnv) -> Option<String> {
+    let output = git_credential(env, "fill", &format!("url=http://alice@{HOST}/\n"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        assert!(!stdout.contains("password="), "a failed fill printed a password");
+        return None;
+    }
+    stdout.lines().find_map(|l| l.strip_prefix("password=")).map(str::to_owned)
+}
+
+/// Every regular file under `dir` that holds `needle` (sockets and the like are skipped).
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if kind.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A throwaway GnuPG key in `HOME/.gnupg` and a `pass` store initialised for it in
+/// `HOME/.password-store`, set in the environment; gpg-agent is stopped on drop.
+struct PassStore {
+    gnupghome: PathBuf,
+    dir: PathBuf,
+}
+
+const KEY_ID: &str = "helper-test@example.invalid";
+
+impl PassStore {
+    fn new(env: &mut GitEnv, init: bool) -> PassStore {
+        let gnupghome = env.home().join(".gnupg");
+        let dir = env.home().join(".password-store");
+        std::fs::create_dir_all(&gnupghome).expect("create GNUPGHOME");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gnupghome, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        env.set_env("GNUPGHOME", &gnupghome);
+        env.set_env("PASSWORD_STORE_DIR", &dir);
+        let store = PassStore { gnupghome, dir };
+        let uid = format!("Helper Test <{KEY_ID}>");
+        let args = ["--batch", "--passphrase", "", "--quick-gen-key", &uid, "default", "default", "never"];
+        store.run(env, "gpg", &args, "");
+        if init {
+            store.run(env, "pass", &["init", KEY_ID], "");
+        }
+        store
+    }
+
+    /// Runs `program` in the environment; its stdout, panicking with stderr on failure.
+    fn run(&self, env: &GitEnv, program: &str, args: &[&str], input: &str) -> String {
+        let mut cmd = env.command(program);
+        cmd.args(args);
+        let output = run_with_input(cmd, input);
+        assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+}
+
+impl Drop for PassStore {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", &self.gnupghome)
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// The `pass` name of alice's access token in `namespace` (see docs/configuration.md).
+fn pass_name(namespace: &str) -> String {
+    format!("git-credential-bitbucket/{namespace}:http:%2F%2Falice@{HOST}%2F/alice")
+}
+
+#[test]
+fn gpg_store_round_trips_through_git_and_pass_shows_the_token_then_reject_deletes_it() {
+    let namespace = "gpg-round-trip";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let token = long_token("gpg");
+    let refresh = long_token("gpg-refresh");
+
+    approve(&env, &token, &format!("password_expiry_utc=4000000000\noauth_refresh_token={refresh}\n"));
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()));
+
+    let shown = pass.run(&env, "pass", &["show", &pass_name(namespace)], "");
+    let mut lines = shown.lines();
+    assert_eq!(lines.next(), Some(token.as_str()), "pass show prints the token on its first line");
+    let meta: Vec<&str> = lines.collect();
+    assert_eq!(meta, ["kind: token", "username: alice", "expires: 4000000000", "has_refresh_token: true"]);
+    let file = pass.dir.join(format!("{}.gpg", pass_name(namespace)));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().expect("folder")), 0o700);
+    for secret in [&token, &refresh] {
+        let clear = files_holding(&env.home(), secret.as_bytes());
+        assert!(clear.is_empty(), "secret in clear in {clear:?}");
+    }
+    let listed = env.command(HELPER).arg("list").output().expect("run list");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("alice"), "{listed:?}");
+
+    reject(&env, &token);
+    assert!(!file.exists(), "reject left {}", file.display());
+    let left: Vec<PathBuf> = walk_gpg_files(&pass.dir.join("git-credential-bitbucket"));
+    assert!(left.is_empty(), "files left after reject: {left:?}");
+    assert_eq!(fill(&env), None, "fill after reject");
+}
+
+fn walk_gpg_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk_gpg_files(&path));
+        } else if path.extension().is_some_and(|e| e == "gpg") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn gpg_entry_written_with_pass_insert_is_answered_as_a_token() {
+    let namespace = "gpg-pass-insert";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    pass.run(&env, "pass", &["insert", "--multiline", &pass_name(namespace)], "typed-by-hand\nurl: x\n");
+
+    assert_eq!(fill(&env).as_deref(), Some("typed-by-hand"));
+}
+
+#[test]
+fn gpg_store_without_gpg_id_fails_saying_pass_init_and_writes_nothing() {
+    let mut env = git_env("gpg", "gpg-no-init");
+    let pass = PassStore::new(&mut env, false);
+    let input = format!("protocol=http\nhost={HOST}\nusername=alice\npassword=never-written\n");
+
+    let mut cmd = env.command(HELPER);
+    cmd.arg("store");
+    let output = run_with_input(cmd, &input);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("git-credential-bitbucket: ") && stderr.contains("pass init KEYID"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!pass.dir.join("git-credential-bitbucket").exists(), "something was written");
+    assert!(files_holding(&env.home(), b"never-written").is_empty());
+}
+
+#[test]
+fn gpg_store_without_gpg_fails_saying_install_gnupg() {
+    let mut env = git_env("gpg", "gpg-missing");
+    let _pass = PassStore::new(&mut env, true);
+    // A PATH with git (the helper reads its settings with it) and nothing else.
+    let bin = env.path().join("only-git");
+    std::fs::create_dir(&bin).expect("create dir");
+    std::os::unix::fs::symlink(program_on_path("git"), bin.join("git")).expect("link git");
+    let input = format!("protocol=http\nhost={HOST}\nusername=alice\npassword=never-written\n");
+
+    let mut cmd = env.command(HELPER);
+    cmd.arg("store").env("PATH", &bin);
+    let output = run_with_input(cmd, &input);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gpg is not installed") && stderr.contains("pass init KEYID"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+fn program_on_path(name: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
+/// Stops the daemon listening on `socket` when dropped (also when the test fails).
+struct CacheDaemon<'e> {
+    env: &'e GitEnv,
+    socket: PathBuf,
+}
+
+impl CacheDaemon<'_> {
+    fn exit(&self) {
+        let socket = format!("--socket={}", self.socket.display());
+        let _ =
+            self.env.command("git").args(["credential-cache", &socket, "exit"]).stdin(Stdio::null()).output();
+    }
+}
+
+impl Drop for CacheDaemon<'_> {
+    fn drop(&mut self) {
+        self.exit();
+    }
+}
+
+#[test]
+fn cache_store_round_trips_through_git_keeps_nothing_on_disk_and_forgets_on_exit() {
+    let env = git_env("cache", "cache-round-trip");
+    // No cacheOptions: git's default socket, $XDG_CACHE_HOME/git/credential/socket (in HOME).
+    let daemon = CacheDaemon { env: &env, socket: env.home().join(".cache/git/credential/socket") };
+    let token = long_token("cache");
+    let refresh = long_token("cache-refresh");
+
+    approve(&env, &token, &format!("oauth_refresh_token={refresh}\n"));
+    assert!(daemon.socket.exists(), "the daemon's socket is not where git puts it");
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()));
+    for secret in [&token, &refresh] {
+        let clear = files_holding(env.path(), secret.as_bytes());
+        assert!(clear.is_empty(), "secret on disk in {clear:?}");
+    }
+    let listed = env.command(HELPER).arg("list").output().expect("run list");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains("alice") && !listed.contains(&token), "{listed}");
+
+    daemon.exit();
+    assert_eq!(fill(&env), None, "fill after git credential-cache exit");
+}
+
+#[test]
+fn cache_store_uses_cache_options_and_reject_forgets_the_token() {
+    let env = git_env("cache", "cache-options");
+    let sockets = tempfile::tempdir().expect("temporary directory");
+    let socket = sockets.path().join("run").join("sock");
+    env.config("credential.cacheOptions", &format!("--timeout 600 --socket '{}'", socket.display()));
+    let _daemon = CacheDaemon { env: &env, socket: socket.clone() };
+    let token = long_token("cache-opts");
+
+    approve(&env, &token, "");
+    assert!(socket.exists(), "no daemon at the configured socket");
+    assert!(!env.home().join(".cache/git/credential/socket").exists(), "the default socket was used");
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()));
+    assert!(files_holding(sockets.path(), token.as_bytes()).is_empty());
+
+    reject(&env, "another-token");
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()), "reject of another password");
+    reject(&env, &token);
+    assert_eq!(fill(&env), None, "fill after reject");
+}
+
+#[test]
+fn diagnose_says_which_stores_are_usable_here() {
+    let mut env = git_env("keyring", "diagnose-stores");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent");
+    let pass = PassStore::new(&mut env, false);
+    let diagnose = |env: &GitEnv| {
+        let output = env.command(HELPER).args(["diagnose", &format!("http://{HOST}")]).output().expect("run");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+
+    let text = diagnose(&env);
+    let line =
+        |name: &str| text.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_default().to_owned();
+    assert!(text.contains("PROBLEM store:") && text.contains("credentialStore gpg"), "{text}");
+    assert!(line("keyring ").contains("not usable"), "{text}");
+    assert!(line("gpg ").contains("not usable") && line("gpg ").contains("pass init KEYID"), "{text}");
+    assert!(line("cache ").contains(" usable: git credential-cache runs"), "{text}");
+    assert!(line("plaintext ").contains(" usable: always"), "{text}");
+
+    pass.run(&env, "pass", &["init", KEY_ID], "");
+    let text = diagnose(&env);
+    let gpg = text.lines().find(|l| l.trim_start().starts_with("gpg ")).unwrap_or_default();
+    assert!(gpg.contains(" usable: gpg runs") && gpg.contains(KEY_ID), "{text}");
+}
