@@ -5,7 +5,8 @@
 //! (`git credential approve` / `fill` / `reject`, with the helper serving a loopback URL); the
 //! tests then look for the token's bytes in every file under the test's HOME, where the
 //! password store, `GNUPGHOME` and the daemon's socket live. Also: the errors when gpg or
-//! `.gpg-id` is missing, and `diagnose` saying which stores are usable.
+//! `.gpg-id` is missing, `diagnose` saying which stores are usable, and that `gpg` and
+//! `git credential-cache` never get the token in their arguments or environment.
 
 mod common;
 
@@ -338,4 +339,64 @@ fn diagnose_says_which_stores_are_usable_here() {
     let text = diagnose(&env);
     let gpg = text.lines().find(|l| l.trim_start().starts_with("gpg ")).unwrap_or_default();
     assert!(gpg.contains(" usable: gpg runs") && gpg.contains(KEY_ID), "{text}");
+}
+
+/// Puts `gpg` and `git` wrappers first on `PATH` that log their arguments and environment to
+/// `log`, then run the real program; returns the new `PATH`.
+fn logging_wrappers(env: &GitEnv, log: &Path) -> String {
+    let bin = env.path().join("wrappers");
+    std::fs::create_dir(&bin).expect("create dir");
+    for name in ["gpg", "git"] {
+        let script = bin.join(name);
+        let real = program_on_path(name);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf 'ARGS %s\\n' \"$*\" >> '{log}'\nenv >> '{log}'\nexec '{real}' \"$@\"\n",
+                log = log.display(),
+                real = real.display()
+            ),
+        )
+        .expect("write wrapper");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("{}:{path}", bin.display())
+}
+
+#[test]
+fn gpg_and_credential_cache_never_get_the_token_in_arguments_or_environment() {
+    for store in ["gpg", "cache"] {
+        let mut env = git_env(store, "argv-check");
+        let _pass = PassStore::new(&mut env, true);
+        let log = env.path().join("children.log");
+        let path = logging_wrappers(&env, &log);
+        env.set_env("PATH", &path);
+        let _daemon = CacheDaemon { env: &env, socket: env.home().join(".cache/git/credential/socket") };
+        let token = long_token(&format!("argv-{store}"));
+
+        // The helper is run directly: git puts its exec-path, which has a `git`, first on the
+        // PATH of the helpers it runs.
+        let helper = |op: &str, input: String| {
+            let mut cmd = env.command(HELPER);
+            cmd.arg(op);
+            let output = run_with_input(cmd, input);
+            assert_ok(&output, op);
+            String::from_utf8(output.stdout).expect("UTF-8")
+        };
+        let cred = format!("protocol=http\nhost={HOST}\nusername=alice\n");
+        helper("store", format!("{cred}password={token}\n"));
+        assert!(helper("get", cred.clone()).contains(&token), "{store}");
+        helper("erase", format!("{cred}password={token}\n"));
+        assert_eq!(helper("get", cred), "", "{store}");
+
+        let logged = std::fs::read_to_string(&log).expect("the wrappers ran");
+        let child = if store == "gpg" { "ARGS --batch --quiet --yes" } else { "ARGS credential-cache" };
+        assert!(logged.contains(child), "{store}: the helper did not run {child:?}");
+        assert!(
+            !logged.contains(&token[..40]),
+            "{store}: a child got the token in its arguments or environment"
+        );
+    }
 }
