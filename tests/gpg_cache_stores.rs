@@ -5,13 +5,15 @@
 //! (`git credential approve` / `fill` / `reject`, with the helper serving a loopback URL); the
 //! tests then look for the token's bytes in every file under the test's HOME, where the
 //! password store, `GNUPGHOME` and the daemon's socket live. Also: the errors when gpg or
-//! `.gpg-id` is missing, `diagnose` saying which stores are usable, and that `gpg` and
-//! `git credential-cache` never get the token in their arguments or environment.
+//! `.gpg-id` is missing, `diagnose` saying which stores are usable, that `gpg` and
+//! `git credential-cache` never get the token in their arguments or environment, and that a
+//! key's passphrase is asked by gpg-agent's pinentry on the terminal git runs in (tmux).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use bitbucket_test_support::GitEnv;
 use common::{HELPER, run_with_input};
@@ -104,6 +106,11 @@ const KEY_ID: &str = "helper-test@example.invalid";
 
 impl PassStore {
     fn new(env: &mut GitEnv, init: bool) -> PassStore {
+        Self::with_passphrase(env, init, "")
+    }
+
+    /// With a non-empty `passphrase`, gpg-agent asks for it with `pinentry-curses`.
+    fn with_passphrase(env: &mut GitEnv, init: bool, passphrase: &str) -> PassStore {
         let gnupghome = env.home().join(".gnupg");
         let dir = env.home().join(".password-store");
         std::fs::create_dir_all(&gnupghome).expect("create GNUPGHOME");
@@ -113,7 +120,17 @@ impl PassStore {
         env.set_env("PASSWORD_STORE_DIR", &dir);
         let store = PassStore { gnupghome, dir };
         let uid = format!("Helper Test <{KEY_ID}>");
-        let args = ["--batch", "--passphrase", "", "--quick-gen-key", &uid, "default", "default", "never"];
+        let mut args = vec!["--batch", "--passphrase", passphrase];
+        if !passphrase.is_empty() {
+            args.extend(["--pinentry-mode", "loopback"]);
+            let pinentry = program_on_path("pinentry-curses");
+            std::fs::write(
+                store.gnupghome.join("gpg-agent.conf"),
+                format!("pinentry-program {}\n", pinentry.display()),
+            )
+            .expect("write gpg-agent.conf");
+        }
+        args.extend(["--quick-gen-key", &uid, "default", "default", "never"]);
         store.run(env, "gpg", &args, "");
         if init {
             store.run(env, "pass", &["init", KEY_ID], "");
@@ -399,4 +416,81 @@ fn gpg_and_credential_cache_never_get_the_token_in_arguments_or_environment() {
             "{store}: a child got the token in its arguments or environment"
         );
     }
+}
+
+/// A tmux server of its own, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Runs `script` in `sh` with `env`'s environment in a new 120×40 terminal.
+    fn start(env: &GitEnv, name: &str, script: &str) -> Tmux {
+        let tmux = Tmux { socket: format!("gcb-{name}-{}", std::process::id()) };
+        let output = Command::new("tmux")
+            .args(["-L", &tmux.socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40"])
+            .args(["sh", "-c", script])
+            .env_clear()
+            .envs(env.env())
+            .env("TERM", "xterm")
+            .output()
+            .expect("tmux starts");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        tmux
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits (bounded) until the screen shows `text`; the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.tmux(&["capture-pane", "-p"]);
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the terminal never showed {text:?}:\n{screen}");
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
+
+#[test]
+fn gpg_passphrase_is_asked_by_pinentry_on_the_terminal_git_runs_in() {
+    let namespace = "gpg-pinentry";
+    let mut env = git_env("gpg", namespace);
+    let _pass = PassStore::with_passphrase(&mut env, true, "correct horse");
+    let token = long_token("pinentry");
+    approve(&env, &token, "");
+    let out = env.path().join("fill.out");
+    let done = env.path().join("fill.done");
+    // git's stdin is a pipe and its stdout a file, as in `git fetch`; stderr is the terminal.
+    let script = format!(
+        "printf 'url=http://alice@{HOST}/\\n' | git credential fill > '{}'; echo $? > '{}'; sleep 600",
+        out.display(),
+        done.display()
+    );
+
+    let tmux = Tmux::start(&env, "pinentry", &script);
+    let screen = tmux.wait_for("Passphrase");
+    assert!(screen.contains(KEY_ID), "{screen}");
+    tmux.tmux(&["send-keys", "-l", "correct horse"]);
+    tmux.tmux(&["send-keys", "Enter"]);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "git credential fill never ended");
+        std::thread::yield_now();
+    }
+    let answer = std::fs::read_to_string(&out).expect("fill output");
+    assert!(answer.contains(&format!("password={token}\n")), "fill answered {} bytes", answer.len());
 }

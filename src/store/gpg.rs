@@ -104,6 +104,9 @@ impl GpgStore {
     fn decrypt(&self, file: &Path) -> Result<Secret, StoreError> {
         let mut command = Command::new("gpg");
         command.args(["--batch", "--quiet", "--decrypt", "--"]).arg(file);
+        if let Some(tty) = terminal_for_pinentry() {
+            command.env("GPG_TTY", tty);
+        }
         let plain = self.gpg(&mut command, None)?;
         String::from_utf8(plain)
             .map(Secret::new)
@@ -124,6 +127,17 @@ impl GpgStore {
 
 fn failed(detail: String) -> StoreError {
     StoreError::Backend { store: "gpg", detail }
+}
+
+/// The terminal gpg-agent's pinentry should ask on, when `GPG_TTY` does not say: git gives
+/// its helpers a pipe on stdin but its own stderr, so that is the person's terminal (as
+/// `pass` takes `tty` of its stdin). Only where `/proc` names it.
+fn terminal_for_pinentry() -> Option<PathBuf> {
+    use std::io::IsTerminal;
+    if std::env::var_os("GPG_TTY").is_some() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    fs::read_link("/proc/self/fd/2").ok().filter(|tty| tty.starts_with("/dev/"))
 }
 
 fn io_failed(path: &Path, e: std::io::Error) -> StoreError {
