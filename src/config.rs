@@ -60,6 +60,9 @@ pub const SETTINGS: &[SettingDef] = &[
     def("cacheOptions", &[], None),
     def("namespace", &["GIT_BITBUCKET_NAMESPACE"], Some("git")),
     def("interactive", &["GIT_BITBUCKET_INTERACTIVE"], Some("true")),
+    // GCM's proxy names; `http.proxy` and the rest are read only before a request (crate::net).
+    SettingDef { secret: true, ..def("httpsProxy", &[], None) },
+    SettingDef { secret: true, ..def("httpProxy", &[], None) },
 ];
 
 /// Remove every environment variable that may hold a secret (the OAuth client secrets) from a
@@ -107,6 +110,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default)]
 pub struct RawSettings {
     values: HashMap<&'static str, (String, Source)>,
+    /// The URL the settings were read for; `None` when git config was not read.
+    url: Option<String>,
     /// Other `credential.*` keys git reported (lower case), e.g. `helper`, `usehttppath`.
     pub other: HashMap<String, String>,
 }
@@ -126,7 +131,9 @@ impl RawSettings {
             let reason = stderr.lines().next().unwrap_or("no message");
             return Err(ConfigError::Git(format!("reading the settings for {url} failed: {reason}")));
         }
-        Ok(RawSettings::from_git_output(&output.stdout, env))
+        let mut raw = RawSettings::from_git_output(&output.stdout, env);
+        raw.url = Some(url.to_owned());
+        Ok(raw)
     }
 
     /// Build from the output of `git config --null --get-urlmatch credential URL` and `env`.
@@ -277,6 +284,13 @@ impl RawSettings {
             password_store_dir,
             namespace: self.namespace()?,
             interactive: self.interactive()?,
+            network: crate::net::Remote {
+                url: self.url.clone(),
+                proxies: crate::net::CredentialProxies {
+                    https: self.value("httpsProxy").map(Secret::new),
+                    http: self.value("httpProxy").map(Secret::new),
+                },
+            },
         })
     }
 
@@ -459,6 +473,8 @@ pub struct Settings {
     pub namespace: String,
     /// `false`: never prompt.
     pub interactive: bool,
+    /// What decides the proxy and TLS trust once a request is about to be made.
+    pub network: crate::net::Remote,
 }
 
 #[cfg(test)]

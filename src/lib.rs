@@ -18,6 +18,7 @@ pub mod config;
 pub mod gitconfig;
 pub mod host;
 pub mod lock;
+pub mod net;
 pub mod oauth;
 pub mod paths;
 pub mod prompt;
@@ -56,6 +57,9 @@ pub enum Error {
     /// A request to Bitbucket failed.
     #[error(transparent)]
     Api(#[from] bitbucket::api::ApiError),
+    /// A proxy or TLS setting cannot be used.
+    #[error(transparent)]
+    Network(#[from] net::NetError),
     /// A Data Center base URL cannot be found.
     #[error(transparent)]
     Endpoint(#[from] bitbucket::EndpointError),
