@@ -105,7 +105,11 @@ impl<'a> Authenticator<'a> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
-        let http = Http::with_timeout(self.settings.http_timeout)?;
+        let network = crate::net::load(&self.settings.network, self.ctx.env)?;
+        if let Some(warning) = network.warning() {
+            eprintln!("git-credential-bitbucket: {warning}");
+        }
+        let http = Http::with_network(self.settings.http_timeout, network)?;
         Ok(self.http.get_or_init(|| http))
     }
 

@@ -354,7 +354,10 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         cred.path.as_deref(),
     );
     match endpoints {
-        Ok(endpoints) => report.reachability(&endpoints, settings.http_timeout, (ctx.now)()),
+        Ok(endpoints) => {
+            let network = crate::net::load(&settings.network, ctx.env);
+            report.reachability(&endpoints, network, settings.http_timeout, (ctx.now)())
+        }
         Err(e) if deployment == Deployment::DataCenter => report.line(&format!("endpoints: {e}")),
         Err(e) => report.problem(&format!("endpoints: {e}")),
     }
@@ -428,12 +431,25 @@ impl Report<'_> {
         }
     }
 
-    fn reachability(&mut self, endpoints: &Endpoints, timeout: std::time::Duration, now: u64) {
-        let http = match Http::with_timeout(timeout) {
+    fn reachability(
+        &mut self,
+        endpoints: &Endpoints,
+        network: Result<crate::net::Network, crate::net::NetError>,
+        timeout: std::time::Duration,
+        now: u64,
+    ) {
+        let url = &endpoints.validate;
+        let network = match network {
+            Ok(network) => network,
+            Err(e) => return self.problem(&format!("network: {e}")),
+        };
+        for line in network.describe(url) {
+            self.line(&line);
+        }
+        let http = match Http::with_network(timeout, network) {
             Ok(h) => h,
             Err(e) => return self.problem(&format!("network: {e}")),
         };
-        let url = &endpoints.validate;
         match http.send(url, http.client().get(url.clone())) {
             Ok(response) => {
                 let status = response.status().as_u16();

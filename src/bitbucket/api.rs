@@ -2,8 +2,11 @@
 //!
 //! One blocking client with bounded connect and total timeouts and no automatic redirects:
 //! a redirect is reported, never followed, so a secret can never travel to another host.
-//! Nothing here prints; errors carry the URL and status, never a header or body.
+//! The proxy and TLS trust are exactly those of a [`Network`] (never read by reqwest from
+//! the environment on its own). Nothing here prints; errors carry the URL and status, never
+//! a header, a body or a proxy password.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -11,6 +14,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Deserialize;
 use url::Url;
 
+use crate::net::{NetError, Network, Trust};
 use crate::secret::Secret;
 
 /// Longest connect timeout of any request.
@@ -53,6 +57,30 @@ pub enum ApiError {
         /// Bitbucket's `error` field, when the body had one.
         error: Option<String>,
     },
+    /// The proxy could not be reached, refused the request or wants authentication.
+    #[error("could not reach {url} through the proxy {proxy} (from {origin}): {reason}")]
+    Proxy {
+        /// The endpoint.
+        url: String,
+        /// The proxy, without user or password.
+        proxy: String,
+        /// The setting it came from.
+        origin: String,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
+    /// The server's TLS certificate is not trusted.
+    #[error("could not reach {url}: the TLS certificate of {host} is not trusted ({reason}); {fix}")]
+    Untrusted {
+        /// The endpoint.
+        url: String,
+        /// The server.
+        host: String,
+        /// The TLS library's reason.
+        reason: String,
+        /// Which setting fixes it.
+        fix: String,
+    },
     /// A body that is not what the endpoint documents.
     #[error("{url} answered something that is not the expected JSON: {reason}")]
     BadResponse {
@@ -67,6 +95,7 @@ pub enum ApiError {
 #[derive(Debug, Clone)]
 pub struct Http {
     client: Client,
+    network: Arc<Network>,
 }
 
 impl Http {
@@ -75,24 +104,48 @@ impl Http {
         Http::with_timeout(TOTAL_TIMEOUT)
     }
 
-    /// A client whose requests end after `total` (connecting may take at most 10 s of it).
+    /// A client whose requests end after `total` (connecting may take at most 10 s of it),
+    /// with no proxy and the system trust store.
     pub fn with_timeout(total: Duration) -> Result<Http, ApiError> {
-        let client = Client::builder()
+        Http::with_network(total, Network::direct())
+            .map_err(|e| ApiError::Network { url: String::new(), reason: e.to_string() })
+    }
+
+    /// A client that reaches servers as `network` says: its proxy (with `NO_PROXY` applied
+    /// per request) and its TLS trust, nothing read from the environment by reqwest.
+    pub fn with_network(total: Duration, network: Network) -> Result<Http, NetError> {
+        let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(total))
             .timeout(total)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Network { url: String::new(), reason: e.to_string() })?;
-        Ok(Http { client })
+            .no_proxy();
+        let network = Arc::new(network);
+        if network.proxy.is_some() {
+            let decision = Arc::clone(&network);
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                decision.proxy_for(url).map(|proxy| proxy.url.clone())
+            }));
+        }
+        match &network.trust {
+            Trust::System => {}
+            Trust::Off(_) => builder = builder.danger_accept_invalid_certs(true),
+            trust @ Trust::Only { .. } => builder = builder.tls_certs_only(trust_anchors(trust)?),
+        }
+        let client = builder.build().map_err(|e| NetError::Client(reason(&e)))?;
+        Ok(Http { client, network })
     }
 
     /// Send `request` to `url` and check for redirects and transport errors.
     pub fn send(&self, url: &Url, request: RequestBuilder) -> Result<Response, ApiError> {
         tracing::debug!(target: "http", "{} ...", redacted(url));
-        let response =
-            request.send().map_err(|e| ApiError::Network { url: redacted(url), reason: reason(&e) })?;
+        let response = request.send().map_err(|e| self.failure(url, &e))?;
         tracing::debug!(target: "http", "{} -> {}", redacted(url), response.status().as_u16());
+        if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(proxy) = self.network.proxy_for(url)
+        {
+            return Err(proxy_error(url, proxy, PROXY_AUTH));
+        }
         if response.status().is_redirection() {
             let location = response
                 .headers()
@@ -120,6 +173,122 @@ impl Http {
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
+
+const PROXY_AUTH: &str = "the proxy wants a user and password (HTTP 407); write them in the proxy URL, e.g. http://USER:PASSWORD@proxy.example.com:3128, or check the ones there";
+
+impl Http {
+    /// The error for a request that got no response: an untrusted certificate names the
+    /// setting that fixes it; any other failure while a proxy is in force names the proxy and
+    /// its setting (the proxy may be what failed).
+    fn failure(&self, url: &Url, e: &reqwest::Error) -> ApiError {
+        let causes = causes(e);
+        if let Some(cause) = causes.iter().find(|c| c.contains("certificate"))
+            && let Some(host) = url.host_str()
+        {
+            return ApiError::Untrusted {
+                url: redacted(url),
+                host: host.to_owned(),
+                reason: cause.clone(),
+                fix: untrusted_fix(&self.network.trust, url),
+            };
+        }
+        if let Some(proxy) = self.network.proxy_for(url) {
+            let target = format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(0)
+            );
+            let why = if causes.iter().any(|c| c.contains("proxy authorization required")) {
+                PROXY_AUTH.to_owned()
+            } else if causes.iter().any(|c| c.contains("tunnel error: unsuccessful")) {
+                format!(
+                    "the proxy refused to open a connection to {target} (wrong proxy user or password, or a port the proxy does not allow)"
+                )
+            } else {
+                reason(e)
+            };
+            return proxy_error(url, proxy, &why);
+        }
+        ApiError::Network { url: redacted(url), reason: reason(e) }
+    }
+}
+
+fn proxy_error(url: &Url, proxy: &crate::net::ProxyChoice, reason: &str) -> ApiError {
+    ApiError::Proxy {
+        url: redacted(url),
+        proxy: proxy.redacted(),
+        origin: proxy.origin.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn untrusted_fix(trust: &Trust, url: &Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    match trust {
+        Trust::Only { ca_info, ca_path } => {
+            let named: Vec<String> = ca_info
+                .iter()
+                .chain(ca_path)
+                .map(|(path, from)| format!("{} ({from})", path.display()))
+                .collect();
+            format!(
+                "it was checked only against {}, which does not hold the CA that issued it; point http.sslCAInfo at a PEM file holding that CA",
+                named.join(" and ")
+            )
+        }
+        _ => format!(
+            "if a private CA issued it (or a proxy inspects TLS), set http.sslCAInfo to a PEM file holding that CA, for git and this helper alike: git config --global http.{origin}/.sslCAInfo /path/to/ca.pem"
+        ),
+    }
+}
+
+/// The certificates of every PEM file [`Trust::Only`] names.
+fn trust_anchors(trust: &Trust) -> Result<Vec<reqwest::Certificate>, NetError> {
+    let mut anchors = Vec::new();
+    let files = crate::net::trust_files(trust)?;
+    // `http.sslCAPath` and `http.sslCAInfo` (or their variables) always differ in origin.
+    let from_dir = |origin: &crate::net::Origin| matches!(trust, Trust::Only { ca_path: Some((_, o)), .. } if o == origin);
+    for (file, origin) in &files {
+        let trouble = |reason: String| NetError::Trust {
+            path: file.display().to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        let certs = std::fs::read(file)
+            .map_err(|e| trouble(e.to_string()))
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| trouble(reason(&e))));
+        match certs {
+            Ok(certs) if certs.is_empty() && !from_dir(origin) => {
+                return Err(trouble("no PEM certificate in it".to_owned()));
+            }
+            Ok(certs) => anchors.extend(certs),
+            // A CA directory may hold other files (hash links, CRLs, READMEs).
+            Err(_) if from_dir(origin) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if anchors.is_empty()
+        && let Trust::Only { ca_path: Some((dir, origin)), .. } = trust
+    {
+        return Err(NetError::Trust {
+            path: dir.display().to_string(),
+            origin: origin.clone(),
+            reason: "no PEM certificate in it".to_owned(),
+        });
+    }
+    Ok(anchors)
+}
+
+/// The error and each of its sources, outermost first.
+fn causes(e: &reqwest::Error) -> Vec<String> {
+    let mut all = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        all.push(s.to_string());
+        source = s.source();
+    }
+    all
 }
 
 /// The URL without query, fragment or user info, for messages and traces.
