@@ -264,6 +264,8 @@ fn proxy_credentials_in_the_url_work_and_never_show() {
     assert!(report.contains("answered HTTP 401 without credentials"), "diagnose went through it: {report}");
 
     let trace_text = std::fs::read_to_string(&trace).unwrap();
+    let traced = format!("proxy http://127.0.0.1:{} (from git config http.proxy)", proxy.port());
+    assert!(trace_text.contains(&traced), "the trace names the proxy: {trace_text}");
     for (what, text) in [("stderr", stderr(&out)), ("trace", trace_text), ("diagnose", report)] {
         assert!(!text.contains(PROXY_PASSWORD), "the proxy password reached the {what}");
         assert!(!text.contains(PROXY_USER), "the proxy user reached the {what}");

@@ -121,6 +121,17 @@ impl Http {
             .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
         let network = Arc::new(network);
+        if let Some(proxy) = &network.proxy {
+            let exceptions =
+                network.no_proxy.as_ref().map(|(list, from)| format!("; except {list:?} ({from})"));
+            tracing::debug!(
+                target: "http",
+                "proxy {} (from {}){}",
+                proxy.redacted(),
+                proxy.origin,
+                exceptions.unwrap_or_default()
+            );
+        }
         if network.proxy.is_some() {
             let decision = Arc::clone(&network);
             builder = builder.proxy(reqwest::Proxy::custom(move |url| {
