@@ -85,7 +85,11 @@ impl Site {
     }
 
     /// Store what a finished sign-in leaves, but already expired: the next `get` refreshes.
+    /// Whatever alice had is signed out first (`store` never replaces a newer token with an
+    /// older one).
     fn seed_expired(&self) -> (String, String) {
+        let logout = self.run(&["logout", &self.base(), "--user", "alice"], "", &[]);
+        assert!(logout.status.success(), "{}", stderr(&logout));
         let fake = &self.setup.fake;
         let access = fake.issue_access_token("alice", 3600);
         let refresh = fake.issue_refresh_token("alice", CLIENT_ID);
