@@ -435,3 +435,46 @@ fn a_fresh_stored_token_is_answered_without_reading_the_network_settings() {
     assert_eq!(stderr(&out), "", "no warning and no error: no request was about to be made");
     assert_eq!(site.setup.fake.requests().len(), 0);
 }
+
+#[test]
+fn gcm_credential_https_proxy_wins_over_http_proxy() {
+    let site = Site::tls();
+    site.setup.env.config("http.sslCAInfo", &site.ca_cert());
+    let port = site.tls.as_ref().unwrap().1.port();
+    let gcm = Tinyproxy::start(&[port], None);
+    let git = Tinyproxy::start(&[port], None);
+    site.setup.env.config(&format!("credential.{}.httpsProxy", site.base()), &gcm.url());
+    site.setup.env.config("http.proxy", &git.url());
+    site.seed_expired();
+
+    let out = site.get(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count_starting(&gcm.requests(), &format!("CONNECT 127.0.0.1:{port} ")), 1, "{}", gcm.log());
+    assert_eq!(git.requests(), Vec::<String>::new(), "http.proxy was not used");
+}
+
+#[test]
+fn a_ca_directory_in_git_ssl_capath_is_trusted_too() {
+    let site = Site::tls();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(site.ca_cert(), dir.path().join("company-ca.pem")).unwrap();
+    std::fs::write(dir.path().join("README"), "not a certificate\n").unwrap();
+    site.seed_expired();
+
+    let out = site.get(&[("GIT_SSL_CAPATH", dir.path().to_str().unwrap())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(site.setup.fake.count(RequestKind::Token), 1);
+
+    let empty = tempfile::tempdir().unwrap();
+    site.seed_expired();
+    let out = site.get(&[("GIT_SSL_CAPATH", empty.path().to_str().unwrap())]);
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot use {} (environment variable GIT_SSL_CAPATH)",
+            empty.path().display()
+        )) && message.contains("no PEM certificate in it"),
+        "{message}"
+    );
+}
