@@ -10,11 +10,11 @@
 
 use std::io::IsTerminal;
 
-use crate::auth::{RefreshPolicy, Resolved};
-use crate::config::RawSettings;
+use crate::auth::{Authenticator, RefreshPolicy, Resolved};
+use crate::config::{RawSettings, process_env};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{Context, Credential, Error, Secret, authenticator_with, gitconfig, request_url, unix_now};
+use crate::{Context, Credential, Error, Secret, store, target, unix_now};
 
 /// An access token and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +102,10 @@ impl TokenRequest {
         self
     }
 
-    /// Decide when to use the refresh token (the seed's `useRefreshToken`); see
-    /// [`Authenticator::with_refresh_policy`](crate::Authenticator::with_refresh_policy).
+    /// Decide when to use the refresh token (the seed's `useRefreshToken`): called with the
+    /// stored access token and the time whenever a refresh token is stored; `true` refreshes
+    /// now. A stale token is never returned: when the policy says no and the token has
+    /// expired, a new sign-in follows.
     pub fn refresh_policy(mut self, policy: impl Fn(&StoredSecret, u64) -> bool + 'static) -> Self {
         self.refresh_policy = Some(Box::new(policy));
         self
@@ -160,17 +162,61 @@ impl TokenRequest {
     /// # Ok::<(), git_credential_bitbucket::Error>(())
     /// ```
     pub fn access_token(&self) -> Result<AccessToken, Error> {
-        let mut cred = Credential::from_url(&self.url)?;
+        let mut cred = Credential::from_url(&self.url).map_err(Error::Input)?;
         if self.username.is_some() {
             cred.username = self.username.clone();
         }
-        let env = |name: &str| std::env::var(name).ok();
-        let url =
-            request_url(&cred).ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
-        let mut raw = if self.read_git_config {
-            RawSettings::load(&url, &env)?
+        let raw = self.settings_for(&cred)?;
+        let system_prompter;
+        let prompter: &dyn Prompter = if self.interactive {
+            system_prompter = SystemPrompter::from_env(&process_env);
+            &system_prompter
         } else {
-            RawSettings::from_git_output(b"", &env)
+            &NoPrompt
+        };
+        let ctx = Context {
+            env: &process_env,
+            prompter,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            now: &unix_now,
+        };
+        let (target, settings) =
+            target::resolve(&cred, &raw)?.ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
+        let store: Box<dyn SecretStore> = match &self.store {
+            Some(store) => Box::new(store.as_ref()),
+            None => store::open(&settings),
+        };
+        let mut auth = Authenticator::new(target, settings, store, &ctx);
+        if let Some(policy) = &self.refresh_policy {
+            let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
+            auth = auth.with_refresh_policy(policy);
+        }
+        if let Some(jwt) = &self.jwt {
+            auth = auth.with_jwt(jwt.clone());
+        }
+        match auth.resolve(self.force_credentials)? {
+            Some(Resolved::Stored(found)) => Ok(AccessToken {
+                token: found.record.secret,
+                username: found.record.username,
+                expires_at: found.record.expires_at,
+                kind: found.record.kind,
+            }),
+            Some(Resolved::Typed { username, secret }) => {
+                auth.store_typed(&username, secret.clone(), SecretKind::Token)?;
+                Ok(AccessToken { token: secret, username, expires_at: None, kind: SecretKind::Token })
+            }
+            None => Err(Error::NotSignedIn { url: self.url.clone() }),
+        }
+    }
+
+    /// git config (unless turned off) and the environment, then this request's own settings.
+    fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Error> {
+        let url = target::settings_url(cred)
+            .ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
+        let mut raw = if self.read_git_config {
+            RawSettings::load(&url, &process_env)?
+        } else {
+            RawSettings::from_git_output(b"", &process_env)
         };
         for (name, value) in &self.settings {
             if !raw.set(name, value) {
@@ -180,56 +226,6 @@ impl TokenRequest {
         if !self.interactive {
             raw.set("interactive", "false");
         }
-        let system_prompter;
-        let prompter: &dyn Prompter = if self.interactive {
-            system_prompter = SystemPrompter::from_env(&env, gitconfig::core_askpass);
-            &system_prompter
-        } else {
-            &NoPrompt
-        };
-        let ctx = Context {
-            env: &env,
-            prompter,
-            stderr_is_terminal: std::io::stderr().is_terminal(),
-            now: &unix_now,
-        };
-        let not_bitbucket = || {
-            Error::Usage(format!(
-                "{} is not a Bitbucket host this helper serves; for Data Center set credential.<url>.provider=bitbucket",
-                self.url
-            ))
-        };
-        let mut auth = authenticator_with(&cred, raw, &ctx)?.ok_or_else(not_bitbucket)?;
-        if let Some(store) = &self.store {
-            auth = auth.with_store(Box::new(store.as_ref()));
-        }
-        if let Some(policy) = &self.refresh_policy {
-            let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
-            auth = auth.with_refresh_policy(policy);
-        }
-        if let Some(jwt) = &self.jwt {
-            auth = auth.with_jwt(jwt.clone());
-        }
-        match auth.resolve(&cred, self.force_credentials)? {
-            Some(Resolved::Stored(found)) => Ok(AccessToken {
-                token: found.record.secret,
-                username: found.record.username,
-                expires_at: found.record.expires_at,
-                kind: found.record.kind,
-            }),
-            Some(Resolved::Typed { username, secret }) => {
-                let typed = Credential {
-                    username: Some(username.clone()),
-                    password: Some(secret.clone()),
-                    ..cred.clone()
-                };
-                auth.store(&typed)?;
-                Ok(AccessToken { token: secret, username, expires_at: None, kind: SecretKind::Token })
-            }
-            None => Err(Error::SignIn(format!(
-                "not signed in to {} and cannot sign in here; run: git-credential-bitbucket login {}",
-                self.url, self.url
-            ))),
-        }
+        Ok(raw)
     }
 }

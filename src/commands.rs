@@ -4,18 +4,19 @@
 //! `out` it is given (stdout in the binary) and messages to stderr. None ever prints a secret
 //! except `token`, whose whole purpose is to print one access token on stdout.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-use crate::auth::{Found, Resolved};
+use crate::auth::{Authenticator, Found, Resolved};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{Http, redacted};
+use crate::cli::{self, Command};
 use crate::config::{RawSettings, SETTINGS, Source};
+use crate::gitconfig::{self, Scope};
 use crate::host::Deployment;
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{Authenticator, Context, Credential, Error, authenticator_with, request_url, store};
+use crate::{Context, Credential, Error, Operation, run_operation, store, target};
 
 /// The URL commands use when none is given.
 pub const DEFAULT_URL: &str = "https://bitbucket.org";
@@ -27,6 +28,71 @@ pub enum LoginMethod {
     Oauth,
     /// A username and an API token (Cloud), or an HTTP access token (Data Center).
     Token,
+}
+
+/// Run one command line: git's operations on the process's stdin and stdout, or a person's
+/// command. Messages for the person go to stderr; a command's own output to stdout.
+pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
+    let stdout = std::io::stdout();
+    let url = |url: Option<String>| url.unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let operation = match command {
+        Command::Get => Operation::Get,
+        Command::Store => Operation::Store,
+        Command::Erase => Operation::Erase,
+        Command::Configure { system, urls } => {
+            let helper = gitconfig::helper_value((ctx.env)("PATH").as_deref());
+            return say_each("set", gitconfig::configure(scope(system), &urls, &helper)?);
+        }
+        Command::Unconfigure { system, urls } => {
+            return say_each("removed", gitconfig::unconfigure(scope(system), &urls)?);
+        }
+        Command::Login { url: u, method, user, bearer } => {
+            return say(login(&url(u), method, user.as_deref(), bearer, ctx)?);
+        }
+        Command::Logout { url: u, user } => return say(logout(&url(u), user.as_deref(), ctx)?),
+        Command::List { json } => return list(json, ctx, &mut stdout.lock()),
+        Command::Token { url: u, user } => return token(&url(u), user.as_deref(), ctx, &mut stdout.lock()),
+        Command::Diagnose { url: u } => {
+            let ok = diagnose(&url(u), ctx, &mut stdout.lock())?;
+            return if ok { Ok(()) } else { Err(Error::ProblemsFound) };
+        }
+        Command::Completions { shell } => {
+            cli::completions(shell, &mut stdout.lock());
+            return Ok(());
+        }
+        Command::GenerateMan { dir } => {
+            let written =
+                cli::generate_man(&dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+            return say_each("wrote", written.iter().map(|p| p.display().to_string()).collect());
+        }
+        Command::Other(args) => return unknown_operation(&args),
+    };
+    run_operation(operation, &mut std::io::stdin().lock(), &mut stdout.lock(), ctx)
+}
+
+/// Git may add operations and always pipes stdin: ignore them. A person at a terminal typed it.
+fn unknown_operation(args: &[std::ffi::OsString]) -> Result<(), Error> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    let name = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    Err(Error::Usage(format!("unknown command '{name}'; see git-credential-bitbucket --help")))
+}
+
+fn say(line: String) -> Result<(), Error> {
+    eprintln!("{line}");
+    Ok(())
+}
+
+fn say_each(verb: &str, lines: Vec<String>) -> Result<(), Error> {
+    for line in lines {
+        eprintln!("{verb} {line}");
+    }
+    Ok(())
+}
+
+fn scope(system: bool) -> Scope {
+    if system { Scope::System } else { Scope::Global }
 }
 
 fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
@@ -48,21 +114,20 @@ fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
 /// (unless `credential.useHttpPath` is set), so the path is not part of the key; for Data
 /// Center it is the base URL (context path included) unless `bitbucketDataCenterUrl` says
 /// otherwise.
-fn open<'a>(cred: &mut Credential, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
-    let base = request_url(cred).unwrap_or_default();
+fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
+    let mut cred = credential_for(url, user)?;
+    let base = target::settings_url(&cred).unwrap_or_default();
     let path = cred.path.take();
-    let url = request_url(cred).unwrap_or_default();
-    let mut raw = RawSettings::load(&url, ctx.env)?;
+    let host_url = target::settings_url(&cred).unwrap_or_default();
+    let mut raw = RawSettings::load(&host_url, ctx.env)?;
     let cloud = cred.host.as_deref().is_some_and(crate::host::is_cloud_host);
     if path.is_some() && !cloud && raw.get("bitbucketDataCenterUrl").is_none() {
         raw.set("bitbucketDataCenterUrl", base.trim_end_matches('/'));
     }
-    authenticator_with(cred, raw, ctx)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {}",
-            url.trim_end_matches('/')
-        ))
-    })
+    let (target, settings) = target::resolve(&cred, &raw)?
+        .ok_or_else(|| Error::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })?;
+    let store = store::open(&settings);
+    Ok(Authenticator::new(target, settings, store, ctx))
 }
 
 /// A line of configuration (a helper command, a URL) with anything that looks like a secret
@@ -120,25 +185,20 @@ pub fn login(
     bearer: bool,
     ctx: &Context,
 ) -> Result<String, Error> {
-    let mut cred = credential_for(url, user)?;
-    let auth = open(&mut cred, ctx)?;
-    let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
+    let auth = open(url, user, ctx)?;
+    let account = auth.account();
     let has_client = auth.oauth_client().is_some();
     let method = method.unwrap_or(if has_client { LoginMethod::Oauth } else { LoginMethod::Token });
     let found = match method {
-        LoginMethod::Oauth if !has_client => return Err(Error::SignIn(crate::auth::NO_CLIENT.to_owned())),
-        LoginMethod::Oauth => auth.sign_in_with_oauth(&cred, &account)?,
-        LoginMethod::Token => match auth.sign_in_with_token(&cred, &account)? {
+        LoginMethod::Oauth if !has_client => return Err(Error::NoOAuthClient),
+        LoginMethod::Oauth => auth.sign_in_with_oauth(&account)?,
+        LoginMethod::Token => match auth.sign_in_with_token(&account)? {
             Some(Resolved::Stored(found)) => found,
             Some(Resolved::Typed { username, secret }) => {
                 let kind = if bearer { SecretKind::Bearer } else { SecretKind::Token };
-                auth.store_typed(&cred, &username, secret, kind)?
+                auth.store_typed(&username, secret, kind)?
             }
-            None => {
-                return Err(Error::SignIn(
-                    "there is no terminal to ask for the token on; run this command in a terminal".to_owned(),
-                ));
-            }
+            None => return Err(Error::NoTerminal),
         },
     };
     Ok(format!(
@@ -151,9 +211,8 @@ pub fn login(
 
 /// `logout`: delete every secret stored for the account (access, refresh, host default copy).
 pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Error> {
-    let mut cred = credential_for(url, user)?;
-    let auth = open(&mut cred, ctx)?;
-    let account = auth.account(&cred).ok_or_else(|| Error::Usage(format!("{url}: no host")))?;
+    let auth = open(url, user, ctx)?;
+    let account = auth.account();
     let Some(found) = auth.find(&account)? else {
         return Ok(format!(
             "nothing stored for {}{}",
@@ -161,29 +220,24 @@ pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Er
             user.map(|u| format!(" ({u})")).unwrap_or_default()
         ));
     };
-    let erase = Credential { username: Some(found.record.username.clone()), password: None, ..cred };
+    let erase = Credential { username: Some(found.record.username.clone()), ..Credential::default() };
+    let auth = open(url, Some(&found.record.username), ctx)?;
     auth.erase(&erase)?;
     Ok(format!("signed out {} from {}", found.record.username, found.account.url()))
 }
 
 /// `token`: print a fresh access token (refreshed when needed) for scripts and `curl`.
 pub fn token(url: &str, user: Option<&str>, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
-    let mut cred = credential_for(url, user)?;
-    let auth = open(&mut cred, ctx)?;
-    let secret = match auth.resolve(&cred, false)? {
+    let auth = open(url, user, ctx)?;
+    let secret = match auth.resolve(false)? {
         Some(Resolved::Stored(Found { record, .. })) => record.secret,
         Some(Resolved::Typed { username, secret }) => {
-            auth.store_typed(&cred, &username, secret.clone(), SecretKind::Token)?;
+            auth.store_typed(&username, secret.clone(), SecretKind::Token)?;
             secret
         }
-        None => {
-            return Err(Error::SignIn(format!(
-                "not signed in to {url}; run: git-credential-bitbucket login {url}"
-            )));
-        }
+        None => return Err(Error::NotSignedIn { url: url.to_owned() }),
     };
-    writeln!(out, "{}", secret.expose()).map_err(crate::ProtocolError::Io)?;
-    Ok(())
+    writeln!(out, "{}", secret.expose()).map_err(Error::Output)
 }
 
 /// One row of `list`.
@@ -242,10 +296,10 @@ pub fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountR
 /// `list`: a table (or JSON) of stored accounts per host.
 pub fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
     let raw = RawSettings::load(&format!("{DEFAULT_URL}/"), ctx.env)?;
-    let settings = raw.validate(ctx.env)?;
+    let settings = raw.validate(None)?;
     let store = store::open(&settings);
     let rows = accounts(store.as_ref(), &settings.namespace)?;
-    let io = |e| Error::Protocol(crate::ProtocolError::Io(e));
+    let io = Error::Output;
     if json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
         return writeln!(out, "{text}").map_err(io);
@@ -303,13 +357,15 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
     let cred = credential_for(url, None)?;
     report.git_version();
     report.helpers();
-    let request = request_url(&cred).unwrap_or_default();
+    let request = target::settings_url(&cred).unwrap_or_default();
     let raw = RawSettings::load(&request, ctx.env)?;
-    report.settings(&request, &raw);
-    let deployment = match crate::host::classify(&cred, raw.provider()?) {
-        Ok(Some(d)) => {
-            report.line(&format!("host: {} is served as Bitbucket {}", request, d.name()));
-            d
+    let resolved = target::resolve(&cred, &raw);
+    let in_force = resolved.as_ref().ok().and_then(Option::as_ref).map(|(t, _)| t.deployment);
+    report.settings(&request, &raw, in_force);
+    let (target, settings) = match resolved {
+        Ok(Some((target, settings))) => {
+            report.line(&format!("host: {request} is served as Bitbucket {}", target.deployment.name()));
+            (target, settings)
         }
         Ok(None) => {
             report.problem(&format!(
@@ -317,13 +373,10 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
             ));
             return Ok(false);
         }
-        Err(e) => {
+        Err(e @ Error::Host(_)) => {
             report.problem(&format!("host: {e}"));
             return Ok(false);
         }
-    };
-    let settings = match raw.validate(ctx.env) {
-        Ok(s) => s,
         Err(e) => {
             report.problem(&format!("settings: {e}"));
             return Ok(false);
@@ -346,19 +399,12 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
             Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),
         }
     }
-    let endpoints = Endpoints::for_remote(
-        deployment,
-        &settings,
-        cred.protocol.as_deref().unwrap_or("https"),
-        cred.host.as_deref().unwrap_or_default(),
-        cred.path.as_deref(),
-    );
-    match endpoints {
+    match target.endpoints(&settings) {
         Ok(endpoints) => {
             let network = crate::net::load(&settings.network, ctx.env);
             report.reachability(&endpoints, network, settings.http_timeout, (ctx.now)())
         }
-        Err(e) if deployment == Deployment::DataCenter => report.line(&format!("endpoints: {e}")),
+        Err(e) if target.deployment == Deployment::DataCenter => report.line(&format!("endpoints: {e}")),
         Err(e) => report.problem(&format!("endpoints: {e}")),
     }
     let ok = report.problems == 0;
@@ -382,10 +428,7 @@ impl Report<'_> {
     }
 
     fn git_version(&mut self) {
-        let version = crate::config::scrub_secret_env(&mut Command::new("git"))
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output();
+        let version = gitconfig::run_git(&["--version"]);
         let Ok(version) = version else {
             return self.problem("git: not found on PATH");
         };
@@ -400,10 +443,7 @@ impl Report<'_> {
     }
 
     fn helpers(&mut self) {
-        let out = crate::config::scrub_secret_env(&mut Command::new("git"))
-            .args(["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"])
-            .stdin(Stdio::null())
-            .output();
+        let out = gitconfig::run_git(&["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"]);
         let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
         if !text.contains("bitbucket") {
             self.problem("git config: no credential helper mentions bitbucket; run: git-credential-bitbucket configure");
@@ -413,9 +453,15 @@ impl Report<'_> {
         }
     }
 
-    fn settings(&mut self, url: &str, raw: &RawSettings) {
+    /// Every setting with its value and source; the deployment as it is in force for the
+    /// host (Cloud's host is Cloud whatever `bitbucketDeployment` says).
+    fn settings(&mut self, url: &str, raw: &RawSettings, deployment: Option<Deployment>) {
         self.line(&format!("settings for {url}:"));
         for def in SETTINGS {
+            if let (Some(d), "bitbucketDeployment") = (deployment, def.git) {
+                self.line(&format!("  {:<40} {}   [in force for this host]", def.git, d.name()));
+                continue;
+            }
             let Some((value, source)) = raw.get(def.git) else {
                 self.line(&format!("  {:<40} (unset)", def.git));
                 continue;
@@ -471,11 +517,11 @@ impl Report<'_> {
 /// margin (a token would be used after it expired, or refreshed long before).
 pub fn clock_skew(server: u64, now: u64) -> Result<i64, String> {
     let skew = server as i64 - now as i64;
-    if skew.unsigned_abs() > crate::auth::EXPIRY_MARGIN_SECS {
+    if skew.unsigned_abs() > crate::decide::EXPIRY_MARGIN_SECS {
         Err(format!(
             "clock: this machine's clock is {:+} s off the server's; token expiry decisions need it within {} s (fix the system time, e.g. enable NTP)",
             -skew,
-            crate::auth::EXPIRY_MARGIN_SECS
+            crate::decide::EXPIRY_MARGIN_SECS
         ))
     } else {
         Ok(skew)

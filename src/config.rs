@@ -4,6 +4,11 @@
 //! form. Validation happens only once a host is known to be ours, so a broken Bitbucket
 //! setting never disturbs git's work with other hosts. A wrong value is always an error that
 //! names the setting; nothing is silently ignored.
+//!
+//! This module also owns every decision taken from the process environment: whether
+//! prompting is allowed (`GIT_TERMINAL_PROMPT`), how to open a browser (`BROWSER`, a desktop
+//! session, `PATH`), and where the helper's files live ([`Paths`]). Nothing below it reads
+//! the environment.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,7 +18,24 @@ use std::time::Duration;
 use url::Url;
 
 use crate::host::{Deployment, Provider};
+use crate::paths::Paths;
 use crate::secret::Secret;
+
+/// The process environment, read through one function: the binary's and the library's
+/// way in to every environment variable the helper looks at.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A boolean the way git spells them (`true`/`yes`/`on`/`1`, `false`/`no`/`off`/`0`, and
+/// empty for false), in any letter case. `None` for anything else.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
 
 /// One setting: its git config name, the environment variables that override it, a default.
 #[derive(Debug, Clone, Copy)]
@@ -114,24 +136,68 @@ pub struct RawSettings {
     url: Option<String>,
     /// Other `credential.*` keys git reported (lower case), e.g. `helper`, `usehttppath`.
     pub other: HashMap<String, String>,
+    process: ProcessSettings,
+}
+
+/// What the helper takes from the process environment besides its own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProcessSettings {
+    paths: Paths,
+    terminal_prompt: bool,
+    browser: Browser,
+    /// The `pass` password store: `PASSWORD_STORE_DIR`, else `~/.password-store`; empty
+    /// when neither is known.
+    password_store: PathBuf,
+    gpg_tty_set: bool,
+}
+
+impl Default for ProcessSettings {
+    fn default() -> Self {
+        ProcessSettings::from_env(&|_| None)
+    }
+}
+
+impl ProcessSettings {
+    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| env(name).filter(|v| !v.is_empty());
+        let desktop = if cfg!(any(target_os = "macos", windows)) {
+            env("SSH_CONNECTION").is_none()
+        } else {
+            set("DISPLAY").is_some() || set("WAYLAND_DISPLAY").is_some()
+        };
+        let paths = Paths::from_env(env);
+        let password_store = match (set("PASSWORD_STORE_DIR"), &paths.home) {
+            (Some(dir), home) => expand_home(&dir, home.as_deref()),
+            (None, Some(home)) => home.join(".password-store"),
+            (None, None) => PathBuf::new(),
+        };
+        ProcessSettings {
+            gpg_tty_set: env("GPG_TTY").is_some(),
+            password_store,
+            paths,
+            // git's own rule: anything but a false value allows prompting.
+            terminal_prompt: env("GIT_TERMINAL_PROMPT").is_none_or(|v| parse_bool(&v) != Some(false)),
+            browser: Browser { command: set("BROWSER"), desktop, search_path: env("PATH") },
+        }
+    }
+}
+
+/// How the sign-in page is opened.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Browser {
+    /// `BROWSER`: a `:`-separated list of commands, `%s` standing for the URL.
+    pub command: Option<String>,
+    /// Whether a desktop session is likely to show a browser the system opener starts.
+    pub desktop: bool,
+    /// `PATH`, where browser commands are looked up.
+    pub search_path: Option<String>,
 }
 
 impl RawSettings {
     /// Run `git config --null --get-urlmatch credential URL` once and apply `env` on top.
     pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
-        let output = scrub_secret_env(&mut Command::new("git"))
-            .args(["config", "--null", "--get-urlmatch", "credential", url])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
-        // Exit code 1 means "no such key": an empty result, not an error.
-        if !output.status.success() && output.status.code() != Some(1) {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let reason = stderr.lines().next().unwrap_or("no message");
-            return Err(ConfigError::Git(format!("reading the settings for {url} failed: {reason}")));
-        }
-        let mut raw = RawSettings::from_git_output(&output.stdout, env);
+        let output = crate::gitconfig::get_urlmatch("credential", url)?;
+        let mut raw = RawSettings::from_git_output(&output, env);
         raw.url = Some(url.to_owned());
         Ok(raw)
     }
@@ -159,7 +225,13 @@ impl RawSettings {
             }
         }
         raw.other = from_git;
+        raw.process = ProcessSettings::from_env(env);
         raw
+    }
+
+    /// The helper's directories, as the environment places them.
+    pub fn paths(&self) -> &Paths {
+        &self.process.paths
     }
 
     /// Set a setting from a program (wins over git config and environment). Returns `false`
@@ -213,77 +285,47 @@ impl RawSettings {
         }
     }
 
-    /// Validate every setting.
-    pub fn validate(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let modes = self.auth_modes()?;
-        let client = |id: &str, secret: &str| -> Option<OAuthClient> {
-            let id = self.value(id).filter(|v| !v.is_empty())?;
-            Some(OAuthClient {
-                id: id.to_owned(),
-                secret: Secret::new(self.value(secret).unwrap_or_default()),
-            })
-        };
-        let port: u16 = self
-            .value("bitbucketOAuthRedirectPort")
-            .and_then(|v| v.parse().ok())
-            .filter(|p| *p != 0)
-            .ok_or_else(|| self.invalid("bitbucketOAuthRedirectPort", "a port number from 1 to 65535"))?;
-        let timeout: u64 = self
-            .value("bitbucketOAuthTimeout")
-            .and_then(|v| v.parse().ok())
-            .filter(|t| (1..=86_400).contains(t))
-            .ok_or_else(|| self.invalid("bitbucketOAuthTimeout", "a number of seconds from 1 to 86400"))?;
-        let http_timeout: u64 = self
-            .value("bitbucketHttpTimeout")
-            .and_then(|v| v.parse().ok())
-            .filter(|t| (1..=600).contains(t))
-            .ok_or_else(|| self.invalid("bitbucketHttpTimeout", "a number of seconds from 1 to 600"))?;
-        let store = self.store_kind()?;
-        let plaintext_path = match self.plaintext_path(env) {
-            Ok(path) => path,
-            // Without HOME the default path is unknown; that matters only to the plaintext store.
-            Err(_) if store != StoreKind::Plaintext && self.value("plaintextStorePath").is_none() => {
-                PathBuf::new()
-            }
-            Err(e) => return Err(e),
-        };
-        let cache_options = crate::store::parse_cache_options(
-            self.value("cacheOptions").unwrap_or_default(),
-            env("HOME").as_deref(),
-        )
-        .map_err(|expected| self.invalid("cacheOptions", expected))?;
-        let password_store_dir = password_store_dir(env);
-        if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "PASSWORD_STORE_DIR".to_owned(),
-                expected: "the directory of the password store (HOME is not set either)",
-            });
-        }
+    /// Validate every setting. With `confine_to` (the origin of a host recognised by its
+    /// realm only), the Data Center base URL and OAuth client apply only when the base URL is
+    /// on that same origin: such a host must not receive what belongs to another instance.
+    pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
+        let interactive = self.interactive()?;
+        let (datacenter_url, datacenter_client) = self.datacenter(confine_to)?;
+        let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
         Ok(Settings {
-            auth_modes: modes,
-            cloud_client: client("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
-            datacenter_client: client(
-                "bitbucketDataCenterOAuthClientId",
-                "bitbucketDataCenterOAuthClientSecret",
-            ),
-            redirect_port: port,
-            oauth_timeout: Duration::from_secs(timeout),
-            http_timeout: Duration::from_secs(http_timeout),
-            cloud_url: self
-                .url("bitbucketCloudUrl")?
-                .ok_or_else(|| self.invalid("bitbucketCloudUrl", "an http(s) URL"))?,
-            cloud_api_url: self
-                .url("bitbucketCloudApiUrl")?
-                .ok_or_else(|| self.invalid("bitbucketCloudApiUrl", "an http(s) URL"))?,
-            datacenter_url: self.url("bitbucketDataCenterUrl")?,
+            auth_modes: self.auth_modes()?,
+            cloud_client: self.client("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+            datacenter_client,
+            redirect_port: self.number(
+                "bitbucketOAuthRedirectPort",
+                1..=65_535,
+                "a port number from 1 to 65535",
+            )? as u16,
+            oauth_timeout: Duration::from_secs(self.number(
+                "bitbucketOAuthTimeout",
+                1..=86_400,
+                "a number of seconds from 1 to 86400",
+            )?),
+            http_timeout: Duration::from_secs(self.number(
+                "bitbucketHttpTimeout",
+                1..=600,
+                "a number of seconds from 1 to 600",
+            )?),
+            cloud_url: self.required_url("bitbucketCloudUrl")?,
+            cloud_api_url: self.required_url("bitbucketCloudApiUrl")?,
+            datacenter_url,
             always_refresh: self.bool("bitbucketAlwaysRefreshCredentials")?,
             validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
             store,
             plaintext_path,
             cache_options,
             password_store_dir,
+            gpg_tty_set: self.process.gpg_tty_set,
             namespace: self.namespace()?,
-            interactive: self.interactive()?,
+            interactive,
+            may_prompt: interactive && self.process.terminal_prompt,
+            browser: self.process.browser.clone(),
+            paths: self.process.paths.clone(),
             network: crate::net::Remote {
                 url: self.url.clone(),
                 proxies: crate::net::CredentialProxies {
@@ -292,6 +334,77 @@ impl RawSettings {
                 },
             },
         })
+    }
+
+    fn client(&self, id: &str, secret: &str) -> Option<OAuthClient> {
+        let id = self.value(id).filter(|v| !v.is_empty())?;
+        Some(OAuthClient { id: id.to_owned(), secret: Secret::new(self.value(secret).unwrap_or_default()) })
+    }
+
+    /// The Data Center base URL and client, confined to `confine_to` when it is given.
+    fn datacenter(
+        &self,
+        confine_to: Option<&str>,
+    ) -> Result<(Option<Url>, Option<OAuthClient>), ConfigError> {
+        let url = self.url("bitbucketDataCenterUrl")?;
+        let client = self.client("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
+        let foreign = match (confine_to, &url) {
+            (Some(origin), Some(url)) => crate::target::origin_of(url) != origin,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !foreign {
+            return Ok((url, client));
+        }
+        if url.is_some() || client.is_some() {
+            tracing::debug!(
+                "the host was recognised by its realm only: not using the configured Data Center base URL or OAuth client, which belong to another origin"
+            );
+        }
+        Ok((None, None))
+    }
+
+    /// The store and where each kind keeps its secrets.
+    fn store_places(&self) -> Result<(StoreKind, PathBuf, Vec<String>, PathBuf), ConfigError> {
+        let store = self.store_kind()?;
+        let plaintext_path = match self.plaintext_path() {
+            Ok(path) => path,
+            // Without HOME the default path is unknown; that matters only to the plaintext store.
+            Err(_) if store != StoreKind::Plaintext && self.value("plaintextStorePath").is_none() => {
+                PathBuf::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let home = self.process.paths.home.as_ref().map(|h| h.display().to_string());
+        let cache_options = crate::store::parse_cache_options(
+            self.value("cacheOptions").unwrap_or_default(),
+            home.as_deref(),
+        )
+        .map_err(|expected| self.invalid("cacheOptions", expected))?;
+        let password_store_dir = self.process.password_store.clone();
+        if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "PASSWORD_STORE_DIR".to_owned(),
+                expected: "the directory of the password store (HOME is not set either)",
+            });
+        }
+        Ok((store, plaintext_path, cache_options, password_store_dir))
+    }
+
+    fn number(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+        expected: &'static str,
+    ) -> Result<u64, ConfigError> {
+        self.value(name)
+            .and_then(|v| v.parse().ok())
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| self.invalid(name, expected))
+    }
+
+    fn required_url(&self, name: &str) -> Result<Url, ConfigError> {
+        self.url(name)?.ok_or_else(|| self.invalid(name, "an http(s) URL"))
     }
 
     fn auth_modes(&self) -> Result<Vec<AuthMode>, ConfigError> {
@@ -329,10 +442,9 @@ impl RawSettings {
     }
 
     fn bool(&self, name: &str) -> Result<bool, ConfigError> {
-        match self.value(name).map(str::to_ascii_lowercase).as_deref() {
-            Some("true" | "yes" | "on" | "1") => Ok(true),
-            Some("false" | "no" | "off" | "0" | "") | None => Ok(false),
-            Some(_) => Err(self.invalid(name, "true or false")),
+        match self.value(name) {
+            None => Ok(false),
+            Some(value) => parse_bool(value).ok_or_else(|| self.invalid(name, "true or false")),
         }
     }
 
@@ -358,19 +470,14 @@ impl RawSettings {
         }
     }
 
-    fn plaintext_path(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
+    fn plaintext_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(path) = self.value("plaintextStorePath").filter(|v| !v.is_empty()) {
-            return Ok(expand_home(path, env));
+            return Ok(expand_home(path, self.process.paths.home.as_deref()));
         }
-        let data = env("XDG_DATA_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .or_else(|| env("APPDATA").map(PathBuf::from))
-            .ok_or_else(|| {
-                self.invalid("plaintextStorePath", "a file path (neither XDG_DATA_HOME nor HOME is set)")
-            })?;
-        Ok(data.join("git-credential-bitbucket").join("credentials.json"))
+        let data = self.process.paths.data.as_ref().ok_or_else(|| {
+            self.invalid("plaintextStorePath", "a file path (neither XDG_DATA_HOME nor HOME is set)")
+        })?;
+        Ok(data.join("credentials.json"))
     }
 
     fn namespace(&self) -> Result<String, ConfigError> {
@@ -384,19 +491,10 @@ impl RawSettings {
     }
 }
 
-/// The password store of `pass`: `PASSWORD_STORE_DIR`, else `~/.password-store`; empty when
-/// neither is known.
-fn password_store_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    match (env("PASSWORD_STORE_DIR").filter(|d| !d.is_empty()), env("HOME")) {
-        (Some(dir), _) => expand_home(&dir, env),
-        (None, Some(home)) => PathBuf::from(home).join(".password-store"),
-        (None, None) => PathBuf::new(),
-    }
-}
-
-fn expand_home(path: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    match (path.strip_prefix("~/"), env("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+/// `~/x` under `home`; any other path as it is.
+fn expand_home(path: &str, home: Option<&std::path::Path>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(path),
     }
 }
@@ -469,10 +567,19 @@ pub struct Settings {
     pub cache_options: Vec<String>,
     /// Root of the `pass` password store (the `gpg` store).
     pub password_store_dir: PathBuf,
+    /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
+    pub gpg_tty_set: bool,
     /// Prefix of store keys.
     pub namespace: String,
-    /// `false`: never prompt.
+    /// `credential.interactive`.
     pub interactive: bool,
+    /// Prompting and opening a browser are allowed: `interactive`, and `GIT_TERMINAL_PROMPT`
+    /// is not false.
+    pub may_prompt: bool,
+    /// How to open the sign-in page.
+    pub browser: Browser,
+    /// Where the helper's own files live.
+    pub paths: Paths,
     /// What decides the proxy and TLS trust once a request is about to be made.
     pub network: crate::net::Remote,
 }
@@ -504,13 +611,13 @@ mod tests {
             raw.get("bitbucketOAuthRedirectPort"),
             Some(("4000", Source::Env("GIT_BITBUCKET_OAUTH_PORT")))
         );
-        assert_eq!(raw.validate(&env).unwrap().redirect_port, 4000);
+        assert_eq!(raw.validate(None).unwrap().redirect_port, 4000);
     }
 
     #[test]
     fn defaults_are_the_real_endpoints() {
         let env = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
-        let s = RawSettings::default().validate(&env).unwrap();
+        let s = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
         assert_eq!(s.cloud_url.as_str(), "https://bitbucket.org/");
         assert_eq!(s.cloud_api_url.as_str(), "https://api.bitbucket.org/");
         assert_eq!(s.redirect_port, 34106);
@@ -539,21 +646,20 @@ mod tests {
         ];
         for (output, name) in cases {
             let raw = RawSettings::from_git_output(output, &no_env);
-            let err = raw.validate(&|_| Some("/h".into())).unwrap_err().to_string();
+            let err = raw.validate(None).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");
         }
         let env = |k: &str| (k == "GIT_BITBUCKET_INTERACTIVE").then(|| "sometimes".to_owned());
-        let err = RawSettings::from_git_output(b"", &env).validate(&env).unwrap_err().to_string();
+        let err = RawSettings::from_git_output(b"", &env).validate(None).unwrap_err().to_string();
         assert!(err.contains("GIT_BITBUCKET_INTERACTIVE"), "{err}");
     }
 
     #[test]
     fn interactive_accepts_git_credential_manager_words() {
-        let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
         for (value, expected) in [("never", false), ("auto", true), ("always", true), ("false", false)] {
             let output = format!("credential.interactive\n{value}\0");
             let raw = RawSettings::from_git_output(output.as_bytes(), &no_env);
-            assert_eq!(raw.validate(&home).unwrap().interactive, expected, "{value}");
+            assert_eq!(raw.validate(None).unwrap().interactive, expected, "{value}");
         }
     }
 
@@ -576,13 +682,13 @@ mod tests {
             _ => None,
         };
         let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
-        let s = RawSettings::from_git_output(output, &no_env).validate(&env).unwrap();
+        let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
         assert_eq!(s.store, StoreKind::Gpg);
         assert_eq!(s.password_store_dir, PathBuf::from("/h/pw"));
         assert_eq!(s.cache_options, ["--timeout=60", "--socket=/h/s"]);
         let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
-        let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &no_env)
-            .validate(&home)
+        let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &home)
+            .validate(None)
             .unwrap();
         assert_eq!((s.store, s.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
         assert!(s.cache_options.is_empty());
@@ -596,7 +702,7 @@ mod tests {
             "HOME" => Some("/h".to_owned()),
             _ => None,
         };
-        let s = RawSettings::from_git_output(b"", &env).validate(&env).unwrap();
+        let s = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
         let client = s.cloud_client.unwrap();
         assert_eq!(client.id, "key");
         assert_eq!(client.secret.expose(), "shh");

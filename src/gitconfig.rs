@@ -28,13 +28,36 @@ impl Scope {
     }
 }
 
+/// `git`, with the OAuth client secrets removed from its environment: every git process
+/// the helper starts is made here.
+pub(crate) fn git() -> Command {
+    let mut command = Command::new("git");
+    crate::config::scrub_secret_env(&mut command);
+    command
+}
+
+/// Run `git ARGS` with no input and collect its output.
+pub(crate) fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
+    git().args(args).stdin(Stdio::null()).output()
+}
+
+/// `git config --null --get-urlmatch SECTION URL`: every URL-matched value of one section,
+/// as git prints them (exit code 1, "nothing set", is an empty result).
+pub(crate) fn get_urlmatch(section: &str, url: &str) -> Result<Vec<u8>, ConfigError> {
+    let output = run_git(&["config", "--null", "--get-urlmatch", section, url])
+        .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
+    if !output.status.success() && output.status.code() != Some(1) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().next().unwrap_or("no message");
+        return Err(ConfigError::Git(format!("reading the {section} settings for {url} failed: {reason}")));
+    }
+    Ok(output.stdout)
+}
+
 fn git_config(args: &[&str]) -> Result<std::process::Output, Error> {
-    crate::config::scrub_secret_env(&mut Command::new("git"))
-        .arg("config")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")).into())
+    let mut all = vec!["config"];
+    all.extend_from_slice(args);
+    run_git(&all).map_err(|e| ConfigError::Git(format!("cannot run git: {e}")).into())
 }
 
 fn git_config_checked(args: &[&str]) -> Result<(), Error> {

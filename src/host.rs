@@ -63,17 +63,6 @@ pub enum Provider {
 pub const DATA_CENTER_REALM: &str = "realm=\"atlassian bitbucket\"";
 
 /// Decide whether this helper serves `cred`'s host, and as which deployment.
-///
-/// ```
-/// use git_credential_bitbucket::{Credential, host::{classify, Deployment, Provider}};
-/// let cred = |host: &str| Credential {
-///     protocol: Some("https".into()),
-///     host: Some(host.into()),
-///     ..Credential::default()
-/// };
-/// assert_eq!(classify(&cred("Bitbucket.org"), Provider::Auto), Ok(Some(Deployment::Cloud)));
-/// assert_eq!(classify(&cred("evilbitbucket.org"), Provider::Auto), Ok(None));
-/// ```
 pub fn classify(cred: &Credential, provider: Provider) -> Result<Option<Deployment>, HostError> {
     let (Some(protocol), Some(host)) = (cred.protocol.as_deref(), cred.host.as_deref()) else {
         return Ok(None);
@@ -125,13 +114,6 @@ pub fn split_port(host: &str) -> (&str, Option<&str>) {
         Some((name, port)) if !name.contains(':') => (name, Some(port)),
         _ => (host, None),
     }
-}
-
-/// `scheme://host[:port]` with the host canonical (see [`canonical_host`]): what identifies a
-/// server for recognition and for comparing two URLs.
-pub fn origin(scheme: &str, host: &str) -> String {
-    let scheme = scheme.to_ascii_lowercase();
-    format!("{scheme}://{}", canonical_host(&scheme, host))
 }
 
 /// The host as it goes into store keys: lower case, default port dropped.

@@ -1,50 +1,61 @@
 //! `git-credential-bitbucket`: sign in to Bitbucket (Cloud and Data Center) once, then keep
 //! git working silently.
 //!
-//! The binary is a thin user of this library. The library parses git's credential protocol
-//! ([`Credential`]), decides whether a host is Bitbucket ([`host`]), reads settings from one
-//! `git config` call and the environment ([`config`]), keeps secrets in a [`store`], and
-//! decides the order of attempts ([`auth`]). Secrets live only in [`Secret`], which cannot be
-//! printed by accident.
+//! The binary is a thin user of this library: [`run_operation`] answers git, [`commands`]
+//! are what a person runs, [`access::TokenRequest`] gets a token for other Rust programs.
+//! Secrets are kept in a [`store::SecretStore`] and live in the process only as [`Secret`],
+//! which cannot be printed by accident. `docs/architecture.md` walks through the modules.
 #![deny(clippy::print_stdout)]
 #![warn(missing_docs)]
 
 pub mod access;
-pub mod auth;
-pub mod bitbucket;
+mod auth;
+mod bitbucket;
 pub mod cli;
 pub mod commands;
-pub mod config;
-pub mod gitconfig;
-pub mod host;
-pub mod lock;
-pub mod net;
-pub mod oauth;
-pub mod paths;
+mod config;
+mod decide;
+mod gitconfig;
+mod host;
+mod lock;
+mod net;
+mod oauth;
+mod paths;
 pub mod prompt;
-pub mod protocol;
-pub mod recognized;
-pub mod rescue;
+mod protocol;
+mod recognized;
+mod rescue;
 mod secret;
 pub mod store;
+mod target;
 pub mod trace;
 
 use std::io::{BufRead, Write};
 
-pub use auth::{Authenticator, Context};
+pub use auth::Context;
 pub use protocol::{Credential, ProtocolError};
 pub use secret::Secret;
 
-use crate::config::RawSettings;
+/// The parsers the fuzz targets exercise, reachable only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::oauth::callback::{CallbackOutcome, judge_callback, judge_pasted};
+    pub use crate::oauth::{MAX_TOKEN_BYTES, ParsedError, parse_token_response};
+}
 
 /// Everything that can go wrong, each with a message for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Git (or a person) sent input the protocol does not allow, or the answer could not be
-    /// written.
-    #[error("{}", protocol_message(.0))]
-    Protocol(#[from] ProtocolError),
+    /// Git's input could not be read, or is not what the protocol allows.
+    #[error("{}", input_message(.0))]
+    Input(ProtocolError),
+    /// The answer could not be sent to git (a value git could not read back, or a closed pipe).
+    #[error("{}", answer_message(.0))]
+    Answer(ProtocolError),
+    /// A command's own output could not be written.
+    #[error("could not write the output: {0}")]
+    Output(std::io::Error),
     /// A setting is wrong or git config could not be read.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -72,9 +83,6 @@ pub enum Error {
     /// A prompt failed.
     #[error(transparent)]
     Prompt(#[from] prompt::PromptError),
-    /// Signing in failed; the message says why and what to do.
-    #[error("{0}")]
-    SignIn(String),
     /// A refresh failed for a reason other than a dead refresh token; every token was kept.
     #[error("could not refresh the sign-in for {url}: {reason}; the saved sign-in was kept")]
     RefreshFailed {
@@ -83,19 +91,73 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
-    /// A valid password of an account with two-step verification (switch to OAuth).
-    #[error("two-step verification is on for this account: sign in with OAuth")]
-    TwoStep,
+    /// OAuth was asked for, but no consumer (Cloud) or client (Data Center) is configured.
+    #[error("{}", bitbucket::NO_CLIENT)]
+    NoOAuthClient,
+    /// Nothing is stored and no sign-in is possible here.
+    #[error("not signed in to {url}; run: git-credential-bitbucket login {url}")]
+    NotSignedIn {
+        /// The Bitbucket URL.
+        url: String,
+    },
+    /// A Bearer-only token, and a git that cannot send one.
+    #[error(
+        "the token stored for {url} is a Data Center project or repository token, which works only as `Authorization: Bearer`; git 2.46 or newer is needed to send it (this git did not announce capability[]=authtype)"
+    )]
+    GitTooOldForBearer {
+        /// The account.
+        url: String,
+    },
+    /// The user endpoint refused the access token a sign-in just returned.
+    #[error("{url} did not accept the new access token; nothing was stored")]
+    NewTokenRefused {
+        /// The user endpoint.
+        url: String,
+    },
+    /// The email and token the person typed were refused.
+    #[error("Bitbucket refused that email and token for {url}; nothing was stored")]
+    TypedTokenRefused {
+        /// The account.
+        url: String,
+    },
+    /// A valid password of an account with two-step verification, and no OAuth consumer.
+    #[error(
+        "two-step verification is on for {username}: a password cannot be used; use an API token, or configure an OAuth consumer (see docs/configuration.md)"
+    )]
+    TwoStepPassword {
+        /// The account.
+        username: String,
+    },
+    /// A command needs a terminal to ask on.
+    #[error("there is no terminal to ask for the token on; run this command in a terminal")]
+    NoTerminal,
+    /// A URL this helper does not serve was given to a command.
+    #[error(
+        "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {url}"
+    )]
+    NotBitbucket {
+        /// The URL as given.
+        url: String,
+    },
+    /// `diagnose` found problems (it printed them).
+    #[error("diagnose found problems (see above)")]
+    ProblemsFound,
     /// Bad usage of a command.
     #[error("{0}")]
     Usage(String),
 }
 
-fn protocol_message(e: &ProtocolError) -> String {
+fn input_message(e: &ProtocolError) -> String {
     match e {
-        ProtocolError::Io(io) => format!("could not read the input or write the answer: {io}"),
-        ProtocolError::UnwritableValue { .. } | ProtocolError::AnswerTooLarge { .. } => e.to_string(),
+        ProtocolError::Io(io) => format!("could not read git's input: {io}"),
         _ => format!("bad input: {e}"),
+    }
+}
+
+fn answer_message(e: &ProtocolError) -> String {
+    match e {
+        ProtocolError::Io(io) => format!("could not send the answer to git: {io}"),
+        _ => e.to_string(),
     }
 }
 
@@ -103,12 +165,8 @@ impl Error {
     /// The process exit code: 2 for bad usage or bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Protocol(
-                ProtocolError::Io(_)
-                | ProtocolError::UnwritableValue { .. }
-                | ProtocolError::AnswerTooLarge { .. },
-            ) => 1,
-            Error::Protocol(_) | Error::Usage(_) => 2,
+            Error::Input(ProtocolError::Io(_)) => 1,
+            Error::Input(_) | Error::Usage(_) | Error::NotBitbucket { .. } => 2,
             _ => 1,
         }
     }
@@ -125,83 +183,18 @@ pub enum Operation {
     Erase,
 }
 
-/// The URL of a request, for `git config --get-urlmatch` and messages. Never with the
-/// username: `git config` arguments are visible to every local user (`ps`), and a username
-/// can be an email address or worse. So `credential.<url>.*` settings whose URL names a user
-/// are not matched (docs/decisions.md). `None` without protocol and host.
-pub fn request_url(cred: &Credential) -> Option<String> {
-    let (protocol, host) = (cred.protocol.as_deref()?, cred.host.as_deref()?);
-    let path = cred.path.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
-    Some(format!("{protocol}://{host}/{path}"))
-}
-
-/// Set up the authenticator for `cred`'s host: one `git config` call, host recognition,
-/// validated settings, the store. `None` when the host is not one this helper serves.
-pub fn authenticator_for<'a>(
+/// Read the settings for `cred` (one `git config` call), decide who serves it, and build the
+/// authenticator. `None` when the host is not one this helper serves.
+fn authenticator_for<'a>(
     cred: &Credential,
     ctx: &'a Context<'a>,
-) -> Result<Option<Authenticator<'a>>, Error> {
-    let Some(url) = request_url(cred) else { return Ok(None) };
-    let raw = RawSettings::load(&url, ctx.env)?;
-    authenticator_with(cred, raw, ctx)
-}
-
-/// Like [`authenticator_for`] with settings already read.
-pub fn authenticator_with<'a>(
-    cred: &Credential,
-    raw: RawSettings,
-    ctx: &'a Context<'a>,
-) -> Result<Option<Authenticator<'a>>, Error> {
-    let provider = raw.provider()?;
-    let recognized = || recognized::RecognizedHosts::from_env(ctx.env);
-    let origin = || {
-        host::origin(cred.protocol.as_deref().unwrap_or_default(), cred.host.as_deref().unwrap_or_default())
-    };
-    let deployment = match host::classify(cred, provider)? {
-        Some(host::Deployment::DataCenter) if provider == host::Provider::Auto => {
-            // Recognised by the realm git passes to `get` only: remember it for `store`.
-            recognized().remember(&origin());
-            Some(host::Deployment::DataCenter)
-        }
-        Some(deployment) => Some(deployment),
-        None if provider == host::Provider::Auto
-            && cred.protocol.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("https"))
-            && recognized().contains(&origin()) =>
-        {
-            Some(host::Deployment::DataCenter)
-        }
-        None => None,
-    };
-    let Some(deployment) = deployment else {
-        tracing::debug!("{}: not a Bitbucket host; nothing to do", request_url(cred).unwrap_or_default());
-        return Ok(None);
-    };
-    let mut settings = raw.validate(ctx.env)?;
-    if deployment == host::Deployment::DataCenter && provider == host::Provider::Auto {
-        confine_to_origin(&mut settings, &origin());
-    }
-    let store = store::open(&settings);
-    Ok(Some(Authenticator::new(settings, deployment, store, ctx)))
-}
-
-/// A host recognised only by its realm is any https server that says it is Bitbucket Data
-/// Center. It must not receive what belongs to another instance: the configured Data Center
-/// base URL and OAuth client apply to it only when that base URL is on the same origin.
-fn confine_to_origin(settings: &mut config::Settings, origin: &str) {
-    let same_origin = settings.datacenter_url.as_ref().is_some_and(|base| {
-        let host = base.host_str().unwrap_or_default();
-        let host = base.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
-        host::origin(base.scheme(), &host) == origin
-    });
-    if !same_origin {
-        if settings.datacenter_url.is_some() || settings.datacenter_client.is_some() {
-            tracing::debug!(
-                "{origin} was recognised by its realm only: not using the configured Data Center base URL or OAuth client, which belong to another origin"
-            );
-        }
-        settings.datacenter_url = None;
-        settings.datacenter_client = None;
-    }
+) -> Result<Option<auth::Authenticator<'a>>, Error> {
+    let Some(url) = target::settings_url(cred) else { return Ok(None) };
+    let raw = config::RawSettings::load(&url, ctx.env)?;
+    Ok(target::resolve(cred, &raw)?.map(|(target, settings)| {
+        let store = store::open(&settings);
+        auth::Authenticator::new(target, settings, store, ctx)
+    }))
 }
 
 /// Run one helper operation: read the credential from `input`, answer on `output`.
@@ -214,12 +207,12 @@ pub fn run_operation(
     output: &mut impl Write,
     ctx: &Context,
 ) -> Result<(), Error> {
-    let cred = Credential::read_from(input)?;
+    let cred = Credential::read_from(input).map_err(Error::Input)?;
     let Some(auth) = authenticator_for(&cred, ctx)? else { return Ok(()) };
     match op {
         Operation::Get => {
             if let Some(answer) = auth.get(&cred)? {
-                answer.write_to(output)?;
+                answer.write_to(output).map_err(Error::Answer)?;
             }
         }
         Operation::Store => auth.store(&cred)?,

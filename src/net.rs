@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use url::Url;
 
@@ -88,18 +87,8 @@ pub struct HttpSettings {
 impl HttpSettings {
     /// Run `git config --null --get-urlmatch http URL`.
     pub fn load(url: &str) -> Result<HttpSettings, ConfigError> {
-        let output = crate::config::scrub_secret_env(&mut Command::new("git"))
-            .args(["config", "--null", "--get-urlmatch", "http", url])
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
-        if !output.status.success() && output.status.code() != Some(1) {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let reason = stderr.lines().next().unwrap_or("no message");
-            return Err(ConfigError::Git(format!("reading the http settings for {url} failed: {reason}")));
-        }
-        Ok(HttpSettings::from_git_output(&output.stdout))
+        let output = crate::gitconfig::get_urlmatch("http", url)?;
+        Ok(HttpSettings::from_git_output(&output))
     }
 
     /// Parse the output of `git config --null --get-urlmatch http URL`.
@@ -225,6 +214,7 @@ pub struct Network {
 
 impl Network {
     /// No proxy and the system trust store: what a client without any setting does.
+    #[cfg(test)]
     pub fn direct() -> Network {
         Network { proxy: None, proxy_off: None, no_proxy: None, trust: Trust::System, remote: String::new() }
     }

@@ -16,6 +16,8 @@ const APP: &str = "git-credential-bitbucket";
 /// The helper's directories, resolved once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
+    /// `HOME` (for `~/` in configured paths).
+    pub home: Option<PathBuf>,
     /// Long-lived data (the default plaintext store): `$XDG_DATA_HOME`, `~/.local/share`,
     /// or `%LOCALAPPDATA%`, then `git-credential-bitbucket`.
     pub data: Option<PathBuf>,
@@ -43,7 +45,7 @@ impl Paths {
             .map(|d| d.join(APP))
             .unwrap_or_else(|| std::env::temp_dir().join(format!("{APP}-{}", current_uid())))
             .join("locks");
-        Paths { data, state, locks }
+        Paths { home, data, state, locks }
     }
 }
 

@@ -43,9 +43,13 @@ pub struct SystemPrompter {
 
 impl SystemPrompter {
     /// Find the askpass program like git: `GIT_ASKPASS`, then `core.askPass`, then
-    /// `SSH_ASKPASS`. `core_askpass` is called at most once, at the first prompt, and only
+    /// `SSH_ASKPASS`. `core.askPass` is read at most once, at the first prompt, and only
     /// when `GIT_ASKPASS` is not set.
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, core_askpass: fn() -> Option<String>) -> Self {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        Self::with_core_askpass(env, crate::gitconfig::core_askpass)
+    }
+
+    fn with_core_askpass(env: &dyn Fn(&str) -> Option<String>, core_askpass: fn() -> Option<String>) -> Self {
         let nonempty = |name: &str| env(name).filter(|v| !v.is_empty());
         SystemPrompter {
             git_askpass: nonempty("GIT_ASKPASS"),
@@ -160,22 +164,22 @@ mod tests {
             "SSH_ASKPASS" => Some("/bin/ssh-askpass".to_owned()),
             _ => None,
         };
-        let p = SystemPrompter::from_env(&env, || panic!("core.askPass must not be read"));
+        let p = SystemPrompter::with_core_askpass(&env, || panic!("core.askPass must not be read"));
         assert_eq!(p.askpass(), ["/bin/git-askpass"]);
     }
 
     #[test]
     fn core_askpass_is_not_read_until_a_prompt_is_needed() {
-        let p = SystemPrompter::from_env(&|_| None, || panic!("core.askPass read without a prompt"));
+        let p = SystemPrompter::with_core_askpass(&|_| None, || panic!("core.askPass read without a prompt"));
         drop(p);
     }
 
     #[test]
     fn core_askpass_comes_before_ssh_askpass() {
         let env = |k: &str| (k == "SSH_ASKPASS").then(|| "/bin/ssh-askpass".to_owned());
-        let p = SystemPrompter::from_env(&env, || Some("/bin/core".to_owned()));
+        let p = SystemPrompter::with_core_askpass(&env, || Some("/bin/core".to_owned()));
         assert_eq!(p.askpass(), ["/bin/core"]);
-        let p = SystemPrompter::from_env(&env, || None);
+        let p = SystemPrompter::with_core_askpass(&env, || None);
         assert_eq!(p.askpass(), ["/bin/ssh-askpass"]);
     }
 

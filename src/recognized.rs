@@ -31,11 +31,6 @@ impl RecognizedHosts {
         RecognizedHosts { path: paths.state.as_ref().map(|s| s.join("datacenter-hosts")) }
     }
 
-    /// Like [`RecognizedHosts::new`], resolving the directories from `env`.
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        RecognizedHosts::new(&Paths::from_env(env))
-    }
-
     fn read(&self) -> Vec<String> {
         let Some(path) = &self.path else { return Vec::new() };
         let mut text = String::new();
@@ -104,7 +99,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().display().to_string();
         let env = move |k: &str| (k == "XDG_STATE_HOME").then(|| state.clone());
-        let hosts = RecognizedHosts::from_env(&env);
+        let hosts = RecognizedHosts::new(&Paths::from_env(&env));
         assert!(!hosts.contains("https://git.example.com"));
         hosts.remember("https://git.example.com");
         hosts.remember("https://git.example.com");
@@ -125,7 +120,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().display().to_string();
         let env = move |k: &str| (k == "XDG_STATE_HOME").then(|| state.clone());
-        let hosts = RecognizedHosts::from_env(&env);
+        let hosts = RecognizedHosts::new(&Paths::from_env(&env));
         for i in 0..MAX_HOSTS + 5 {
             hosts.remember(&format!("https://h{i}.example.com"));
         }
@@ -143,11 +138,12 @@ mod tests {
                 let state = state.clone();
                 scope.spawn(move || {
                     let env = move |k: &str| (k == "XDG_STATE_HOME").then(|| state.clone());
-                    RecognizedHosts::from_env(&env).remember(&format!("https://p{i}.example.com"));
+                    RecognizedHosts::new(&Paths::from_env(&env))
+                        .remember(&format!("https://p{i}.example.com"));
                 });
             }
         });
         let env = move |k: &str| (k == "XDG_STATE_HOME").then(|| state.clone());
-        assert_eq!(RecognizedHosts::from_env(&env).read().len(), 8);
+        assert_eq!(RecognizedHosts::new(&Paths::from_env(&env)).read().len(), 8);
     }
 }

@@ -102,11 +102,6 @@ impl RescueDir {
             _ => Ok(()),
         }
     }
-
-    /// Where rescues are kept, for messages.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn refresh_policy_decides_when_to_refresh() {
         .client("cid", Secret::new("csecret"))
         .refresh_policy(|_, _| false)
         .access_token();
-    assert!(matches!(err, Err(Error::SignIn(_))), "{err:?}");
+    assert!(matches!(err, Err(Error::NotSignedIn { .. })), "{err:?}");
     assert_eq!(fake.count(RequestKind::Token), 1, "no refresh was made");
 }
 
@@ -142,5 +142,6 @@ fn unknown_setting_and_foreign_host_are_usage_errors() {
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("bitbucketColour")), "{err:?}");
     let err =
         TokenRequest::new("https://github.com").read_git_config(false).interactive(false).access_token();
-    assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("not a Bitbucket host")), "{err:?}");
+    assert!(matches!(err, Err(Error::NotBitbucket { .. })), "{err:?}");
+    assert_eq!(err.unwrap_err().exit_code(), 2, "bad usage");
 }

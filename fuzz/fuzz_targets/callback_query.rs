@@ -6,7 +6,7 @@
 //! independently of the `url` crate the code under test uses.
 #![no_main]
 
-use git_credential_bitbucket::oauth::callback::{CallbackOutcome, judge_callback, judge_pasted};
+use git_credential_bitbucket::fuzzing::{CallbackOutcome, judge_callback, judge_pasted};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,7 @@
 //! `MAX_TOKEN_BYTES`, no line break or NUL), `Rejected` only for 400/401, error codes sanitised.
 #![no_main]
 
-use git_credential_bitbucket::oauth::{ParsedError, parse_token_response};
+use git_credential_bitbucket::fuzzing::{ParsedError, parse_token_response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
 fn assert_usable(what: &str, token: &str) {
     assert!(!token.is_empty(), "empty {what}");
     assert!(
-        token.len() <= git_credential_bitbucket::oauth::MAX_TOKEN_BYTES,
+        token.len() <= git_credential_bitbucket::fuzzing::MAX_TOKEN_BYTES,
         "{what} of {} bytes",
         token.len()
     );

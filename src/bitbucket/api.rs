@@ -19,8 +19,6 @@ use crate::secret::Secret;
 
 /// Longest connect timeout of any request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default total timeout of a request (`bitbucketHttpTimeout`).
-pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read from any endpoint: a user object or a token response is a few
 /// KiB; anything bigger is not what the endpoint documents.
 pub const MAX_BODY_BYTES: u64 = 256 * 1024;
@@ -99,18 +97,6 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client with the default timeouts, no redirects, and our user agent.
-    pub fn new() -> Result<Http, ApiError> {
-        Http::with_timeout(TOTAL_TIMEOUT)
-    }
-
-    /// A client whose requests end after `total` (connecting may take at most 10 s of it),
-    /// with no proxy and the system trust store.
-    pub fn with_timeout(total: Duration) -> Result<Http, ApiError> {
-        Http::with_network(total, Network::direct())
-            .map_err(|e| ApiError::Network { url: String::new(), reason: e.to_string() })
-    }
-
     /// A client that reaches servers as `network` says: its proxy (with `NO_PROXY` applied
     /// per request) and its TLS trust, nothing read from the environment by reqwest.
     pub fn with_network(total: Duration, network: Network) -> Result<Http, NetError> {

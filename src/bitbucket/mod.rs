@@ -105,12 +105,64 @@ impl Endpoints {
         let base = Url::parse(&format!("{scheme}://{host}/{context}")).map_err(|_| unknown())?;
         Ok(Endpoints::data_center(&base))
     }
+}
 
+/// How a deployment's sign-in differs, as data: the one place `auth` learns what Cloud and
+/// Data Center do differently.
+#[derive(Debug)]
+pub struct Profile {
+    /// The helper itself asks for a username and token (Cloud, where it can check an API
+    /// token and explain what to create). `false`: git's own prompt asks (Data Center), and
+    /// `store` keeps what the server accepted.
+    pub asks_for_tokens: bool,
+    /// Shown before the token prompt.
+    pub token_hint: Option<&'static str>,
+    /// Shown when OAuth is wanted but no consumer is configured.
+    pub no_client_hint: Option<&'static str>,
+    /// Its REST API wants the account's email, not the username, with an API token: a
+    /// stored username + token cannot be checked there.
+    pub rest_wants_email: bool,
+    /// The settings that hold its OAuth client: (id, secret).
+    pub client_settings: (&'static str, &'static str),
+    client: fn(&Settings) -> Option<&OAuthClient>,
+}
+
+impl Profile {
     /// The OAuth client configured for this deployment, if any.
     pub fn client<'s>(&self, settings: &'s Settings) -> Option<&'s OAuthClient> {
-        match self.deployment {
-            Deployment::Cloud => settings.cloud_client.as_ref(),
-            Deployment::DataCenter => settings.datacenter_client.as_ref(),
+        (self.client)(settings)
+    }
+}
+
+/// Why browser sign-in is not offered for Cloud, and how to change that.
+pub const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
+
+const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
+
+const CLOUD: Profile = Profile {
+    asks_for_tokens: true,
+    token_hint: Some(CLOUD_TOKEN_HINT),
+    no_client_hint: Some(NO_CLIENT),
+    rest_wants_email: true,
+    client_settings: ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+    client: |s| s.cloud_client.as_ref(),
+};
+
+const DATA_CENTER: Profile = Profile {
+    asks_for_tokens: false,
+    token_hint: None,
+    no_client_hint: None,
+    rest_wants_email: false,
+    client_settings: ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret"),
+    client: |s| s.datacenter_client.as_ref(),
+};
+
+impl Deployment {
+    /// What this deployment does differently.
+    pub fn profile(self) -> &'static Profile {
+        match self {
+            Deployment::Cloud => &CLOUD,
+            Deployment::DataCenter => &DATA_CENTER,
         }
     }
 }
@@ -129,7 +181,7 @@ mod tests {
     use crate::config::RawSettings;
 
     fn settings() -> Settings {
-        RawSettings::default().validate(&|_| Some("/h".into())).unwrap()
+        RawSettings::default().validate(None).unwrap()
     }
 
     #[test]

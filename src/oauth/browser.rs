@@ -7,6 +7,8 @@
 
 use std::process::{Child, Command, Stdio};
 
+use crate::config::Browser;
+
 /// How the page was opened.
 #[derive(Debug)]
 pub enum Opened {
@@ -16,14 +18,18 @@ pub enum Opened {
     Nothing,
 }
 
-/// Start a browser on `url`, honouring `browser_var` (the `BROWSER` value) first.
-pub fn open(url: &str, browser_var: Option<&str>) -> Opened {
-    if let Some(var) = browser_var.filter(|v| !v.trim().is_empty()) {
+/// Start a browser on `url`: the `BROWSER` commands first, then (on a desktop) the system
+/// opener.
+pub fn open(url: &str, browser: &Browser) -> Opened {
+    if let Some(var) = browser.command.as_deref().filter(|v| !v.trim().is_empty()) {
         for command in var.split(':').map(str::trim).filter(|c| !c.is_empty()) {
-            if let Some(child) = spawn_shell(command, url) {
+            if let Some(child) = spawn_shell(command, url, browser.search_path.as_deref()) {
                 return Opened::Started(child);
             }
         }
+        return Opened::Nothing;
+    }
+    if !browser.desktop {
         return Opened::Nothing;
     }
     for (program, args) in system_openers() {
@@ -41,9 +47,9 @@ pub fn open(url: &str, browser_var: Option<&str>) -> Opened {
     Opened::Nothing
 }
 
-fn spawn_shell(command: &str, url: &str) -> Option<Child> {
+fn spawn_shell(command: &str, url: &str, search_path: Option<&str>) -> Option<Child> {
     let program = command.split_whitespace().next()?;
-    if !is_executable(program) {
+    if !is_executable(program, search_path) {
         return None;
     }
     let script =
@@ -57,13 +63,12 @@ fn spawn_shell(command: &str, url: &str) -> Option<Child> {
         .ok()
 }
 
-/// Whether `program` names an existing file, directly or on `PATH`.
-fn is_executable(program: &str) -> bool {
+/// Whether `program` names an existing file, directly or on `search_path` (`PATH`).
+fn is_executable(program: &str, search_path: Option<&str>) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).is_file();
     }
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+    search_path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| dir.join(program).is_file()))
 }
 
 #[cfg(target_os = "macos")]
@@ -81,14 +86,6 @@ fn system_openers() -> &'static [(&'static str, &'static [&'static str])] {
     &[("xdg-open", &[]), ("gio", &["open"]), ("sensible-browser", &[])]
 }
 
-/// Whether a desktop session is likely to show a browser opened by the system opener.
-pub fn has_desktop(env: &dyn Fn(&str) -> Option<String>) -> bool {
-    if cfg!(any(target_os = "macos", windows)) {
-        return env("SSH_CONNECTION").is_none();
-    }
-    env("DISPLAY").is_some_and(|v| !v.is_empty()) || env("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -103,8 +100,13 @@ mod tests {
         (script.display().to_string(), out)
     }
 
+    fn command(browser: &str) -> Browser {
+        let search_path = crate::config::process_env("PATH");
+        Browser { command: Some(browser.to_owned()), desktop: false, search_path }
+    }
+
     fn run(url: &str, browser: &str) {
-        let Opened::Started(mut child) = open(url, Some(browser)) else { panic!("not started") };
+        let Opened::Started(mut child) = open(url, &command(browser)) else { panic!("not started") };
         child.wait().unwrap();
     }
 
@@ -133,6 +135,6 @@ mod tests {
         let (browser, out) = recorder(dir.path());
         run("http://h/", &format!("/nonexistent/browser:no-such-browser-here:{browser}"));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "http://h/\n");
-        assert!(matches!(open("http://h/", Some("/nonexistent/browser")), Opened::Nothing));
+        assert!(matches!(open("http://h/", &command("/nonexistent/browser")), Opened::Nothing));
     }
 }

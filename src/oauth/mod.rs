@@ -272,12 +272,12 @@ pub fn authorize_url(
 
 /// How the browser round trip reaches the person.
 pub struct BrowserUi<'a> {
-    /// The `BROWSER` variable.
-    pub browser_var: Option<String>,
-    /// Whether the system opener may be used (a desktop session).
-    pub desktop: bool,
+    /// How to open the page.
+    pub browser: crate::config::Browser,
     /// Whether to show progress (stderr is a terminal).
     pub chatty: bool,
+    /// How messages reach the person (one line each on stderr).
+    pub say: fn(&str),
     /// Read pasted answers from the terminal (`None` where there is none).
     pub paste_source: Option<Box<dyn FnOnce(Sender<Arrival>) + Send + 'a>>,
 }
@@ -298,28 +298,23 @@ pub fn sign_in_with_browser(
     let url = authorize_url(endpoints, &client.id, &redirect_uri, &state, &pkce.challenge);
     let (tx, rx) = callback::events();
 
-    let opened = if ui.browser_var.is_some() || ui.desktop {
-        browser::open(url.as_str(), ui.browser_var.as_deref())
-    } else {
-        browser::Opened::Nothing
-    };
+    let opened = browser::open(url.as_str(), &ui.browser);
+    let say = ui.say;
     let mut paste_source = ui.paste_source;
     let mut offer_paste = |tx: &Sender<Arrival>| {
-        eprintln!(
-            "git-credential-bitbucket: open this address in a browser to sign in to Bitbucket:\n\n  {url}\n"
-        );
+        say(&format!("open this address in a browser to sign in to Bitbucket:\n\n  {url}\n"));
         if let Some(start) = paste_source.take() {
-            eprintln!(
-                "Then paste here the address the browser was sent to (http://localhost:{port}/?code=...), or just the code:"
-            );
+            say(&format!(
+                "then paste here the address the browser was sent to (http://localhost:{port}/?code=...), or just the code:"
+            ));
             start(tx.clone());
         }
     };
     match opened {
         browser::Opened::Started(mut child) => {
             if ui.chatty {
-                eprintln!(
-                    "git-credential-bitbucket: opened the Bitbucket sign-in page in your browser; waiting for you to grant access (Ctrl-C to cancel)"
+                say(
+                    "opened the Bitbucket sign-in page in your browser; waiting for you to grant access (Ctrl-C to cancel)",
                 );
             }
             let watcher = tx.clone();
@@ -342,9 +337,7 @@ pub fn sign_in_with_browser(
             CallbackOutcome::Denied => Some(Err(CallbackError::Denied)),
             CallbackOutcome::Failed(e) => Some(Err(CallbackError::Failed(e))),
             CallbackOutcome::Forged => {
-                eprintln!(
-                    "git-credential-bitbucket: that is not the sign-in address or code; paste it again"
-                );
+                say("that is not the sign-in address or code; paste it again");
                 None
             }
         },
@@ -442,7 +435,7 @@ mod tests {
 
     #[test]
     fn authorize_url_carries_pkce_state_and_redirect() {
-        let settings = crate::config::RawSettings::default().validate(&|_| Some("/h".into())).unwrap();
+        let settings = crate::config::RawSettings::default().validate(None).unwrap();
         let url = authorize_url(&Endpoints::cloud(&settings), "cid", "http://localhost:34106/", "st", "ch");
         assert_eq!(
             url.as_str(),

@@ -11,8 +11,6 @@
 //! stdout: never in its arguments, environment or an error message, and nothing is written to
 //! disk but the daemon's own socket.
 
-use std::process::Command;
-
 use serde::{Deserialize, Serialize};
 
 use super::gpg::encode_name;
@@ -49,7 +47,7 @@ impl CacheStore {
 
     /// Run `git credential-cache OPTIONS OP` with `request` on stdin; its stdout.
     fn run(&self, op: &str, request: Option<&Secret>) -> Result<Secret, StoreError> {
-        let mut command = Command::new("git");
+        let mut command = crate::gitconfig::git();
         command.arg("credential-cache").args(&self.options).arg(op);
         let output = pipe::run(&mut command, request)
             .map_err(|e| failed(format!("cannot run git credential-cache: {e}")))?;

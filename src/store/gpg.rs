@@ -29,12 +29,20 @@ const INSTALL_HINT: &str =
 #[derive(Debug, Clone)]
 pub struct GpgStore {
     root: PathBuf,
+    find_terminal: bool,
 }
 
 impl GpgStore {
     /// A store whose password store is `root` (`~/.password-store` for `pass`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        GpgStore { root: root.into() }
+        GpgStore { root: root.into(), find_terminal: false }
+    }
+
+    /// Point gpg-agent's pinentry at the terminal git runs in (when `GPG_TTY` is not set:
+    /// then gpg finds it itself).
+    pub fn with_terminal_for_pinentry(mut self, find: bool) -> Self {
+        self.find_terminal = find;
+        self
     }
 
     /// The file of `key`.
@@ -104,7 +112,7 @@ impl GpgStore {
     fn decrypt(&self, file: &Path) -> Result<Secret, StoreError> {
         let mut command = Command::new("gpg");
         command.args(["--batch", "--quiet", "--decrypt", "--"]).arg(file);
-        if let Some(tty) = terminal_for_pinentry() {
+        if let Some(tty) = terminal_for_pinentry().filter(|_| self.find_terminal) {
             command.env("GPG_TTY", tty);
         }
         let plain = self.gpg(&mut command, None)?;
@@ -134,7 +142,7 @@ fn failed(detail: String) -> StoreError {
 /// `pass` takes `tty` of its stdin). Only where `/proc` names it.
 fn terminal_for_pinentry() -> Option<PathBuf> {
     use std::io::IsTerminal;
-    if std::env::var_os("GPG_TTY").is_some() || !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() {
         return None;
     }
     fs::read_link("/proc/self/fd/2").ok().filter(|tty| tty.starts_with("/dev/"))

@@ -207,7 +207,10 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
     match settings.store {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
-        StoreKind::Gpg => Box::new(GpgStore::new(settings.password_store_dir.clone())),
+        StoreKind::Gpg => Box::new(
+            GpgStore::new(settings.password_store_dir.clone())
+                .with_terminal_for_pinentry(!settings.gpg_tty_set),
+        ),
         StoreKind::Cache => Box::new(CacheStore::new(settings.cache_options.clone())),
         StoreKind::Plaintext => Box::new(PlaintextStore::new(settings.plaintext_path.clone())),
         StoreKind::Memory => Box::new(MemoryStore::new()),
@@ -309,10 +312,9 @@ impl Account {
         })
     }
 
-    /// The URL form used in messages and git config look-ups (no secret in it).
+    /// `scheme://host/[path]`, for messages (no username, no secret).
     pub fn url(&self) -> String {
-        let path = self.path.as_deref().map(|p| encode(p, PATH_SAFE)).unwrap_or_default();
-        format!("{}://{}/{}", self.scheme, self.host, path)
+        crate::target::web_url(&self.scheme, &self.host, self.path.as_deref())
     }
 }
 
@@ -323,6 +325,11 @@ pub(crate) fn encode_userinfo(username: &str) -> String {
     encode(username.as_bytes(), USERINFO_SAFE)
 }
 const PATH_SAFE: &[u8] = b"-._~!$&'()*+,;=:@/";
+
+/// A repository path percent-encoded as in store keys and URLs.
+pub(crate) fn encode_path(path: &[u8]) -> String {
+    encode(path, PATH_SAFE)
+}
 
 /// Percent-encode every byte that is not alphanumeric or in `safe`.
 fn encode(bytes: &[u8], safe: &[u8]) -> String {

@@ -1,0 +1,388 @@
+//! Carrying out `get`, `store` and `erase` for one [`Target`]: the steps `decide` chooses,
+//! against the store, the lock and the network.
+//!
+//! [`Authenticator::resolve`] asks [`decide::next_step`] what to do, does it, and asks again
+//! until a step answers. The steps live beside it: `refresh` (under the account's lock,
+//! durable), `sign_in` (browser, token prompt, application grants) and `keep` (what `store`
+//! writes and `erase` deletes). Cloud and Data Center differ only in the data of
+//! [`Profile`] and [`Endpoints`]. Nothing here reads the environment, touches stdin/stdout
+//! or prints a secret.
+
+mod keep;
+mod refresh;
+mod sign_in;
+
+use crate::Error;
+use crate::bitbucket::api::{self, Http};
+use crate::bitbucket::{Endpoints, Profile};
+use crate::config::{AuthMode, OAuthClient, Settings};
+use crate::decide::{self, AppGrant, Situation, Step, Stored};
+use crate::prompt::Prompter;
+use crate::protocol::Credential;
+use crate::secret::Secret;
+use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
+use crate::target::Target;
+
+/// What the helper needs from the world outside: the environment (read only to load
+/// settings), the person, the terminal, the clock.
+pub struct Context<'a> {
+    /// Environment variable look-up; only `config` reads it.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// How to ask the person.
+    pub prompter: &'a dyn Prompter,
+    /// Whether stderr is a terminal (messages that only help a person go there only then).
+    pub stderr_is_terminal: bool,
+    /// Current time, Unix seconds.
+    pub now: &'a dyn Fn() -> u64,
+}
+
+impl Context<'_> {
+    /// The one channel for messages to the person: one line on stderr, always.
+    pub(crate) fn notice(&self, message: &str) {
+        notice(message);
+    }
+
+    /// A message that only helps a person watching: shown only when stderr is a terminal
+    /// (git's own helper tests compare stderr exactly).
+    pub(crate) fn hint(&self, message: &str) {
+        if self.stderr_is_terminal {
+            self.notice(message);
+        }
+    }
+}
+
+/// Every message to the person goes out here: on stderr (stdout is git's), prefixed.
+pub(crate) fn notice(message: &str) {
+    eprintln!("git-credential-bitbucket: {message}");
+}
+
+/// A secret found in the store, with the account it belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    /// The account, username known.
+    pub account: Account,
+    /// The record.
+    pub record: StoredSecret,
+}
+
+/// What [`Authenticator::resolve`] found.
+#[derive(Debug, Clone)]
+pub(crate) enum Resolved {
+    /// A stored (or just obtained and stored) secret.
+    Stored(Found),
+    /// A username and secret the person typed; not stored until the server accepts it.
+    Typed { username: String, secret: Secret },
+}
+
+/// Decides when to refresh: called with the stored access token and the current time.
+pub(crate) type RefreshPolicy<'a> = Box<dyn Fn(&StoredSecret, u64) -> bool + 'a>;
+
+/// The git username answered with client-credentials and JWT tokens (Bitbucket's name).
+pub(crate) const CLIENT_CREDENTIALS_USER: &str = "x-token-auth";
+
+/// Carries out every `get`, `store` and `erase` for one target.
+pub(crate) struct Authenticator<'a> {
+    target: Target,
+    settings: Settings,
+    profile: &'static Profile,
+    store: Box<dyn SecretStore + 'a>,
+    ctx: &'a Context<'a>,
+    http: std::cell::OnceCell<Http>,
+    refresh_policy: Option<RefreshPolicy<'a>>,
+    jwt: Option<Secret>,
+}
+
+impl<'a> Authenticator<'a> {
+    /// An authenticator for `target`, keeping secrets in `store`.
+    pub(crate) fn new(
+        target: Target,
+        settings: Settings,
+        store: Box<dyn SecretStore + 'a>,
+        ctx: &'a Context<'a>,
+    ) -> Self {
+        Authenticator {
+            profile: target.deployment.profile(),
+            target,
+            settings,
+            store,
+            ctx,
+            http: std::cell::OnceCell::new(),
+            refresh_policy: None,
+            jwt: None,
+        }
+    }
+
+    /// Use `policy` instead of the expiry to decide when to refresh (the seed library's
+    /// `useRefreshToken`), whenever a refresh token is stored. A stale token is never
+    /// answered: when the policy says no and the token has expired, a new sign-in follows.
+    pub(crate) fn with_refresh_policy(mut self, policy: RefreshPolicy<'a>) -> Self {
+        self.refresh_policy = Some(policy);
+        self
+    }
+
+    /// Get tokens with the JWT-bearer grant (Connect apps) instead of signing in.
+    pub(crate) fn with_jwt(mut self, jwt: Secret) -> Self {
+        self.jwt = Some(jwt);
+        self
+    }
+
+    fn http(&self) -> Result<&Http, Error> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        // The http.* settings are read only now, when a request is about to be made.
+        let network = crate::net::load(&self.settings.network, self.ctx.env)?;
+        if let Some(warning) = network.warning() {
+            self.ctx.notice(&warning);
+        }
+        let http = Http::with_network(self.settings.http_timeout, network)?;
+        Ok(self.http.get_or_init(|| http))
+    }
+
+    fn now(&self) -> u64 {
+        (self.ctx.now)()
+    }
+
+    fn endpoints(&self) -> Result<Endpoints, Error> {
+        Ok(self.target.endpoints(&self.settings)?)
+    }
+
+    /// The account git asks about (username as git gave it, possibly none).
+    pub(crate) fn account(&self) -> Account {
+        self.target.account(&self.settings.namespace)
+    }
+
+    pub(crate) fn oauth_client(&self) -> Option<&OAuthClient> {
+        self.profile.client(&self.settings)
+    }
+
+    fn is_fresh(&self, record: &StoredSecret) -> bool {
+        stored_facts(record).is_fresh(self.now())
+    }
+
+    /// `get`: the order of attempts, answered in git's terms.
+    pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
+        match self.resolve(false)? {
+            Some(Resolved::Stored(found)) => Ok(Some(self.answer(cred, &found)?)),
+            Some(Resolved::Typed { username, secret }) => Ok(Some(Credential {
+                username: Some(username),
+                password: Some(secret),
+                ..Credential::default()
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Carry out the steps [`decide::next_step`] chooses until one answers. With
+    /// `force_credentials` the store is skipped and a new sign-in is made.
+    pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Error> {
+        let account = match self.app_grant() {
+            Some(AppGrant::ClientCredentials) if self.target.username.is_none() => {
+                self.account().with_username(CLIENT_CREDENTIALS_USER)
+            }
+            _ => self.account(),
+        };
+        let found = if force_credentials { None } else { self.find(&account)? };
+        let mut situation = self.situation(found.as_ref());
+        loop {
+            match (decide::next_step(&situation), &found) {
+                (Step::Answer, Some(found)) => {
+                    tracing::debug!(
+                        "stored {} for {} is fresh: answering",
+                        found.record.kind.name(),
+                        found.account.url()
+                    );
+                    return Ok(Some(Resolved::Stored(found.clone())));
+                }
+                (Step::Validate, Some(found)) => situation.validated = Some(self.validate(found)?),
+                (Step::Refresh, Some(found)) => match self.refresh(found)? {
+                    Some(refreshed) => return Ok(Some(Resolved::Stored(refreshed))),
+                    None => situation.refresh_failed = true,
+                },
+                (Step::Grant(grant), _) => {
+                    return self.app_token(&account, grant).map(|f| Some(Resolved::Stored(f)));
+                }
+                (Step::SignIn(modes), _) => return self.sign_in(&account, &modes),
+                // Answer, Validate and Refresh need a stored secret: without one they never come.
+                (Step::Nothing | Step::Answer | Step::Validate | Step::Refresh, _) => {
+                    self.explain_nothing(&situation);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn situation(&self, found: Option<&Found>) -> Situation {
+        let now = self.now();
+        let policy_says_refresh = match (&self.refresh_policy, found) {
+            (Some(policy), Some(found)) if found.record.has_refresh_token => Some(policy(&found.record, now)),
+            _ => None,
+        };
+        Situation {
+            stored: found.map(|f| stored_facts(&f.record)),
+            now,
+            always_refresh: self.settings.always_refresh,
+            policy_says_refresh,
+            validate_stored: self.settings.validate_stored,
+            app_grant: self.app_grant(),
+            may_prompt: self.settings.may_prompt,
+            sign_in_modes: self.sign_in_modes(),
+            validated: None,
+            refresh_failed: false,
+        }
+    }
+
+    fn app_grant(&self) -> Option<AppGrant> {
+        if self.jwt.is_some() {
+            return Some(AppGrant::Jwt);
+        }
+        let wanted = self.settings.auth_modes.contains(&AuthMode::ClientCredentials);
+        (wanted && self.oauth_client().is_some()).then_some(AppGrant::ClientCredentials)
+    }
+
+    /// The configured interactive methods that can work here: OAuth with a client; a token
+    /// prompt where the helper asks for tokens itself.
+    fn sign_in_modes(&self) -> Vec<AuthMode> {
+        let works = |mode: &&AuthMode| match mode {
+            AuthMode::OAuth => self.oauth_client().is_some(),
+            AuthMode::Token => self.profile.asks_for_tokens,
+            AuthMode::ClientCredentials => false,
+        };
+        self.settings.auth_modes.iter().filter(works).copied().collect()
+    }
+
+    /// Say why nothing is answered, as far as it helps: how to configure OAuth when it was
+    /// wanted but cannot work, and how to sign in when this helper could have.
+    fn explain_nothing(&self, situation: &Situation) {
+        let oauth_wanted = self.settings.auth_modes.contains(&AuthMode::OAuth);
+        if situation.may_prompt
+            && oauth_wanted
+            && self.oauth_client().is_none()
+            && let Some(hint) = self.profile.no_client_hint
+        {
+            self.ctx.prompter.tell(hint);
+        }
+        if !situation.may_prompt && (self.profile.asks_for_tokens || self.oauth_client().is_some()) {
+            let url = self.target.to_url();
+            self.ctx.hint(&format!("not signed in to {url}; run: git-credential-bitbucket login {url}"));
+        }
+    }
+
+    /// `bitbucketValidateStoredCredentials`: ask the REST API whether a stored secret still
+    /// works, at an endpoint that needs an authenticated user (so anonymous access never
+    /// makes a revoked token look valid). A username + API token where the REST API wants
+    /// the email cannot be checked and counts as valid; so does a check that fails for a
+    /// network reason (git will tell).
+    fn validate(&self, found: &Found) -> Result<bool, Error> {
+        let endpoints = self.endpoints()?;
+        let record = &found.record;
+        let http = self.http()?;
+        let bearer =
+            matches!(record.kind, SecretKind::OAuth | SecretKind::ClientCredentials | SecretKind::Bearer);
+        let response = if bearer {
+            http.get_bearer(&endpoints.validate, &record.secret)
+        } else if self.profile.rest_wants_email && !record.username.contains('@') {
+            tracing::debug!("validate: an API token with a username cannot be checked over REST");
+            return Ok(true);
+        } else {
+            http.get_basic(&endpoints.validate, &record.username, &record.secret)
+        };
+        let url = api::redacted(&endpoints.validate);
+        match response {
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+                tracing::debug!("validate: {url} rejected the stored secret");
+                Ok(false)
+            }
+            Ok(r) => {
+                tracing::debug!("validate: {url} -> {}", r.status().as_u16());
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!("validate: {e}; answering the stored secret");
+                Ok(true)
+            }
+        }
+    }
+
+    /// The stored access secret for the account, or the host default when git gave no username.
+    pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Error> {
+        let Some(record) = self.store.load(&account.access_key())? else {
+            return Ok(None);
+        };
+        let account = match &account.username {
+            Some(_) => account.clone(),
+            None => account.with_username(&record.username),
+        };
+        Ok(Some(Found { account, record }))
+    }
+
+    /// The protocol answer for a stored secret (with its refresh token when one is stored).
+    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
+        let record = &found.record;
+        let mut answer = Credential {
+            username: Some(record.username.clone()),
+            password: Some(record.secret.clone()),
+            password_expiry_utc: record.expires_at,
+            ..Credential::default()
+        };
+        if record.kind == SecretKind::Bearer {
+            if !cred.has_capability("authtype") {
+                return Err(Error::GitTooOldForBearer { url: found.account.url() });
+            }
+            answer.capabilities = vec!["authtype".to_owned()];
+            answer.authtype = Some("Bearer".to_owned());
+            answer.credential = Some(record.secret.clone());
+            answer.username = None;
+            answer.password = None;
+        }
+        if let Some(key) = found.account.refresh_key().filter(|_| record.has_refresh_token) {
+            answer.oauth_refresh_token = self.store.load(&key)?.map(|r| r.secret);
+        }
+        Ok(answer)
+    }
+}
+
+fn stored_facts(record: &StoredSecret) -> Stored {
+    Stored { kind: record.kind, expires_at: record.expires_at, refreshable: record.has_refresh_token }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawSettings;
+    use crate::host::Deployment;
+    use crate::prompt::NoPrompt;
+    use crate::store::MemoryStore;
+
+    fn with_authenticator(test: impl FnOnce(&Authenticator)) {
+        let env = |k: &str| (k == "HOME").then(|| "/h".to_owned());
+        let clock = || 0;
+        let ctx = Context { env: &env, prompter: &NoPrompt, stderr_is_terminal: false, now: &clock };
+        let settings = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
+        let target = Target {
+            scheme: "https".into(),
+            host: "git.example.com".into(),
+            path: None,
+            username: Some("proj".into()),
+            deployment: Deployment::DataCenter,
+        };
+        let auth = Authenticator::new(target, settings, Box::new(MemoryStore::new()), &ctx);
+        test(&auth);
+    }
+
+    #[test]
+    fn bearer_tokens_need_the_authtype_capability() {
+        with_authenticator(|auth| {
+            let account = auth.account();
+            let found =
+                Found { account, record: StoredSecret::new(SecretKind::Bearer, "proj", Secret::new("b")) };
+            let old_git = Credential::default();
+            assert!(matches!(auth.answer(&old_git, &found), Err(Error::GitTooOldForBearer { .. })));
+            let new_git = Credential { capabilities: vec!["authtype".into()], ..Credential::default() };
+            let answer = auth.answer(&new_git, &found).unwrap();
+            assert_eq!(answer.authtype.as_deref(), Some("Bearer"));
+            assert_eq!(answer.credential.unwrap().expose(), "b");
+            assert_eq!(answer.password, None);
+        });
+    }
+}

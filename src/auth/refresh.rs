@@ -1,0 +1,234 @@
+//! Step 2 of `get`: refresh an OAuth token under the account's lock, and keep what a grant
+//! returns so that a rotated refresh token is never lost (a failed write is retried, then
+//! rescued; see `crate::rescue`).
+
+use super::{Authenticator, Found};
+use crate::Error;
+use crate::bitbucket::Endpoints;
+use crate::config::OAuthClient;
+use crate::lock::AccountLock;
+use crate::oauth::{self, Grant, TokenError, TokenResponse};
+use crate::rescue::{RescueDir, Rescued, fingerprint};
+use crate::store::{Account, SecretKind, StoreKey, StoredSecret};
+
+/// Who a grant's tokens are for.
+#[derive(Clone, Copy)]
+pub(super) struct Issued<'a> {
+    pub account: &'a Account,
+    pub username: &'a str,
+    pub kind: SecretKind,
+    pub client: &'a OAuthClient,
+}
+
+impl Authenticator<'_> {
+    /// Refresh an expired (or, by policy, any) OAuth token, at most once across all
+    /// processes: take the account's lock, re-read the store (another process may have
+    /// refreshed meanwhile, or an earlier run may have left tokens it could not save),
+    /// refresh, and keep the rotated refresh token before the access token. `None` when
+    /// there is nothing to refresh with, or the refresh token is dead. Any other failure
+    /// keeps every token and is an error that names its cause.
+    pub(crate) fn refresh(&self, found: &Found) -> Result<Option<Found>, Error> {
+        let Some(refresh_key) = found.account.refresh_key() else { return Ok(None) };
+        let _lock = self.lock_account(&refresh_key)?;
+        let access_key = found.account.access_key();
+        let rescued = self.recover_rescued(&refresh_key)?;
+        let current = match rescued.as_ref().filter(|r| r.account.access_key() == access_key) {
+            Some(r) => Some(r.access.clone()),
+            None => self.store.load(&access_key)?,
+        };
+        if let Some(current) = current
+            && current.secret != found.record.secret
+            && self.is_fresh(&current)
+        {
+            tracing::debug!("another process refreshed {} meanwhile", found.account.url());
+            return Ok(Some(Found { account: found.account.clone(), record: current }));
+        }
+        let (refresh, in_store) = match rescued {
+            Some(r) => (r.refresh, r.replaces),
+            None => {
+                let stored = self.store.load(&refresh_key)?;
+                let print = stored.as_ref().map(|r| fingerprint(&r.secret));
+                (stored, print)
+            }
+        };
+        let Some(refresh) = refresh else {
+            tracing::debug!("no refresh token stored for {}", found.account.url());
+            return Ok(None);
+        };
+        let Some(client) = self.oauth_client() else {
+            tracing::debug!("no OAuth client configured: cannot refresh");
+            return Ok(None);
+        };
+        if found.record.client_id.as_ref().is_some_and(|id| *id != client.id) {
+            tracing::debug!("the token was issued to another OAuth client: cannot refresh it with this one");
+            return Ok(None);
+        }
+        let endpoints = self.endpoints()?;
+        tracing::debug!("refreshing the token of {}", found.account.url());
+        match oauth::request_token(self.http()?, &endpoints, client, Grant::Refresh(&refresh.secret)) {
+            Ok(tokens) => {
+                let kind = match found.record.kind {
+                    SecretKind::ClientCredentials => SecretKind::ClientCredentials,
+                    _ => SecretKind::OAuth,
+                };
+                let issued =
+                    Issued { account: &found.account, username: &found.record.username, kind, client };
+                let record = self.keep_tokens(issued, &endpoints, tokens, in_store)?;
+                Ok(Some(Found { account: found.account.clone(), record }))
+            }
+            Err(e @ TokenError::Rejected { grant_is_dead: true, .. }) => {
+                tracing::debug!("{e}: the refresh token is dead; deleting it");
+                self.forget_refresh_token(&found.account)?;
+                if self.store.load(&access_key)?.is_some_and(|r| r.secret == found.record.secret) {
+                    self.store.delete(&access_key)?;
+                }
+                let url = found.account.url();
+                self.ctx.hint(&format!(
+                    "Bitbucket no longer accepts the saved sign-in for {url} ({e}); sign in again"
+                ));
+                Ok(None)
+            }
+            Err(e) => Err(self.refresh_failed(&found.account, e)),
+        }
+    }
+
+    /// A refresh that failed for a reason other than a dead refresh token: what went wrong
+    /// and, when the consumer was refused, which settings hold it.
+    fn refresh_failed(&self, account: &Account, e: TokenError) -> Error {
+        let reason = match &e {
+            TokenError::Rejected { error, .. }
+                if error == "invalid_client" || error == "unauthorized_client" =>
+            {
+                let (id, secret) = self.profile.client_settings;
+                format!(
+                    "Bitbucket refused the OAuth consumer ({error}); check credential.{id} and credential.{secret} (or their environment variables)"
+                )
+            }
+            _ => e.to_string(),
+        };
+        Error::RefreshFailed { url: account.url(), reason }
+    }
+
+    /// Tokens an earlier run obtained but could not save: saved now when the store takes
+    /// them, and returned while they are newer than the store's (the store still holds the
+    /// refresh token they replaced). An outdated rescue is deleted.
+    fn recover_rescued(&self, refresh_key: &StoreKey) -> Result<Option<Rescued>, Error> {
+        let rescue = self.rescue_dir();
+        let rescued = match rescue.load(refresh_key) {
+            Ok(Some(rescued)) => rescued,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::debug!("ignoring an unreadable rescue file: {e}");
+                return Ok(None);
+            }
+        };
+        let stored = self.store.load(refresh_key)?.map(|r| fingerprint(&r.secret));
+        if stored != rescued.replaces {
+            tracing::debug!("the rescued sign-in of {} is older than the stored one", rescued.account.url());
+            if let Err(e) = rescue.remove(refresh_key) {
+                tracing::debug!("could not delete the outdated rescue file: {e}");
+            }
+            return Ok(None);
+        }
+        match self.write_tokens(&rescued.account, &rescued.access, rescued.refresh.as_ref()) {
+            Ok(()) => {
+                tracing::debug!("saved the rescued sign-in of {}", rescued.account.url());
+                if let Err(e) = rescue.remove(refresh_key) {
+                    tracing::debug!("could not delete the rescue file: {e}");
+                }
+            }
+            Err(e) => tracing::debug!("the store still refuses the rescued sign-in ({e}); using it as it is"),
+        }
+        Ok(Some(rescued))
+    }
+
+    pub(super) fn rescue_dir(&self) -> RescueDir {
+        RescueDir::new(self.settings.paths.state.as_deref())
+    }
+
+    /// The account's lock, waited for at most as long as a refresh can take.
+    pub(super) fn lock_account(&self, refresh_key: &StoreKey) -> Result<AccountLock, Error> {
+        let timeout = self.settings.http_timeout * 2 + std::time::Duration::from_secs(5);
+        Ok(AccountLock::acquire(&self.settings.paths.locks, refresh_key, timeout)?)
+    }
+
+    /// Keep tokens from a grant: the refresh token first, then the access token with its
+    /// metadata, then the host default copy. Bitbucket has already retired the refresh token
+    /// these replace, so a failed write is tried once more and then the tokens are rescued;
+    /// the access token is returned either way, so git is answered. `in_store` is the
+    /// fingerprint of the refresh token in the store now.
+    pub(super) fn keep_tokens(
+        &self,
+        issued: Issued<'_>,
+        endpoints: &Endpoints,
+        tokens: TokenResponse,
+        in_store: Option<String>,
+    ) -> Result<StoredSecret, Error> {
+        let username = issued.username;
+        let account = issued.account.with_username(username);
+        let mut record = StoredSecret::new(issued.kind, username, tokens.access_token);
+        record.expires_at = tokens.expires_in.map(|secs| self.now().saturating_add(secs));
+        record.deployment = Some(endpoints.deployment);
+        record.client_id = Some(issued.client.id.clone());
+        let refresh = tokens.refresh_token.map(|t| StoredSecret::new(SecretKind::Refresh, username, t));
+        record.has_refresh_token = refresh.is_some()
+            || account.refresh_key().is_some_and(|k| matches!(self.store.load(&k), Ok(Some(_))));
+        let written = self
+            .write_tokens(&account, &record, refresh.as_ref())
+            .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));
+        if let Err(cause) = written {
+            let rescued = Rescued { replaces: in_store, account, access: record.clone(), refresh };
+            self.rescue_tokens(&rescued, &cause);
+        }
+        Ok(record)
+    }
+
+    /// The fingerprint of the account's stored refresh token, if any.
+    pub(super) fn stored_refresh_fingerprint(&self, account: &Account) -> Option<String> {
+        let key = account.refresh_key()?;
+        self.store.load(&key).ok().flatten().map(|r| fingerprint(&r.secret))
+    }
+
+    fn write_tokens(
+        &self,
+        account: &Account,
+        access: &StoredSecret,
+        refresh: Option<&StoredSecret>,
+    ) -> Result<(), Error> {
+        if let (Some(key), Some(refresh)) = (account.refresh_key(), refresh) {
+            self.store.save(&key, refresh)?;
+        }
+        self.store.save(&account.access_key(), access)?;
+        self.update_host_default(account, access)
+    }
+
+    /// Keep tokens the store refused in a rescue file, and say so: this message shows
+    /// whether or not stderr is a terminal, because a sign-in is at stake.
+    fn rescue_tokens(&self, rescued: &Rescued, cause: &Error) {
+        let url = rescued.account.url();
+        let kept = match rescued.account.refresh_key() {
+            Some(key) => self.rescue_dir().keep(&key, rescued),
+            None => Err(std::io::Error::other("no account name")),
+        };
+        self.ctx.notice(&match kept {
+            Ok(path) => format!(
+                "could not save the new sign-in for {url} ({cause}); git gets the new token, and the sign-in is kept in {} until a later run saves it",
+                path.display()
+            ),
+            Err(e) => format!(
+                "could not save the new sign-in for {url} ({cause}), nor keep it aside ({e}); git gets the new token, but once it expires you will have to sign in again"
+            ),
+        });
+    }
+
+    /// Delete the account's refresh token, and any rescued tokens waiting beside it.
+    pub(super) fn forget_refresh_token(&self, account: &Account) -> Result<(), Error> {
+        if let Some(key) = account.refresh_key() {
+            self.store.delete(&key)?;
+            if let Err(e) = self.rescue_dir().remove(&key) {
+                tracing::debug!("could not delete a rescue file: {e}");
+            }
+        }
+        Ok(())
+    }
+}

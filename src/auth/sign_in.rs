@@ -1,0 +1,142 @@
+//! Steps 3 and 4 of `get`: a token for the application (client credentials, Connect JWT),
+//! or a person signing in — OAuth in the browser, or a username and token typed at the
+//! prompt where the deployment's [`Profile`](crate::bitbucket::Profile) says the helper asks.
+
+use super::refresh::Issued;
+use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
+use crate::Error;
+use crate::bitbucket::Endpoints;
+use crate::bitbucket::api::{self, UserCheck};
+use crate::config::{AuthMode, OAuthClient};
+use crate::decide::AppGrant;
+use crate::oauth::{self, BrowserUi, Grant};
+use crate::secret::Secret;
+use crate::store::{Account, SecretKind};
+
+/// What the REST API says about a username + token the person typed.
+enum TokenCheck {
+    /// Accepted, or nothing can be concluded: let git try it.
+    LetGitTry,
+    /// A valid password of an account with two-step verification: OAuth is the way.
+    TwoStep,
+}
+
+impl Authenticator<'_> {
+    /// Ask the person with the first of `modes` (which can all work here).
+    pub(super) fn sign_in(&self, account: &Account, modes: &[AuthMode]) -> Result<Option<Resolved>, Error> {
+        match modes.first() {
+            Some(AuthMode::OAuth) => self.sign_in_with_oauth(account).map(|f| Some(Resolved::Stored(f))),
+            Some(AuthMode::Token) => self.sign_in_with_token(account),
+            Some(AuthMode::ClientCredentials) | None => Ok(None),
+        }
+    }
+
+    /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
+    /// tokens (refresh first).
+    pub(crate) fn sign_in_with_oauth(&self, account: &Account) -> Result<Found, Error> {
+        let client = self.oauth_client().ok_or(Error::NoOAuthClient)?;
+        let endpoints = self.endpoints()?;
+        let ui = BrowserUi {
+            browser: self.settings.browser.clone(),
+            chatty: self.ctx.stderr_is_terminal,
+            say: super::notice,
+            paste_source: oauth::terminal_paste_source(),
+        };
+        let (port, timeout) = (self.settings.redirect_port, self.settings.oauth_timeout);
+        let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
+        let username = self.username_for_token(&endpoints, &tokens.access_token)?;
+        tracing::debug!("signed in with OAuth to {}", account.url());
+        let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };
+        let in_store = self.stored_refresh_fingerprint(&account.with_username(&username));
+        let record = self.keep_tokens(issued, &endpoints, tokens, in_store)?;
+        Ok(Found { account: account.with_username(&username), record })
+    }
+
+    /// Who an access token belongs to, from the deployment's user endpoint.
+    fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
+        let response = self.http()?.get_bearer(&endpoints.user, token)?;
+        match api::read_user(&endpoints.user, response)? {
+            UserCheck::Valid(name) => Ok(name),
+            UserCheck::Unauthorized | UserCheck::Forbidden => {
+                Err(Error::NewTokenRefused { url: api::redacted(&endpoints.user) })
+            }
+        }
+    }
+
+    /// Ask for a username (unless git gave one) and a token, the way git itself asks. The
+    /// answer is not stored here: git calls `store` once the server has accepted it.
+    pub(crate) fn sign_in_with_token(&self, account: &Account) -> Result<Option<Resolved>, Error> {
+        let prompter = self.ctx.prompter;
+        if let Some(hint) = self.profile.token_hint {
+            prompter.tell(hint);
+        }
+        let username = match &self.target.username {
+            Some(u) => u.clone(),
+            None => {
+                match prompter.ask(&format!("Username for '{}': ", self.target.to_prompt(None)), false)? {
+                    Some(u) => u,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let prompt = format!("Password for '{}': ", self.target.to_prompt(Some(&username)));
+        let Some(token) = prompter.ask(&prompt, true)? else {
+            return Ok(None);
+        };
+        let token = Secret::new(token);
+        match self.check_token(&username, &token, account)? {
+            TokenCheck::LetGitTry => Ok(Some(Resolved::Typed { username, secret: token })),
+            TokenCheck::TwoStep => self.sign_in_with_oauth(account).map(|f| Some(Resolved::Stored(f))),
+        }
+    }
+
+    /// Ask the user endpoint about a username + secret typed by the person. A 401 for a
+    /// username that is not an email proves nothing where the REST API wants the email with
+    /// an API token (git wants the username); a failed check lets git try the token.
+    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<TokenCheck, Error> {
+        if !self.profile.asks_for_tokens {
+            return Ok(TokenCheck::LetGitTry);
+        }
+        let endpoints = self.endpoints()?;
+        let checked = self
+            .http()
+            .and_then(|http| Ok(http.get_basic(&endpoints.user, username, token)?))
+            .and_then(|response| Ok(api::read_user(&endpoints.user, response)?));
+        match checked {
+            Ok(UserCheck::Unauthorized) if username.contains('@') || !self.profile.rest_wants_email => {
+                Err(Error::TypedTokenRefused { url: account.url() })
+            }
+            Ok(UserCheck::Forbidden) if self.oauth_client().is_some() => {
+                tracing::debug!(
+                    "the user endpoint answered 403: two-step verification is on; switching to OAuth"
+                );
+                Ok(TokenCheck::TwoStep)
+            }
+            Ok(UserCheck::Forbidden) => Err(Error::TwoStepPassword { username: username.to_owned() }),
+            Ok(UserCheck::Valid(_) | UserCheck::Unauthorized) => Ok(TokenCheck::LetGitTry),
+            Err(e) => {
+                tracing::debug!("could not check the token with the REST API ({e}); letting git try it");
+                Ok(TokenCheck::LetGitTry)
+            }
+        }
+    }
+
+    /// Step 3: a token for the application rather than a person, cached until it expires and
+    /// answered as `x-token-auth` (unless git gave a username).
+    pub(super) fn app_token(&self, account: &Account, grant: AppGrant) -> Result<Found, Error> {
+        let endpoints = self.endpoints()?;
+        let no_client = OAuthClient { id: String::new(), secret: Secret::default() };
+        let (client, grant) = match (grant, &self.jwt) {
+            // A Connect app authenticates with its JWT alone.
+            (AppGrant::Jwt, Some(jwt)) => (self.oauth_client().unwrap_or(&no_client), Grant::Jwt(jwt)),
+            _ => (self.oauth_client().ok_or(Error::NoOAuthClient)?, Grant::ClientCredentials),
+        };
+        tracing::debug!("{} grant for {}", grant.name(), account.url());
+        let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;
+        let username = self.target.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
+        let issued = Issued { account, username, kind: SecretKind::ClientCredentials, client };
+        let in_store = self.stored_refresh_fingerprint(&account.with_username(username));
+        let record = self.keep_tokens(issued, &endpoints, tokens, in_store)?;
+        Ok(Found { account: account.with_username(username), record })
+    }
+}

@@ -1,0 +1,179 @@
+//! What one request is about — the server, the account, the kind of Bitbucket — decided by
+//! exactly one function ([`resolve`]) from git's request and the settings, and the one place
+//! the helper's URLs are made (for messages, prompts, store keys shown to people, and
+//! `git config`).
+//!
+//! It never widens which hosts are served (that rule is `host::classify`), and never puts a
+//! username into a URL that leaves the process: arguments of child processes are public.
+
+use url::Url;
+
+use crate::Error;
+use crate::bitbucket::{EndpointError, Endpoints};
+use crate::config::{RawSettings, Settings};
+use crate::host::{self, Deployment, Provider, canonical_host};
+use crate::protocol::Credential;
+use crate::recognized::RecognizedHosts;
+use crate::store::{self, Account};
+
+/// A request this helper serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `https` or `http`, lower case.
+    pub scheme: String,
+    /// Lower case, default port dropped.
+    pub host: String,
+    /// The repository path, when git sent one (`credential.useHttpPath`).
+    pub path: Option<Vec<u8>>,
+    /// The username git gave; `None` means "whoever the host default is".
+    pub username: Option<String>,
+    /// Cloud or Data Center.
+    pub deployment: Deployment,
+}
+
+impl Target {
+    /// `scheme://host/[path]`, without the username.
+    pub fn to_url(&self) -> String {
+        web_url(&self.scheme, &self.host, self.path.as_deref())
+    }
+
+    /// `scheme://host[:port]`: what identifies the server.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    /// `scheme://[user@]host[/path]`, as git shows it in its own prompts.
+    pub fn to_prompt(&self, username: Option<&str>) -> String {
+        let user = username.filter(|u| !u.is_empty()).map(|u| format!("{u}@")).unwrap_or_default();
+        let path =
+            self.path.as_deref().map(|p| format!("/{}", String::from_utf8_lossy(p))).unwrap_or_default();
+        format!("{}://{user}{}{path}", self.scheme, self.host)
+    }
+
+    /// The store keys of this request's account (SPEC §6).
+    pub fn account(&self, namespace: &str) -> Account {
+        Account::new(namespace, &self.scheme, &self.host, self.path.as_deref(), self.username.as_deref())
+    }
+
+    /// The deployment's endpoints: Cloud's, or Data Center's at the configured base URL or the
+    /// part of the remote path before `/scm/`.
+    pub fn endpoints(&self, settings: &Settings) -> Result<Endpoints, EndpointError> {
+        Endpoints::for_remote(self.deployment, settings, &self.scheme, &self.host, self.path.as_deref())
+    }
+}
+
+/// `scheme://host/[path]`, the path percent-encoded as in store keys.
+pub fn web_url(scheme: &str, host: &str, path: Option<&[u8]>) -> String {
+    let path = path.map(store::encode_path).unwrap_or_default();
+    format!("{scheme}://{host}/{path}")
+}
+
+/// `scheme://host[:port]` of a configured URL, canonical like a [`Target`]'s origin.
+pub fn origin_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let host = url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
+    format!("{}://{}", url.scheme(), canonical_host(url.scheme(), &host))
+}
+
+/// The URL whose settings apply to `cred` (`git config --get-urlmatch credential URL`).
+/// `None` without protocol and host.
+pub fn settings_url(cred: &Credential) -> Option<String> {
+    let (scheme, host) = (cred.protocol.as_deref()?, cred.host.as_deref()?);
+    let scheme = scheme.to_ascii_lowercase();
+    Some(web_url(&scheme, &canonical_host(&scheme, host), cred.path.as_deref()))
+}
+
+/// Decide whether this helper serves `cred`, as which deployment, and with which settings.
+/// `None`: not a Bitbucket host this helper serves (nothing may be touched then).
+///
+/// Cloud's host, or a host configured with `provider=bitbucket`, is served as configured. An
+/// https host whose `WWW-Authenticate` realm says Data Center is remembered (git sends the
+/// realm to `get` only), so that its `store` and `erase` are served too; its settings are
+/// confined to its own origin.
+pub fn resolve(cred: &Credential, raw: &RawSettings) -> Result<Option<(Target, Settings)>, Error> {
+    let (Some(scheme), Some(host)) = (cred.protocol.as_deref(), cred.host.as_deref()) else {
+        return Ok(None);
+    };
+    let provider = raw.provider()?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = canonical_host(&scheme, host);
+    let path = cred.path.clone().filter(|p| !p.is_empty());
+    let mut target =
+        Target { scheme, host, path, username: cred.username.clone(), deployment: Deployment::Cloud };
+    let origin = target.origin();
+    let recognized = RecognizedHosts::new(raw.paths());
+    let (deployment, by_realm) = match host::classify(cred, provider)? {
+        Some(Deployment::DataCenter) if provider == Provider::Auto => {
+            recognized.remember(&origin);
+            (Deployment::DataCenter, true)
+        }
+        Some(deployment) => (deployment, false),
+        None if provider == Provider::Auto && target.scheme == "https" && recognized.contains(&origin) => {
+            (Deployment::DataCenter, true)
+        }
+        None => {
+            tracing::debug!("{origin}: not a Bitbucket host; nothing to do");
+            return Ok(None);
+        }
+    };
+    let settings = raw.validate(by_realm.then_some(origin.as_str()))?;
+    target.deployment = deployment;
+    Ok(Some((target, settings)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cred(url: &str) -> Credential {
+        Credential::from_url(url).unwrap()
+    }
+
+    fn raw(output: &[u8]) -> RawSettings {
+        let dir = std::env::temp_dir().join(format!("gcb-target-{}", std::process::id()));
+        let state = dir.display().to_string();
+        RawSettings::from_git_output(output, &move |k: &str| (k == "XDG_STATE_HOME").then(|| state.clone()))
+    }
+
+    #[test]
+    fn one_target_gives_every_url_form() {
+        let mut c = cred("https://alice@Bitbucket.org:443/team/repo.git");
+        c.path = Some(b"team/my repo.git".to_vec());
+        let (target, _) = resolve(&c, &raw(b"")).unwrap().unwrap();
+        assert_eq!(target.deployment, Deployment::Cloud);
+        assert_eq!(target.to_url(), "https://bitbucket.org/team/my%20repo.git");
+        assert_eq!(target.origin(), "https://bitbucket.org");
+        assert_eq!(target.to_prompt(Some("alice")), "https://alice@bitbucket.org/team/my repo.git");
+        assert_eq!(settings_url(&c).unwrap(), "https://bitbucket.org/team/my%20repo.git");
+        assert!(!settings_url(&c).unwrap().contains("alice"), "no username in git's arguments");
+    }
+
+    #[test]
+    fn hosts_that_are_not_ours_give_no_target() {
+        for url in ["https://evilbitbucket.org/", "https://github.com/", "https://api.bitbucket.org/"] {
+            assert!(resolve(&cred(url), &raw(b"")).unwrap().is_none(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_realm_only_host_does_not_get_another_instances_base_url_or_client() {
+        let mut c = cred("https://git.example.com/scm/p/r.git");
+        c.wwwauth = vec!["Basic realm=\"Atlassian Bitbucket\"".into()];
+        let output = b"credential.bitbucketdatacenterurl\nhttps://other.example.com\0credential.bitbucketdatacenteroauthclientid\nid\0";
+        let (target, settings) = resolve(&c, &raw(output)).unwrap().unwrap();
+        assert_eq!(target.deployment, Deployment::DataCenter);
+        assert_eq!(settings.datacenter_url, None);
+        assert_eq!(settings.datacenter_client, None);
+        let same = b"credential.bitbucketdatacenterurl\nhttps://git.example.com/ctx\0";
+        let (_, settings) = resolve(&c, &raw(same)).unwrap().unwrap();
+        assert_eq!(settings.datacenter_url.unwrap().as_str(), "https://git.example.com/ctx");
+    }
+
+    #[test]
+    fn origin_of_a_configured_url_is_canonical() {
+        let url = Url::parse("HTTPS://Git.Example.com:443/ctx").unwrap();
+        assert_eq!(origin_of(&url), "https://git.example.com");
+        let url = Url::parse("http://127.0.0.1:7990/").unwrap();
+        assert_eq!(origin_of(&url), "http://127.0.0.1:7990");
+    }
+}
