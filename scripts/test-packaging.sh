@@ -5,8 +5,9 @@
 #      and serves a real `git clone` from the fake Bitbucket; `man git-credential-bitbucket`
 #      renders the installed page; `dpkg --purge` removes it and leaves nothing on the machine
 #      but the person's own git config and stored credential;
-#   2. the crate: `cargo package --locked` builds and verifies it, and `cargo install` from the
-#      unpacked .crate gives a helper that serves the same clone;
+#   2. cargo: `cargo install --locked --path .` from this clone; `cargo package --locked` builds
+#      and verifies the crate, and `cargo install` from the unpacked .crate gives a helper that
+#      serves the same clone;
 #   3. install/install.sh into a temporary PREFIX and HOME, then `--uninstall` (every file it
 #      wrote gone, git config back byte for byte, secrets kept) and `--uninstall --purge`
 #      (secrets deleted too).
@@ -268,8 +269,18 @@ purge_deb() {
 step "dpkg --purge leaves nothing but the person's git config and credential" purge_deb
 
 # =============================================================================================
-section "the crate (cargo package, cargo install from the .crate)"
+section "cargo install from the clone and from the crate (cargo package)"
 # =============================================================================================
+install_from_clone() {
+  # The workspace's target dir and release profile: the release build above is reused.
+  cargo install --quiet --locked --path . --root "$work/clone-root"
+  local v
+  v=$("$work/clone-root/bin/git-credential-bitbucket" --version)
+  echo "$v"
+  [[ $v == "git-credential-bitbucket $version (commit $commit)" ]] || fail "--version says '$v'"
+}
+check "cargo install --locked --path . from the clone installs the helper" install_from_clone
+
 crate=$target_dir/package/git-credential-bitbucket-$version.crate
 package_crate() {
   local dirty=()
