@@ -15,7 +15,7 @@
 # Installing needs cargo (Rust >= 1.89); git >= 2.46 is recommended (see README.md).
 set -euo pipefail
 
-usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; }
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; }
 die() { echo "install: $*" >&2; exit 1; }
 
 mode=install purge=0 configure_args=()
