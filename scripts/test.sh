@@ -2,7 +2,9 @@
 # The whole test suite, as the README's second set-up command runs it:
 #   formatting and lints, unit + integration + doc tests (real gnome-keyring, real git over
 #   git http-backend, real headless Chromium), then git's own credential-helper tests
-#   (t0303) against the helper with the plaintext, keyring, gpg and cache stores.
+#   (t0303) against the helper with the plaintext, keyring, gpg and cache stores, then the
+#   packaging tests (scripts/test-packaging.sh: the .deb installed with dpkg and purged, the
+#   packaged crate, install/install.sh --uninstall).
 # Installs missing Debian packages first (scripts/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +62,11 @@ t0303 cache "git config --global credential.cacheOptions '--socket $cache_dir/so
 git credential-cache --socket "$cache_dir/socket" exit || true
 rm -rf "$cache_dir"
 
+echo "== packaging: the Debian package, the crate, install.sh --uninstall (scripts/test-packaging.sh)"
+# Its `ok N -` / `not ok N -` lines are counted below; a failure still reaches the summary.
+packaging_status=0
+scripts/test-packaging.sh </dev/null 2>&1 | tee -a "$log" || packaging_status=$?
+
 echo "== scanning all test output for the fake Bitbucket's secrets"
 # Every token, refresh token and code the fake issues starts with this mark.
 leaks=$(grep -c 'fakeSECRET_' "$log" || true)
@@ -74,4 +81,7 @@ sum() { { grep -oE "$1" "$log" || true; } | awk '{s+=$'"$2"'} END {print s+0}'; 
 passed=$(( $(sum 'test result: ok\. [0-9]+ passed' 4) + $(count '^ok [0-9]+ - ') ))
 failed=$(( $(sum '[0-9]+ failed;' 1) + $(count '^not ok [0-9]+ - ') ))
 echo "summary: $passed passed, $failed failed"
-[[ $failed == 0 ]]
+if [[ $packaging_status != 0 && $failed == 0 ]]; then
+  echo "scripts/test-packaging.sh exited with status $packaging_status before reporting a failure" >&2
+fi
+[[ $failed == 0 && $packaging_status == 0 ]]

@@ -9,11 +9,16 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::LoginMethod;
 
+/// What `--version` prints after the name: the package version and the git commit the binary
+/// was built from (`unknown` when built from a tree without either; see `build.rs`).
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GIT_CREDENTIAL_BITBUCKET_BUILD_COMMIT"), ")");
+
 /// Git credential helper for Bitbucket Cloud and Data Center.
 #[derive(Debug, Parser)]
 #[command(
     name = "git-credential-bitbucket",
-    version,
+    version = VERSION,
     about = "Git credential helper for Bitbucket Cloud and Data Center",
     long_about = "Signs you in to Bitbucket once (OAuth in the browser, or an API token), keeps \
                   the tokens in the OS keyring, refreshes them before they expire, and answers \

@@ -255,8 +255,24 @@ fn help_for_each_subcommand_works() {
         assert!(out.status.success(), "help {sub}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
     }
+}
+
+#[test]
+fn version_names_the_release_and_the_commit_it_was_built_from() {
     let out = Command::new(HELPER).arg("--version").output().unwrap();
-    assert_eq!(stdout(&out), format!("git-credential-bitbucket {}\n", env!("CARGO_PKG_VERSION")));
+    assert!(out.status.success());
+    let head = Command::new("git")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap();
+    // Tests run from a git checkout; the commit is HEAD's (build.rs reruns when HEAD moves).
+    assert!(head.status.success(), "not a git checkout: {}", String::from_utf8_lossy(&head.stderr));
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert_eq!(
+        stdout(&out),
+        format!("git-credential-bitbucket {} (commit {commit})\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
