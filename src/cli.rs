@@ -71,6 +71,17 @@ pub enum Command {
         /// The token is a Data Center project or repository token (sent as Authorization: Bearer)
         #[arg(long)]
         bearer: bool,
+        /// Make this account the host default (answers remotes without a username) even when
+        /// another account is the default [asked at a terminal when absent]
+        #[arg(long)]
+        default: bool,
+    },
+    /// Make USER's stored account the host default (answers remotes without a username)
+    Use {
+        /// The account
+        user: String,
+        /// Bitbucket URL [default: https://bitbucket.org]
+        url: Option<String>,
     },
     /// Delete every secret stored for an account (access, refresh, host default copy)
     Logout {

@@ -46,9 +46,11 @@ pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
         Command::Unconfigure { system, urls } => {
             return say_each("removed", gitconfig::unconfigure(scope(system), &urls)?);
         }
-        Command::Login { url: u, method, user, bearer } => {
-            return say(login(&url(u), method, user.as_deref(), bearer, ctx)?);
+        Command::Login { url: u, method, user, bearer, default } => {
+            let how = LoginOptions { method, user: user.as_deref(), bearer, default };
+            return say(login(&url(u), how, ctx)?);
         }
+        Command::Use { user, url: u } => return say(use_account(&url(u), &user, ctx)?),
         Command::Logout { url: u, user } => return say(logout(&url(u), user.as_deref(), ctx)?),
         Command::List { json } => return list(json, ctx, &mut stdout.lock()),
         Command::Token { url: u, user } => return token(&url(u), user.as_deref(), ctx, &mut stdout.lock()),
@@ -177,14 +179,23 @@ fn describe(record: &StoredSecret, now: u64) -> String {
     }
 }
 
-/// `login`: sign in without a git command and store the result.
-pub fn login(
-    url: &str,
-    method: Option<LoginMethod>,
-    user: Option<&str>,
-    bearer: bool,
-    ctx: &Context,
-) -> Result<String, Error> {
+/// How `login` signs in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginOptions<'a> {
+    /// Browser or token [default: OAuth when a client is configured].
+    pub method: Option<LoginMethod>,
+    /// The account to sign in as (asked when absent).
+    pub user: Option<&'a str>,
+    /// A Data Center project or repository token (Bearer only).
+    pub bearer: bool,
+    /// Make the account the host default without asking.
+    pub default: bool,
+}
+
+/// `login`: sign in without a git command and store the result; the account becomes the
+/// host default when there is none, with `--default`, or when the person says so.
+pub fn login(url: &str, options: LoginOptions, ctx: &Context) -> Result<String, Error> {
+    let LoginOptions { method, user, bearer, default } = options;
     let auth = open(url, user, ctx)?;
     let account = auth.account();
     let has_client = auth.oauth_client().is_some();
@@ -201,12 +212,48 @@ pub fn login(
             None => return Err(Error::NoTerminal),
         },
     };
+    let username = &found.record.username;
+    let default = settle_default(&auth, username, default, ctx)?;
     Ok(format!(
-        "signed in to {} as {} ({})",
+        "signed in to {} as {username} ({}); {default}",
         found.account.url(),
-        found.record.username,
         describe(&found.record, (ctx.now)())
     ))
+}
+
+/// After a sign-in as `username`: make it the host default when asked to (`--default`) or
+/// when the person at the terminal says yes; another account stays the default otherwise.
+/// Says which account is the default.
+fn settle_default(
+    auth: &Authenticator,
+    username: &str,
+    default: bool,
+    ctx: &Context,
+) -> Result<String, Error> {
+    let current = auth.host_default()?;
+    let Some(current) = current.filter(|c| c.username != username) else {
+        return Ok("the default account".to_owned());
+    };
+    let url = auth.account().url();
+    let other = &current.username;
+    let question = format!("Make {username} the default account for {url} instead of {other}? [y/N] ");
+    let yes = default
+        || (ctx.stderr_is_terminal
+            && ctx.prompter.ask(&question, false)?.is_some_and(|a| a.trim().eq_ignore_ascii_case("y")));
+    if yes {
+        auth.make_default(username)?;
+        return Ok("now the default account".to_owned());
+    }
+    Ok(format!(
+        "{other} stays the default account (switch with: git-credential-bitbucket use {username} {url})"
+    ))
+}
+
+/// `use`: make USER's stored account the host default.
+pub fn use_account(url: &str, user: &str, ctx: &Context) -> Result<String, Error> {
+    let auth = open(url, None, ctx)?;
+    let found = auth.make_default(user)?;
+    Ok(format!("{user} is now the default account for {} (remotes without a username)", found.account.url()))
 }
 
 /// `logout`: delete every secret stored for the account (access, refresh, host default copy).

@@ -177,9 +177,16 @@ impl ProcessSettings {
             paths,
             // git's own rule: anything but a false value allows prompting.
             terminal_prompt: env("GIT_TERMINAL_PROMPT").is_none_or(|v| parse_bool(&v) != Some(false)),
-            browser: Browser { command: set("BROWSER"), desktop, search_path: env("PATH") },
+            browser: Browser { command: set("BROWSER"), desktop, search_path: env("PATH"), wsl: is_wsl(env) },
         }
     }
+}
+
+/// WSL sets `WSL_DISTRO_NAME` and `WSL_INTEROP` in every shell; its interop handler is
+/// registered even where those were cleared.
+fn is_wsl(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    ["WSL_DISTRO_NAME", "WSL_INTEROP"].iter().any(|v| env(v).is_some_and(|x| !x.is_empty()))
+        || std::path::Path::new("/proc/sys/fs/binfmt_misc/WSLInterop").exists()
 }
 
 /// How the sign-in page is opened.
@@ -191,6 +198,8 @@ pub struct Browser {
     pub desktop: bool,
     /// `PATH`, where browser commands are looked up.
     pub search_path: Option<String>,
+    /// Running inside WSL: the Windows browser is opened.
+    pub wsl: bool,
 }
 
 impl RawSettings {

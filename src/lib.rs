@@ -128,6 +128,16 @@ pub enum Error {
         /// The account.
         username: String,
     },
+    /// `use` names an account that has nothing stored.
+    #[error(
+        "nothing is stored for {username} at {url}; sign in first: git-credential-bitbucket login {url} --user {username}"
+    )]
+    NoSuchAccount {
+        /// The host.
+        url: String,
+        /// The account asked for.
+        username: String,
+    },
     /// A command needs a terminal to ask on.
     #[error("there is no terminal to ask for the token on; run this command in a terminal")]
     NoTerminal,

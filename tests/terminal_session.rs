@@ -151,3 +151,39 @@ fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_sign
     assert!(!screen.contains("fakeSECRET_at") && !screen.contains("fakeSECRET_rt"), "no token on the screen");
     assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1);
 }
+
+#[test]
+fn with_several_accounts_and_no_default_a_terminal_asks_which_one() {
+    let fake = FakeBitbucket::start(Mode::Cloud);
+    let env = common::cloud_env(&fake);
+    env.config("credential.helper", HELPER);
+    let host = fake.host();
+    for user in ["work", "home"] {
+        let input = format!("protocol=http\nhost={host}\nusername={user}\npassword={user}-api-token\n\n");
+        let mut store = env.command(HELPER);
+        store.arg("store");
+        let out = common::run_with_input(store, input);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // git's "forget this host": the default goes, both accounts stay.
+    let forget = format!("protocol=http\nhost={host}\n\n");
+    let mut erase = env.command(HELPER);
+    erase.arg("erase");
+    assert!(common::run_with_input(erase, &forget).status.success());
+
+    let tmux = Tmux::start(&env, "accounts");
+    tmux.wait_for("$");
+    tmux.type_line(&format!("printf 'protocol=http\\nhost={host}\\n\\n' | git credential fill"));
+    let screen = tmux.wait_for("Which one should answer");
+    assert!(screen.contains("1) home (token)") && screen.contains("2) work (token)"), "{screen}");
+    assert!(!screen.contains("api-token"), "no secret in the list:\n{screen}");
+    tmux.type_line("2");
+    let screen = tmux.wait_for("username=work");
+    eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", screen.trim_end());
+    // The choice became the default: asked no more.
+    tmux.type_line(&format!(
+        "printf 'protocol=http\\nhost={host}\\n\\n' | git credential fill; echo filled-$?"
+    ));
+    let screen = tmux.wait_for("filled-0");
+    assert_eq!(screen.matches("Which one should answer").count(), 1, "{screen}");
+}

@@ -8,6 +8,7 @@
 //! [`Profile`] and [`Endpoints`]. Nothing here reads the environment, touches stdin/stdout
 //! or prints a secret.
 
+mod accounts;
 mod keep;
 mod refresh;
 mod sign_in;
@@ -304,10 +305,11 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    /// The stored access secret for the account, or the host default when git gave no username.
+    /// The stored access secret for the account, or the host default when git gave no
+    /// username (chosen among the stored accounts when there is none).
     pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Error> {
         let Some(record) = self.store.load(&account.access_key())? else {
-            return Ok(None);
+            return if account.username.is_none() { self.choose_account() } else { Ok(None) };
         };
         let account = match &account.username {
             Some(_) => account.clone(),

@@ -18,8 +18,9 @@ pub enum Opened {
     Nothing,
 }
 
-/// Start a browser on `url`: the `BROWSER` commands first, then (on a desktop) the system
-/// opener.
+/// Start a browser on `url`: the `BROWSER` commands first; on WSL the Windows browser
+/// (`wslview`, else `explorer.exe`), which reaches the helper's `localhost` listener through
+/// WSL's port forwarding; then, on a desktop, the system opener.
 pub fn open(url: &str, browser: &Browser) -> Opened {
     if let Some(var) = browser.command.as_deref().filter(|v| !v.trim().is_empty()) {
         for command in var.split(':').map(str::trim).filter(|c| !c.is_empty()) {
@@ -29,10 +30,13 @@ pub fn open(url: &str, browser: &Browser) -> Opened {
         }
         return Opened::Nothing;
     }
-    if !browser.desktop {
-        return Opened::Nothing;
-    }
-    for (program, args) in system_openers() {
+    let search_path = browser.search_path.as_deref();
+    let wsl: &[(&str, &[&str])] = if browser.wsl { WSL_OPENERS } else { &[] };
+    let desktop = if browser.desktop { system_openers() } else { &[] };
+    for (program, args) in wsl.iter().chain(desktop) {
+        if !is_executable(program, search_path) {
+            continue;
+        }
         let started = crate::config::scrub_secret_env(&mut Command::new(program))
             .args(*args)
             .arg(url)
@@ -46,6 +50,10 @@ pub fn open(url: &str, browser: &Browser) -> Opened {
     }
     Opened::Nothing
 }
+
+/// Windows' browser from inside WSL: `wslview` (wslu), else Explorer, which opens a URL in the
+/// default browser (and exits 1 even then, so the helper also offers paste-back).
+const WSL_OPENERS: &[(&str, &[&str])] = &[("wslview", &[]), ("explorer.exe", &[])];
 
 fn spawn_shell(command: &str, url: &str, search_path: Option<&str>) -> Option<Child> {
     let program = command.split_whitespace().next()?;
@@ -102,7 +110,7 @@ mod tests {
 
     fn command(browser: &str) -> Browser {
         let search_path = crate::config::process_env("PATH");
-        Browser { command: Some(browser.to_owned()), desktop: false, search_path }
+        Browser { command: Some(browser.to_owned()), desktop: false, search_path, wsl: false }
     }
 
     fn run(url: &str, browser: &str) {
