@@ -17,6 +17,14 @@ fn two_accounts() -> (Setup, tempfile::TempDir) {
     (setup, tempfile::tempdir().unwrap())
 }
 
+/// Both accounts signed in, `work` first (so it is the default).
+fn both_signed_in() -> Setup {
+    let (setup, dir) = two_accounts();
+    login(&setup, &dir, "work", &[]);
+    login(&setup, &dir, "home", &[]);
+    setup
+}
+
 fn askpass(dir: &tempfile::TempDir, username: &str, secret: &str) -> PathBuf {
     let script = dir.path().join(format!("askpass-{username}"));
     let text =
@@ -101,9 +109,7 @@ fn use_of_an_account_that_is_not_stored_is_a_clear_error_and_changes_nothing() {
 
 #[test]
 fn a_remote_username_setting_picks_the_account_per_remote() {
-    let (setup, dir) = two_accounts();
-    login(&setup, &dir, "work", &[]);
-    login(&setup, &dir, "home", &[]);
+    let setup = both_signed_in();
     let url = format!("http://{}/team/personal.git", setup.fake.host());
     setup.env.config(&format!("credential.{url}.username"), "home");
     assert_eq!(answered_user(&setup, "team/personal.git").as_deref(), Some("home"));
@@ -112,9 +118,7 @@ fn a_remote_username_setting_picks_the_account_per_remote() {
 
 #[test]
 fn without_a_default_and_without_a_terminal_nothing_is_answered_and_nothing_is_asked() {
-    let (setup, dir) = two_accounts();
-    login(&setup, &dir, "work", &[]);
-    login(&setup, &dir, "home", &[]);
+    let setup = both_signed_in();
     let forget = format!("protocol=http\nhost={}\n\n", setup.fake.host());
     assert!(
         setup.helper("erase", &forget, &[]).status.success(),

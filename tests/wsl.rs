@@ -7,13 +7,20 @@ mod common;
 use bitbucket_test_support::{Consent, client};
 use common::*;
 
-#[test]
-fn on_wsl_the_sign_in_page_opens_in_the_windows_browser() {
-    let setup = Setup::cloud();
+/// A `wslview` first on PATH that records the URL it is given: (its directory, PATH, the
+/// file the URL lands in).
+fn recording_wslview() -> (tempfile::TempDir, String, std::path::PathBuf) {
     let bin = tempfile::tempdir().unwrap();
     let (recorder, opened) = recording_browser(bin.path());
     std::fs::rename(&recorder, bin.path().join("wslview")).unwrap();
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    (bin, path, opened)
+}
+
+#[test]
+fn on_wsl_the_sign_in_page_opens_in_the_windows_browser() {
+    let setup = Setup::cloud();
+    let (_bin, path, opened) = recording_wslview();
     let mut child = spawn_get(
         &setup,
         &[("PATH", &path), ("WSL_DISTRO_NAME", "Ubuntu"), ("WSL_INTEROP", "/run/WSL/1_interop")],
@@ -31,10 +38,7 @@ fn on_wsl_the_sign_in_page_opens_in_the_windows_browser() {
 #[test]
 fn outside_wsl_and_without_a_desktop_the_address_is_printed_for_paste_back() {
     let setup = Setup::cloud();
-    let bin = tempfile::tempdir().unwrap();
-    let (recorder, opened) = recording_browser(bin.path());
-    std::fs::rename(&recorder, bin.path().join("wslview")).unwrap();
-    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let (_bin, path, opened) = recording_wslview();
     let child = spawn_get(&setup, &[("PATH", &path), ("GIT_BITBUCKET_OAUTH_TIMEOUT", "1")]);
     let out = child.wait_with_output().unwrap();
     assert!(!opened.exists(), "wslview is not used outside WSL");
