@@ -62,7 +62,6 @@ pub(crate) fn notice(message: &str) {
 pub(crate) struct Found {
     /// The account, username known.
     pub account: Account,
-    /// The record.
     pub record: StoredSecret,
 }
 

@@ -74,14 +74,10 @@ pub enum CallbackError {
     #[error(
         "port {port} on localhost is already in use, so the sign-in callback cannot be received; close the program using it, or choose another port with credential.bitbucketOAuthRedirectPort (or GIT_BITBUCKET_OAUTH_PORT) and register http://localhost:PORT/ as the consumer's callback URL"
     )]
-    PortInUse {
-        /// The port.
-        port: u16,
-    },
+    PortInUse { port: u16 },
     /// Binding failed for another reason.
     #[error("cannot listen on localhost:{port}: {reason}")]
     Bind {
-        /// The port.
         port: u16,
         /// The OS error.
         reason: String,

@@ -27,7 +27,6 @@ pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
 /// The tokens a token endpoint returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenResponse {
-    /// The access token.
     pub access_token: Secret,
     /// Lifetime in seconds, as the server said (never a constant).
     pub expires_in: Option<u64>,
@@ -176,14 +175,12 @@ pub enum ParsedError {
     Rejected {
         /// The code.
         error: String,
-        /// The status.
         status: u16,
         /// The grant (code or refresh token) is dead, not merely refused for another reason.
         grant_is_dead: bool,
     },
     /// Another failure status.
     Status {
-        /// The status.
         status: u16,
         /// The OAuth error code, if the body had one.
         error: Option<String>,
