@@ -513,7 +513,11 @@ impl Report<'_> {
                 self.line(&format!("  {:<40} (unset)", def.git));
                 continue;
             };
-            let shown = if def.secret && !value.is_empty() { "(set, REDACTED)" } else { value };
+            let shown = if def.secret && !value.is_empty() {
+                "(set, REDACTED)".to_owned()
+            } else {
+                redact_secrets(value)
+            };
             let from = match source {
                 Source::GitConfig => "git config".to_owned(),
                 Source::Env(var) => format!("environment {var}"),

@@ -155,10 +155,15 @@ fn diagnose_redacts_secrets_in_helper_commands_and_urls() {
     let setup = Setup::cloud();
     setup.env.config_add("credential.helper", "!f() { echo password=hunter2-in-config; }; f");
     setup.env.config("credential.https://alice:url-secret-7@example.com.helper", "store");
+    setup.env.config(
+        "credential.bitbucketCloudApiUrl",
+        &setup.fake.base_url().replace("http://", "http://api:api-url-secret-8@"),
+    );
     let out = setup.helper("diagnose", "", &[]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("git config:"), "{text}");
     assert!(!text.contains("hunter2-in-config"), "{text}");
     assert!(!text.contains("url-secret-7"), "{text}");
+    assert!(!text.contains("api-url-secret-8"), "a setting's URL user info: {text}");
     assert!(text.contains("REDACTED"), "{text}");
 }
