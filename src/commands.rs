@@ -15,7 +15,7 @@ use crate::cli::{self, Command};
 use crate::config::{RawSettings, SETTINGS, Source};
 use crate::gitconfig::{self, Scope};
 use crate::host::Deployment;
-use crate::store::{SecretKind, SecretStore, StoredSecret};
+use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};
 use crate::{Context, Credential, Error, Operation, run_operation, store, target};
 
 /// The URL commands use when none is given.
@@ -307,29 +307,18 @@ pub struct AccountRow {
 /// The stored accounts, without any secret.
 pub fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountRow>, Error> {
     let entries = store.list(namespace)?;
-    let prefix = format!("{namespace}:");
     let mut rows = Vec::new();
     for (key, record) in &entries {
+        let Some((account, KeyKind::Access)) = Account::from_key(namespace, key) else { continue };
         if record.kind == SecretKind::Refresh || key.account.is_empty() {
             continue;
         }
-        let rest = key.service.strip_prefix(&prefix).unwrap_or(&key.service);
-        let url = match rest.split_once("://") {
-            Some((scheme, after)) => {
-                let after = after.split_once('@').map_or(after, |(_, host_path)| host_path);
-                format!("{scheme}://{after}")
-            }
-            None => rest.to_owned(),
-        };
-        let default_service = format!("{prefix}{url}");
-        let host_default = entries.iter().any(|(k, r)| {
-            k.account.is_empty()
-                && k.service == default_service
-                && r.secret == record.secret
-                && r.username == record.username
-        });
+        let default_key = account.host_default_key();
+        let host_default = entries
+            .iter()
+            .any(|(k, r)| *k == default_key && r.secret == record.secret && r.username == record.username);
         rows.push(AccountRow {
-            url,
+            url: account.url(),
             username: record.username.clone(),
             kind: record.kind.name().to_owned(),
             expires_at: record.expires_at,

@@ -391,25 +391,8 @@ fn parse_bool(value: &str, line: usize, key: &'static str) -> Result<bool, Proto
 }
 
 /// Decode `%XX` escapes; a `%` not followed by two hex digits stays as it is (as in git).
-pub(crate) fn percent_decode(input: &str) -> Vec<u8> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) =
-                (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b)))
-            {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+fn percent_decode(input: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(input).collect()
 }
 
 #[cfg(test)]

@@ -272,3 +272,10 @@ proptest! {
         let _ = parse(input.as_bytes());
     }
 }
+
+#[test]
+fn percent_without_two_hex_digits_stays_in_url_parts() {
+    let cred = parse(b"url=https://u%zz%%41%4a%@h/p%2/%e9%2\n").unwrap();
+    assert_eq!(cred.username.as_deref(), Some("u%zz%AJ%"));
+    assert_eq!(cred.path.as_deref(), Some(&b"p%2/\xe9%2"[..]));
+}

@@ -14,6 +14,7 @@ mod memory;
 mod pipe;
 mod plaintext;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use serde::{Deserialize, Serialize};
 
 pub use self::cache::{CacheStore, parse_cache_options};
@@ -241,6 +242,17 @@ pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, S
     vec![("keyring", keyring), ("gpg", gpg), ("cache", cache), ("plaintext", plaintext)]
 }
 
+/// Which of an account's keys a [`StoreKey`] is (see [`Account::from_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// [`Account::access_key`] of an account with a username.
+    Access,
+    /// [`Account::refresh_key`].
+    Refresh,
+    /// [`Account::host_default_key`].
+    HostDefault,
+}
+
 /// One account on one host (optionally one repository path): the keys of SPEC §6.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -286,7 +298,7 @@ impl Account {
     }
 
     fn path_suffix(&self) -> String {
-        self.path.as_deref().map(|p| encode(p, PATH_SAFE)).unwrap_or_default()
+        self.path.as_deref().map(encode_path).unwrap_or_default()
     }
 
     /// Where the access token (or API token) lives: the user's key, or the host default when
@@ -312,36 +324,79 @@ impl Account {
         })
     }
 
+    /// Read a key back: the account it belongs to and which of its keys it is. The exact
+    /// inverse of [`access_key`](Self::access_key), [`refresh_key`](Self::refresh_key) and
+    /// [`host_default_key`](Self::host_default_key): `None` for any key they do not build
+    /// (another namespace's, another tool's). A host default key gives an account without a
+    /// username.
+    ///
+    /// The access key of the repository path `refresh_token` is the same key as the account's
+    /// refresh key, so the store cannot hold both; it is read as the refresh key.
+    pub fn from_key(namespace: &str, key: &StoreKey) -> Option<(Account, KeyKind)> {
+        let rest = key.service.strip_prefix(namespace)?.strip_prefix(':')?;
+        let (scheme, rest) = rest.split_once("://")?;
+        let (authority, path) = rest.split_once('/')?;
+        let (username, host) = match authority.split_once('@') {
+            Some((user, host)) => (Some(percent_decode_str(user).decode_utf8().ok()?.into_owned()), host),
+            None => (None, authority),
+        };
+        let kind = match (&username, path) {
+            (None, _) => KeyKind::HostDefault,
+            (Some(_), "refresh_token") => KeyKind::Refresh,
+            (Some(_), _) => KeyKind::Access,
+        };
+        let path = (kind != KeyKind::Refresh && !path.is_empty()).then(|| percent_decode_str(path).collect());
+        let account = Account {
+            namespace: namespace.to_owned(),
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            path,
+            username,
+        };
+        let rebuilt = match kind {
+            KeyKind::Access => Some(account.access_key()),
+            KeyKind::Refresh => account.refresh_key(),
+            KeyKind::HostDefault => Some(account.host_default_key()),
+        };
+        (rebuilt.as_ref() == Some(key)).then_some((account, kind))
+    }
+
     /// `scheme://host/[path]`, for messages (no username, no secret).
     pub fn url(&self) -> String {
         crate::target::web_url(&self.scheme, &self.host, self.path.as_deref())
     }
 }
 
-const USERINFO_SAFE: &[u8] = b"-._~!$&'()*+,;=";
+/// What a username keeps unencoded in a key: RFC 3986 unreserved and sub-delims. Every other
+/// byte becomes `%XX` (upper-case hex), so `me@x.com` is `me%40x.com`.
+const USERINFO_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
+
+/// What a repository path keeps unencoded in a key: the user info set plus `:`, `@` and `/`.
+const PATH_SAFE: &AsciiSet = &USERINFO_SAFE.remove(b':').remove(b'@').remove(b'/');
 
 /// A username percent-encoded for the user part of a URL (`me@x.com` → `me%40x.com`).
 pub(crate) fn encode_userinfo(username: &str) -> String {
-    encode(username.as_bytes(), USERINFO_SAFE)
+    percent_encode(username.as_bytes(), USERINFO_SAFE).to_string()
 }
-const PATH_SAFE: &[u8] = b"-._~!$&'()*+,;=:@/";
 
-/// A repository path percent-encoded as in store keys and URLs.
+/// A repository path percent-encoded as in store keys and URLs (`a b` → `a%20b`).
 pub(crate) fn encode_path(path: &[u8]) -> String {
-    encode(path, PATH_SAFE)
-}
-
-/// Percent-encode every byte that is not alphanumeric or in `safe`.
-fn encode(bytes: &[u8], safe: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || safe.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encode(path, PATH_SAFE).to_string()
 }
 
 #[cfg(test)]
@@ -382,6 +437,88 @@ mod tests {
         let a = Account::new("git", "https", "sso.tld", None, Some(""));
         assert_eq!(a.access_key().service, "git:https://@sso.tld/");
         assert_ne!(a.access_key(), a.host_default_key());
+    }
+
+    #[test]
+    fn every_byte_is_encoded_as_in_the_seed_layout() {
+        // The keys in people's keyrings were built with these safe sets: alphanumerics and
+        // the listed bytes stay, every other byte is `%XX` in upper-case hex.
+        let expected = |b: u8, safe: &[u8]| {
+            if b.is_ascii_alphanumeric() || safe.contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        };
+        for b in 0..=u8::MAX {
+            assert_eq!(encode_path(&[b]), expected(b, b"-._~!$&'()*+,;=:@/"), "path byte {b}");
+            if let Ok(text) = std::str::from_utf8(&[b]) {
+                assert_eq!(encode_userinfo(text), expected(b, b"-._~!$&'()*+,;="), "username byte {b}");
+            }
+        }
+        assert_eq!(encode_userinfo("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn every_key_reads_back_as_its_account_and_kind() {
+        for a in [
+            Account::new("git", "https", "bitbucket.org", None, Some("alice")),
+            Account::new("ns", "http", "127.0.0.1:7990", Some(b"scm/p/r.git"), Some("bob")),
+            Account::new("git", "https", "h", Some(b"a b\xff@:/%"), Some("me@x.com/é:%")),
+            Account::new("a:b", "https", "sso.tld", None, Some("")),
+        ] {
+            let host_default = Account { username: None, ..a.clone() };
+            assert_eq!(Account::from_key(&a.namespace, &a.access_key()), Some((a.clone(), KeyKind::Access)));
+            assert_eq!(
+                Account::from_key(&a.namespace, &a.host_default_key()),
+                Some((host_default, KeyKind::HostDefault))
+            );
+            let refresh = Account { path: None, ..a.clone() };
+            let key = a.refresh_key().unwrap();
+            assert_eq!(Account::from_key(&a.namespace, &key), Some((refresh, KeyKind::Refresh)));
+        }
+    }
+
+    #[test]
+    fn keys_this_layout_does_not_build_are_not_read() {
+        let key =
+            |service: &str, account: &str| StoreKey { service: service.into(), account: account.into() };
+        for (service, account) in [
+            ("git:https://bitbucket.org", "alice"),
+            ("git:https://alice@bitbucket.org/", "bob"),
+            ("git:https://bitbucket.org/", "alice"),
+            ("git:https://alice@bitbucket.org/a%2fb", "alice"),
+            ("git:https://al%FFice@bitbucket.org/", "al\u{fffd}ice"),
+            ("other:https://alice@bitbucket.org/", "alice"),
+            ("gitx:https://alice@bitbucket.org/", "alice"),
+            ("git:alice@bitbucket.org/", "alice"),
+        ] {
+            assert_eq!(Account::from_key("git", &key(service, account)), None, "{service} {account}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn keys_read_back_for_any_username_and_path(
+            username in proptest::option::of(".*"),
+            path in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)),
+            host in "[a-z0-9.-]{1,12}(:[0-9]{1,5})?",
+        ) {
+            let a = Account::new("git", "https", &host, path.as_deref(), username.as_deref());
+            let access = a.access_key();
+            let read = Account::from_key("git", &access);
+            if a.username.is_some() && a.path.as_deref() == Some(b"refresh_token") {
+                proptest::prop_assert_eq!(read.map(|(_, kind)| kind), Some(KeyKind::Refresh));
+            } else if a.username.is_some() {
+                proptest::prop_assert_eq!(read, Some((a.clone(), KeyKind::Access)));
+            } else {
+                proptest::prop_assert_eq!(read, Some((a.clone(), KeyKind::HostDefault)));
+            }
+            if let Some(key) = a.refresh_key() {
+                let refresh = Account { path: None, ..a.clone() };
+                proptest::prop_assert_eq!(Account::from_key("git", &key), Some((refresh, KeyKind::Refresh)));
+            }
+        }
     }
 
     #[test]
