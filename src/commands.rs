@@ -5,6 +5,7 @@
 //! except `token`, whose whole purpose is to print one access token on stdout.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -568,52 +569,23 @@ pub fn clock_skew(server: u64, now: u64) -> Result<i64, String> {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC.
+/// `YYYY-MM-DD HH:MM` in UTC. An HTTP date ends with the year 9999, and so does this: a
+/// later time (no real expiry) reads as its last minute.
 pub fn utc(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+    // `Wed, 18 Nov 2026 11:06:40 GMT`: fixed width, every field at its place.
+    let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix.min(LAST_SECOND_OF_9999)));
+    let field = |range: std::ops::Range<usize>| date.get(range).unwrap_or_default();
+    let month = MONTHS.iter().position(|m| *m == field(8..11)).map_or(0, |i| i + 1);
+    format!("{}-{month:02}-{} {}", field(12..16), field(5..7), field(17..22))
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Unix seconds of an HTTP `Date` header.
 fn parse_http_date(text: &str) -> Option<u64> {
-    let mut parts = text.split_whitespace().skip(1);
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| Some(*m) == parts.clone().next())? as u32
-        + 1;
-    parts.next();
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    let days = days_from_civil(year, month, day);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + mi * 60 + s)
+    let time = httpdate::parse_http_date(text).ok()?;
+    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -656,6 +628,9 @@ mod tests {
         assert_eq!(utc(1_795_000_000), "2026-11-18 11:06");
         assert_eq!(parse_http_date("Wed, 18 Nov 2026 11:06:40 GMT"), Some(1_795_000_000));
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(utc(951_868_800 - 60), "2000-02-29 23:59");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59");
+        assert_eq!(utc(u64::MAX), "9999-12-31 23:59");
     }
 
     #[test]
