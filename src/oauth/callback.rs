@@ -11,6 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use subtle::ConstantTimeEq;
+
 use crate::secret::Secret;
 
 /// What one request to the callback listener means.
@@ -44,7 +46,7 @@ pub fn judge_callback(query: &str, expected_state: &str) -> CallbackOutcome {
         }
         *slot = Some(value.into_owned());
     }
-    if !state.as_deref().is_some_and(|s| constant_time_eq(s.as_bytes(), expected_state.as_bytes())) {
+    if !state.as_deref().is_some_and(|s| bool::from(s.as_bytes().ct_eq(expected_state.as_bytes()))) {
         return CallbackOutcome::Forged;
     }
     match (code, error) {
@@ -60,10 +62,6 @@ pub fn judge_callback(query: &str, expected_state: &str) -> CallbackOutcome {
 /// Keep an error code printable: OAuth error codes are short ASCII words.
 fn sanitize(error: &str) -> String {
     error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Why the listener could not run or the wait ended without a code.
@@ -247,9 +245,17 @@ mod tests {
 
     #[test]
     fn wrong_missing_or_repeated_state_is_forged() {
-        for query in
-            ["code=abc&state=s2", "code=abc", "code=abc&state=s1&state=s2", "", "state=s1", "code=&state=s1"]
-        {
+        for query in [
+            "code=abc&state=s2",
+            "code=abc&state=s",
+            "code=abc&state=s12",
+            "code=abc&state=",
+            "code=abc",
+            "code=abc&state=s1&state=s2",
+            "",
+            "state=s1",
+            "code=&state=s1",
+        ] {
             assert_eq!(judge_callback(query, "s1"), CallbackOutcome::Forged, "{query}");
         }
     }
