@@ -19,28 +19,23 @@ const NOW: u64 = 1_700_000_000;
 /// One operation of a case: what git writes to the helper, and every byte of the answer.
 type Step = (Operation, &'static [u8], &'static [u8]);
 
+/// What git asks for alice on bitbucket.org, and for the host with no username.
+const ALICE: &[u8] = b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n";
+const ANYONE: &[u8] = b"protocol=https\nhost=bitbucket.org\n\n";
+/// Alice's token as git hands it to `store` (and to `erase` when the server rejects it).
+const ALICE_TOKEN: &[u8] = b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n";
+/// The answer with alice's token.
+const ANSWER: &[u8] = b"username=alice\npassword=tok-1\n";
+const NOTHING: &[u8] = b"";
+const STORE_ALICE: Step = (Store, ALICE_TOKEN, NOTHING);
+
 /// The cases: name, then the operations in order, each against what the earlier ones stored.
 const CASES: &[(&str, &[Step])] = &[
-    (
-        "store then get answers username and password",
-        &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b"username=alice\npassword=tok-1\n"),
-        ],
-    ),
-    (
-        "get without a username answers the host default",
-        &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\n\n", b"username=alice\npassword=tok-1\n"),
-        ],
-    ),
+    ("store then get answers username and password", &[STORE_ALICE, (Get, ALICE, ANSWER)]),
+    ("get without a username answers the host default", &[STORE_ALICE, (Get, ANYONE, ANSWER)]),
     (
         "get for another user answers nothing",
-        &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=bob\n\n", b""),
-        ],
+        &[STORE_ALICE, (Get, b"protocol=https\nhost=bitbucket.org\nusername=bob\n\n", NOTHING)],
     ),
     (
         "expiry and refresh token are kept and answered",
@@ -48,75 +43,62 @@ const CASES: &[(&str, &[Step])] = &[
             (
                 Store,
                 b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\npassword_expiry_utc=1900000000\noauth_refresh_token=ref-1\n\n",
-                b"",
+                NOTHING,
             ),
-            (
-                Get,
-                b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n",
-                b"username=alice\npassword=tok-1\npassword_expiry_utc=1900000000\noauth_refresh_token=ref-1\n",
-            ),
+            (Get, ALICE, b"username=alice\npassword=tok-1\npassword_expiry_utc=1900000000\noauth_refresh_token=ref-1\n"),
         ],
     ),
     (
         "erase of the stored password then get answers nothing",
-        &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Erase, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\n\n", b""),
-        ],
+        &[STORE_ALICE, (Erase, ALICE_TOKEN, NOTHING), (Get, ALICE, NOTHING), (Get, ANYONE, NOTHING)],
     ),
     (
         "erase of another password keeps the stored one",
         &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Erase, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-0\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b"username=alice\npassword=tok-1\n"),
+            STORE_ALICE,
+            (Erase, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-0\n\n", NOTHING),
+            (Get, ALICE, ANSWER),
         ],
     ),
     (
-        "unknown keys are ignored",
+        "unknown keys and capabilities are ignored",
         &[
             (
                 Store,
                 b"protocol=https\nhost=bitbucket.org\nusername=alice\nfuture_key=x\npassword=tok-1\nwwwauth[]=Basic realm=\"x\"\n\n",
-                b"",
+                NOTHING,
             ),
-            (
-                Get,
-                b"capability[]=future\nprotocol=https\nhost=bitbucket.org\nusername=alice\nfuture_key=y\n\n",
-                b"username=alice\npassword=tok-1\n",
-            ),
+            (Get, b"capability[]=future\nprotocol=https\nhost=bitbucket.org\nusername=alice\nfuture_key=y\n\n", ANSWER),
         ],
     ),
     (
         "crlf input is read and the answer has plain line feeds",
         &[
-            (Store, b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\npassword=tok-1\r\n\r\n", b""),
-            (Get, b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\n\r\n", b"username=alice\npassword=tok-1\n"),
+            (Store, b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\npassword=tok-1\r\n\r\n", NOTHING),
+            (Get, b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\n\r\n", ANSWER),
         ],
     ),
     (
         "url is expanded into its parts",
         &[
-            (Store, b"url=https://alice:tok%2D1@Bitbucket.org:443/\n\n", b""),
-            (Get, b"url=https://alice@bitbucket.org\n\n", b"username=alice\npassword=tok-1\n"),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b"username=alice\npassword=tok-1\n"),
+            (Store, b"url=https://alice:tok%2D1@Bitbucket.org:443/\n\n", NOTHING),
+            (Get, b"url=https://alice@bitbucket.org\n\n", ANSWER),
+            (Get, ALICE, ANSWER),
         ],
     ),
     (
         "an empty username is an account of its own",
         &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=\npassword=tok-e\n\n", b""),
+            (Store, b"protocol=https\nhost=bitbucket.org\nusername=\npassword=tok-e\n\n", NOTHING),
             (Get, b"protocol=https\nhost=bitbucket.org\nusername=\n\n", b"username=\npassword=tok-e\n"),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b""),
+            (Get, ALICE, NOTHING),
         ],
     ),
     (
         "a host this helper does not serve gets no answer",
         &[
-            (Store, b"protocol=https\nhost=example.com\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=example.com\nusername=alice\n\n", b""),
+            (Store, b"protocol=https\nhost=example.com\nusername=alice\npassword=tok-1\n\n", NOTHING),
+            (Get, b"protocol=https\nhost=example.com\nusername=alice\n\n", NOTHING),
         ],
     ),
 ];
@@ -200,14 +182,7 @@ fn every_case_answers_byte_for_byte_with_the_plaintext_store() {
 fn the_memory_store_keeps_nothing_from_one_operation_to_the_next() {
     // Each operation opens the store its settings name; a memory store lives as long as one
     // operation, as with `credentialStore=memory` in the binary.
-    run_case(
-        "memory store",
-        "memory",
-        &[
-            (Store, b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=tok-1\n\n", b""),
-            (Get, b"protocol=https\nhost=bitbucket.org\nusername=alice\n\n", b""),
-        ],
-    );
+    run_case("memory store", "memory", &[STORE_ALICE, (Get, ALICE, NOTHING)]);
 }
 
 #[test]
