@@ -9,6 +9,7 @@ mod common;
 
 use std::process::Output;
 
+use common::*;
 use serde_json::Value;
 
 const MAX_LINE: usize = 64 * 1024;
@@ -18,14 +19,14 @@ const BASE: &[u8] = b"protocol=https\nhost=bitbucket.org\nusername=alice\n";
 const STORED: &str = "stored-token";
 
 /// An isolated home with a plaintext store of its own.
-type Fixture = common::PlaintextFixture;
+type Fixture = PlaintextFixture;
 
 impl Fixture {
     /// A fixture whose store holds [`STORED`] for alice on bitbucket.org.
     fn seeded(namespace: &'static str) -> Self {
         let fixture = Fixture::new(namespace);
         let output = fixture.run("store", format!("{}password={STORED}\n\n", as_text(BASE)).as_bytes());
-        assert_ok(&output, "seeding the store");
+        assert_quiet_success(&output, "seeding the store");
         assert!(fixture.store.exists(), "seeding did not create the store");
         fixture
     }
@@ -39,7 +40,7 @@ impl Fixture {
     /// it succeeded quietly.
     fn get(&self, extra: &[u8]) -> String {
         let output = self.run("get", &[BASE, extra, b"\n"].concat());
-        assert_ok(&output, "get");
+        assert_quiet_success(&output, "get");
         String::from_utf8(output.stdout).expect("UTF-8 answer")
     }
 
@@ -66,24 +67,9 @@ fn as_text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("UTF-8")
 }
 
-fn assert_ok(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what}: exit {:?}, stderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.stderr.is_empty(), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-}
-
 /// Exit 2, exactly one stderr line starting with the program name, nothing on stdout, no panic.
 fn assert_refused(output: &Output, what: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{what}: stderr: {stderr}");
-    assert!(output.stdout.is_empty(), "{what}: stdout: {}", String::from_utf8_lossy(&output.stdout));
-    assert!(stderr.starts_with("git-credential-bitbucket: "), "{what}: stderr: {stderr}");
-    assert!(stderr.ends_with('\n') && stderr.matches('\n').count() == 1, "{what}: not one line: {stderr:?}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{what}: {stderr}");
+    assert_one_line_error(output, 2, what);
 }
 
 /// A line `key=` + filler whose content (newline excluded) is exactly `len` bytes.
@@ -149,7 +135,7 @@ fn line_over_64_kib_is_refused_and_one_of_exactly_64_kib_is_accepted() {
 
     let longest = line_of("password", MAX_LINE);
     let output = fixture.run("store", &[BASE, &longest, b"\n"].concat());
-    assert_ok(&output, "store with a 64 KiB password line");
+    assert_quiet_success(&output, "store with a 64 KiB password line");
     let password = &longest["password=".len()..MAX_LINE];
     assert_eq!(fixture.get(b""), format!("username=alice\npassword={}\n", as_text(password)));
 }
@@ -170,7 +156,7 @@ fn input_over_1_mib_is_refused_and_input_of_exactly_1_mib_is_accepted() {
 
     let exact = input_of_size("one-mib-token", MAX_INPUT);
     assert_eq!(exact.len(), MAX_INPUT);
-    assert_ok(&fixture.run("store", &exact), "store with exactly 1 MiB");
+    assert_quiet_success(&fixture.run("store", &exact), "store with exactly 1 MiB");
     assert_eq!(fixture.get(b""), "username=alice\npassword=one-mib-token\n");
 }
 
@@ -198,7 +184,7 @@ fn bad_input_does_not_create_a_missing_store() {
 fn value_containing_equals_signs_is_kept_whole() {
     let fixture = Fixture::new("ok-equals");
     let output = fixture.run("store", &[BASE, b"password==a=b==c=\n\n"].concat());
-    assert_ok(&output, "store");
+    assert_quiet_success(&output, "store");
     assert_eq!(fixture.get(b""), "username=alice\npassword==a=b==c=\n");
 }
 
@@ -206,13 +192,13 @@ fn value_containing_equals_signs_is_kept_whole() {
 fn crlf_line_ends_are_accepted_and_never_written_back() {
     let fixture = Fixture::new("ok-crlf");
     let stored = b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\npassword=crlf-token\r\n\r\n";
-    assert_ok(&fixture.run("store", stored), "store with CRLF");
+    assert_quiet_success(&fixture.run("store", stored), "store with CRLF");
     let record: Value = serde_json::from_slice(&fixture.bytes().expect("store file")).expect("JSON");
     let entry = &record["entries"]["ok-crlf:https://alice@bitbucket.org/"]["alice"];
     assert_eq!(entry["secret"], "crlf-token");
 
     let output = fixture.run("get", b"protocol=https\r\nhost=bitbucket.org\r\nusername=alice\r\n\r\n");
-    assert_ok(&output, "get with CRLF");
+    assert_quiet_success(&output, "get with CRLF");
     assert_eq!(output.stdout, b"username=alice\npassword=crlf-token\n");
 }
 
@@ -220,7 +206,7 @@ fn crlf_line_ends_are_accepted_and_never_written_back() {
 fn non_utf8_path_is_accepted_and_keys_the_secret() {
     let fixture = Fixture::new("ok-path-bytes");
     let output = fixture.run("store", &[BASE, b"path=team/r\xff\xfe.git\npassword=path-token\n\n"].concat());
-    assert_ok(&output, "store with a non-UTF-8 path");
+    assert_quiet_success(&output, "store with a non-UTF-8 path");
     let file: Value = serde_json::from_slice(&fixture.bytes().expect("store file")).expect("JSON");
     let key = "ok-path-bytes:https://alice@bitbucket.org/team/r%FF%FE.git";
     assert_eq!(file["entries"][key]["alice"]["secret"], "path-token", "{file:#}");
@@ -237,7 +223,7 @@ fn unknown_operation_is_ignored_without_output() {
         [&b""[..], b"protocol=https\nhost=bitbucket.org\nusername=alice\npassword=x\n\n", b"\0garbage"]
     {
         let output = fixture.run("frobnicate", input);
-        assert_ok(&output, "frobnicate");
+        assert_quiet_success(&output, "frobnicate");
         assert!(output.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&output.stdout));
     }
     assert_eq!(fixture.bytes(), before);

@@ -3,49 +3,26 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client};
-
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
-
-struct Setup {
-    fake: FakeBitbucket,
-    env: GitEnv,
-    url: String,
-    tmp: tempfile::TempDir,
-}
+use bitbucket_test_support::{Consent, FakeBitbucket, Mode, RequestKind, User, client};
+use common::*;
 
 impl Setup {
-    fn cloud() -> Setup {
+    /// Cloud with alice (API token, consenting) and no consumer; the helper is not git's
+    /// credential helper: these tests run its commands directly.
+    fn with_api_token() -> Setup {
         let fake = FakeBitbucket::start(Mode::Cloud);
         fake.add_user(User::new("alice", "alice@example.com").with_api_token("alice-api-token-1"));
         fake.set_consenting_user("alice");
-        let env = common::cloud_env(&fake);
-        let url = format!("http://{}", fake.host());
-        let tmp = tempfile::tempdir().unwrap();
-        Setup { fake, env, url, tmp }
+        let env = cloud_env(&fake);
+        Setup::new(fake, env)
     }
 
-    fn askpass(&self, username: &str, secret: &str) -> PathBuf {
-        let script = self.tmp.path().join("askpass");
-        std::fs::write(
-            &script,
-            format!("#!/bin/sh\ncase \"$1\" in Username*) echo '{username}';; *) echo '{secret}';; esac\n"),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        script
-    }
-
+    /// `git-credential-bitbucket ARGS` with stdin closed; shows only its stderr.
     fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         let mut cmd = self.env.command(HELPER);
-        cmd.args(args).stdin(Stdio::null());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
+        cmd.args(args).stdin(Stdio::null()).envs(extra_env.iter().copied());
         let out = cmd.output().unwrap();
         // stdout may hold a token (the `token` command): show only what a person reads on stderr.
         eprintln!("$ git-credential-bitbucket {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
@@ -53,22 +30,15 @@ impl Setup {
     }
 
     fn login_with_token(&self) -> Output {
-        let askpass = self.askpass("alice", "alice-api-token-1");
-        self.run(&["login", &self.url, "--method", "token"], &[("GIT_ASKPASS", askpass.to_str().unwrap())])
+        let (askpass, _) = self.askpass("login", "alice", "alice-api-token-1");
+        let url = self.http_root();
+        self.run(&["login", &url, "--method", "token"], &[("GIT_ASKPASS", askpass.to_str().unwrap())])
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn login_with_a_token_then_list_token_and_logout() {
-    let s = Setup::cloud();
+    let s = Setup::with_api_token();
     let out = s.login_with_token();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("signed in to"), "{}", stderr(&out));
@@ -89,37 +59,29 @@ fn login_with_a_token_then_list_token_and_logout() {
     assert_eq!(rows[0]["host_default"], true);
     assert!(!stdout(&json).contains("alice-api-token-1"));
 
-    let token = s.run(&["token", &s.url], &[]);
+    let token = s.run(&["token", &s.http_root()], &[]);
     assert!(token.status.success());
     assert_eq!(stdout(&token), "alice-api-token-1\n", "nothing but the token on stdout");
 
-    let logout = s.run(&["logout", &s.url], &[]);
+    let logout = s.run(&["logout", &s.http_root()], &[]);
     assert!(logout.status.success());
     assert!(stderr(&logout).contains("signed out alice"), "{}", stderr(&logout));
     let after = s.run(&["list", "--json"], &[]);
     assert_eq!(stdout(&after).trim(), "[]");
-    let token = s.run(&["token", &s.url], &[]);
+    let token = s.run(&["token", &s.http_root()], &[]);
     assert_eq!(token.status.code(), Some(1));
     assert!(stderr(&token).contains("not signed in"), "{}", stderr(&token));
 }
 
 #[test]
 fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
-    let s = Setup::cloud();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let s = Setup::with_api_token();
+    let port = s.port;
     s.fake.add_consumer("cid", "csecret", &format!("http://localhost:{port}/"));
     s.fake.set_expires_in(30); // inside the 60 s margin: the next use refreshes
-    let opened = s.tmp.path().join("url");
-    let browser = s.tmp.path().join("browser");
-    std::fs::write(
-        &browser,
-        format!("#!/bin/sh\nprintf '%s' \"$1\" > {0}.tmp && mv {0}.tmp {0}\n", opened.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (browser, opened) = recording_browser(s.tmp.path());
     let mut cmd = s.env.command(HELPER);
-    cmd.args(["login", &s.url, "--method", "oauth"])
+    cmd.args(["login", &s.http_root(), "--method", "oauth"])
         .env("BROWSER", &browser)
         .env("BITBUCKET_OAUTH_CLIENT_ID", "cid")
         .env("BITBUCKET_OAUTH_CLIENT_SECRET", "csecret")
@@ -128,17 +90,7 @@ fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let url = loop {
-        if let Ok(url) = std::fs::read_to_string(&opened) {
-            break url;
-        }
-        assert!(
-            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "browser not opened"
-        );
-        std::thread::yield_now();
-    };
+    let url = wait_for_file(&opened, &mut child);
     let location = s.fake.consent(&url, Consent::Grant);
     client::get(&location.replace("localhost", "127.0.0.1")).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -147,7 +99,7 @@ fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
 
     let first = s.fake.last_access_token("alice").unwrap();
     let token = s.run(
-        &["token", &s.url],
+        &["token", &s.http_root()],
         &[("BITBUCKET_OAUTH_CLIENT_ID", "cid"), ("BITBUCKET_OAUTH_CLIENT_SECRET", "csecret")],
     );
     assert!(token.status.success(), "{}", stderr(&token));
@@ -159,15 +111,15 @@ fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
 
 #[test]
 fn logout_of_an_unknown_account_says_so_and_succeeds() {
-    let s = Setup::cloud();
-    let out = s.run(&["logout", &s.url, "--user", "nobody"], &[]);
+    let s = Setup::with_api_token();
+    let out = s.run(&["logout", &s.http_root(), "--user", "nobody"], &[]);
     assert!(out.status.success());
     assert!(stderr(&out).contains("nothing stored"), "{}", stderr(&out));
 }
 
 #[test]
 fn login_to_a_host_that_is_not_bitbucket_is_bad_usage() {
-    let s = Setup::cloud();
+    let s = Setup::with_api_token();
     let out = s.run(&["login", "https://github.com"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).starts_with("git-credential-bitbucket: "), "{}", stderr(&out));
@@ -176,11 +128,11 @@ fn login_to_a_host_that_is_not_bitbucket_is_bad_usage() {
 
 #[test]
 fn diagnose_reports_settings_store_network_and_redacts_secrets() {
-    let s = Setup::cloud();
-    s.env.config(&format!("credential.{}.helper", s.url), HELPER);
+    let s = Setup::with_api_token();
+    s.env.config(&format!("credential.{}.helper", s.http_root()), HELPER);
     s.env.config("credential.bitbucketOAuthClientId", "cid");
     s.env.config("credential.bitbucketOAuthClientSecret", "client-secret-value");
-    let out = s.run(&["diagnose", &s.url], &[]);
+    let out = s.run(&["diagnose", &s.http_root()], &[]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("git: git version 2."), "{text}");
@@ -194,9 +146,9 @@ fn diagnose_reports_settings_store_network_and_redacts_secrets() {
 
 #[test]
 fn diagnose_exits_1_and_says_what_is_wrong() {
-    let s = Setup::cloud();
+    let s = Setup::with_api_token();
     let out = s.run(
-        &["diagnose", &s.url],
+        &["diagnose", &s.http_root()],
         &[
             ("GIT_BITBUCKET_CREDENTIAL_STORE", "keyring"),
             ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent"),
@@ -277,21 +229,21 @@ fn version_names_the_release_and_the_commit_it_was_built_from() {
 
 #[test]
 fn list_and_logout_work_with_the_keyring_store() {
-    let s = Setup::cloud();
+    let s = Setup::with_api_token();
     let session = bitbucket_test_support::KeyringSession::shared();
     let mut env: Vec<(String, String)> = session.bus_env();
     env.push(("GIT_BITBUCKET_CREDENTIAL_STORE".into(), "keyring".into()));
     env.push(("GIT_BITBUCKET_NAMESPACE".into(), format!("cmds{}", std::process::id())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let askpass = s.askpass("alice", "alice-api-token-1");
+    let (askpass, _) = s.askpass("login", "alice", "alice-api-token-1");
     let mut login_env = env.clone();
     login_env.push(("GIT_ASKPASS", askpass.to_str().unwrap()));
-    assert!(s.run(&["login", &s.url, "--method", "token"], &login_env).status.success());
+    assert!(s.run(&["login", &s.http_root(), "--method", "token"], &login_env).status.success());
 
     let rows: serde_json::Value = serde_json::from_slice(&s.run(&["list", "--json"], &env).stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
     assert_eq!(rows[0]["username"], "alice");
-    assert!(s.run(&["logout", &s.url], &env).status.success());
+    assert!(s.run(&["logout", &s.http_root()], &env).status.success());
     let rows: serde_json::Value = serde_json::from_slice(&s.run(&["list", "--json"], &env).stdout).unwrap();
     assert_eq!(rows, serde_json::json!([]));
 }

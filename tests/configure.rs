@@ -3,14 +3,16 @@
 //! then the helper), adds `provider=bitbucket` for each `--url`, is idempotent, and
 //! `unconfigure` takes exactly that away again.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use bitbucket_test_support::GitEnv;
+use common::*;
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const CLOUD_HELPER_KEY: &str = "credential.https://bitbucket.org.helper";
 
 /// The value `configure` writes when the binary is not on `PATH`: its absolute path.

@@ -12,16 +12,14 @@
 mod common;
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client, support_bin};
-use serde_json::Value;
+use common::*;
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const CONTEXT: &str = "/bitbucket";
 const REPO: &str = "PROJ/repo";
 const PERSONAL_TOKEN: &str = "BBDC-alice-personal-token-0123456789";
@@ -30,77 +28,28 @@ const CLIENT_ID: &str = "dc-application-link";
 const CLIENT_SECRET: &str = "dc-client-secret-never-printed";
 const REALM: &str = "Basic realm=\"Atlassian Bitbucket\"";
 
-/// A Data Center fake under [`CONTEXT`] with [`REPO`], and an isolated git environment whose
-/// only credential helper is this binary, keeping secrets in the plaintext store in its HOME.
-/// Nothing else is configured: each test says how the host is recognised.
-struct Dc {
-    fake: FakeBitbucket,
-    env: GitEnv,
-    tmp: tempfile::TempDir,
-}
-
-impl Dc {
-    fn start() -> Dc {
+/// The Data Center fixture: a fake under [`CONTEXT`] with [`REPO`], and an isolated git
+/// environment whose only credential helper is this binary, keeping secrets in the plaintext
+/// store in its HOME. Nothing else is configured: each test says how the host is recognised.
+impl Setup {
+    fn datacenter() -> Setup {
         let fake = FakeBitbucket::start(Mode::DataCenter { context_path: CONTEXT.to_owned() });
         fake.create_repo(REPO);
         let mut env = GitEnv::new();
         env.config("credential.helper", HELPER);
         env.set_env("GIT_BITBUCKET_CREDENTIAL_STORE", "plaintext");
-        Dc { fake, env, tmp: tempfile::tempdir().unwrap() }
+        Setup::new(fake, env)
     }
 
     /// `credential.http://127.0.0.1:PORT.provider=bitbucket` (deployment: Data Center by default).
-    fn with_provider() -> Dc {
-        let dc = Dc::start();
+    fn datacenter_with_provider() -> Setup {
+        let dc = Setup::datacenter();
         dc.env.config(&format!("credential.{}.provider", dc.http_root()), "bitbucket");
         dc
     }
 
-    /// `http://127.0.0.1:PORT` (no context path).
-    fn http_root(&self) -> String {
-        format!("http://{}", self.fake.host())
-    }
-
     fn remote(&self) -> String {
         self.fake.git_url(REPO)
-    }
-
-    fn store_file(&self) -> PathBuf {
-        self.env.home().join(".local/share/git-credential-bitbucket/credentials.json")
-    }
-
-    /// The plaintext store's raw text ("" when nothing was ever stored).
-    fn stored(&self) -> String {
-        std::fs::read_to_string(self.store_file()).unwrap_or_default()
-    }
-
-    /// The record under `service` for `account`, read from the file without the helper.
-    fn record(&self, service: &str, account: &str) -> Option<Value> {
-        let text = std::fs::read_to_string(self.store_file()).ok()?;
-        let file: Value = serde_json::from_str(&text).expect("the plaintext store is JSON");
-        file["entries"].get(service)?.get(account).cloned()
-    }
-
-    /// Every service name in the store.
-    fn services(&self) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(self.store_file()) else { return Vec::new() };
-        let file: Value = serde_json::from_str(&text).expect("the plaintext store is JSON");
-        file["entries"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
-    }
-
-    /// An askpass program (named by `label`) answering `username` and `secret` to git's two
-    /// questions, and appending each question to a log file.
-    fn askpass(&self, label: &str, username: &str, secret: &str) -> (PathBuf, PathBuf) {
-        let script = self.tmp.path().join(format!("askpass-{label}"));
-        let log = self.tmp.path().join(format!("askpass-{label}.log"));
-        write_script(
-            &script,
-            &format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\ncase \"$1\" in Username*) echo '{username}';; *) echo '{secret}';; esac\n",
-                log.display()
-            ),
-        );
-        (script, log)
     }
 
     /// `git clone URL DIR` in an interactive session whose only way to ask is `askpass`.
@@ -132,18 +81,11 @@ impl Dc {
         out
     }
 
-    /// `git-credential-bitbucket ARGS` with `input` on stdin and `extra_env` on top.
-    fn helper(&self, args: &[&str], input: &str, extra_env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.env.command(HELPER);
-        cmd.args(args).envs(extra_env.iter().copied());
-        run_with_input(cmd, input)
-    }
-
     /// `git credential fill` for the remote, with `extra_env` on top.
     fn fill(&self, extra_env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.env.command("git");
-        cmd.args(["credential", "fill"]).envs(extra_env.iter().copied());
-        run_with_input(cmd, &format!("url={}\n\n", self.remote()))
+        let mut cmd = git_credential(&self.env, "fill");
+        cmd.envs(extra_env.iter().copied());
+        run_with_input(cmd, format!("url={}\n\n", self.remote()))
     }
 
     /// Registers the Data Center OAuth client (application link) on the fake and in git config,
@@ -151,44 +93,13 @@ impl Dc {
     fn with_oauth_client(&self, user: &str) -> u16 {
         self.fake.add_user(User::new(user, &format!("{user}@example.com")));
         self.fake.set_consenting_user(user);
-        let port = free_port();
+        let port = self.port;
         self.fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
         self.env.config("credential.bitbucketDataCenterOAuthClientId", CLIENT_ID);
         self.env.config("credential.bitbucketDataCenterOAuthClientSecret", CLIENT_SECRET);
         self.env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
         port
     }
-}
-
-fn write_script(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn run_with_input(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn field(out: &Output, key: &str) -> Option<String> {
-    stdout(out).lines().find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Commits a new file in `checkout`, pushes it with `GIT_TERMINAL_PROMPT=0` and no askpass,
@@ -204,8 +115,8 @@ fn commit_and_push(env: &GitEnv, checkout: &Path, name: &str) -> String {
 /// Runs `cmd` (which makes the helper sign in with OAuth through `BROWSER`), plays the browser
 /// on the fake's consent page, follows the redirect to the helper's callback, and returns the
 /// command's output and the authorize URL the helper opened.
-fn sign_in_with_recording_browser(dc: &Dc, mut cmd: Command, input: &str) -> (Output, String) {
-    let (browser, opened) = common::recording_browser(dc.tmp.path());
+fn sign_in_with_recording_browser(dc: &Setup, mut cmd: Command, input: &str) -> (Output, String) {
+    let (browser, opened) = recording_browser(dc.tmp.path());
     cmd.env_remove("GIT_TERMINAL_PROMPT")
         .env("BROWSER", &browser)
         .env("GIT_BITBUCKET_OAUTH_TIMEOUT", "60")
@@ -214,7 +125,7 @@ fn sign_in_with_recording_browser(dc: &Dc, mut cmd: Command, input: &str) -> (Ou
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let url = common::wait_for_file(&opened, &mut child);
+    let url = wait_for_file(&opened, &mut child);
     let location = dc.fake.consent(&url, Consent::Grant);
     let back = client::get(&location.replace("://localhost:", "://127.0.0.1:")).unwrap();
     assert_eq!(back.status, 200, "{}", back.text());
@@ -236,7 +147,7 @@ fn requests_of(fake: &FakeBitbucket, kind: RequestKind) -> Vec<(String, u16, Opt
 
 #[test]
 fn personal_token_typed_at_gits_prompt_is_stored_and_serves_push_and_clone_without_prompt() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.fake.add_user(User::new("alice", "alice@example.com"));
     dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
     let (askpass, asked) = dc.askpass("first", "alice", PERSONAL_TOKEN);
@@ -277,12 +188,12 @@ fn personal_token_typed_at_gits_prompt_is_stored_and_serves_push_and_clone_witho
 
 #[test]
 fn project_token_from_login_bearer_is_sent_as_bearer_for_clone_and_push() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.fake.add_dc_project_token("PROJ", PROJECT_TOKEN);
     let (askpass, asked) = dc.askpass("login", "x-token-auth", PROJECT_TOKEN);
     let root = dc.http_root();
 
-    let login = dc.helper(
+    let login = dc.helper_args(
         &["login", &root, "--method", "token", "--bearer"],
         "",
         &[("GIT_ASKPASS", askpass.to_str().unwrap())],
@@ -298,11 +209,11 @@ fn project_token_from_login_bearer_is_sent_as_bearer_for_clone_and_push() {
 
     // What git 2.47 gets: capability[]=authtype, authtype=Bearer, credential=TOKEN.
     let host = dc.fake.host();
-    let answer = dc.helper(&["get"], &format!("capability[]=authtype\nprotocol=http\nhost={host}\n\n"), &[]);
+    let answer = dc.helper("get", &format!("capability[]=authtype\nprotocol=http\nhost={host}\n\n"), &[]);
     assert!(answer.status.success(), "{}", stderr(&answer));
     assert!(stdout(&answer).lines().any(|l| l == "capability[]=authtype"), "{}", stdout(&answer));
-    assert_eq!(field(&answer, "authtype").as_deref(), Some("Bearer"));
-    assert_eq!(field(&answer, "credential").as_deref(), Some(PROJECT_TOKEN));
+    assert_eq!(field(&answer, "authtype"), Some("Bearer"));
+    assert_eq!(field(&answer, "credential"), Some(PROJECT_TOKEN));
     assert_eq!(field(&answer, "password"), None, "a Bearer token is never answered as a password");
 
     dc.env.git(dc.env.path(), &["clone", "-q", &dc.remote(), "checkout"]);
@@ -320,7 +231,7 @@ fn project_token_from_login_bearer_is_sent_as_bearer_for_clone_and_push() {
     assert_eq!((dc.fake.count(RequestKind::Rest), dc.fake.count(RequestKind::Token)), (0, 0));
 
     // A git without capability[]=authtype cannot send it: a clear error, nothing answered.
-    let old_git = dc.helper(&["get"], &format!("protocol=http\nhost={host}\n\n"), &[]);
+    let old_git = dc.helper("get", &format!("protocol=http\nhost={host}\n\n"), &[]);
     assert_eq!(old_git.status.code(), Some(1), "{}", stderr(&old_git));
     assert!(old_git.stdout.is_empty(), "{}", stdout(&old_git));
     let message = stderr(&old_git);
@@ -331,13 +242,16 @@ fn project_token_from_login_bearer_is_sent_as_bearer_for_clone_and_push() {
 
 #[test]
 fn login_with_the_base_url_including_the_context_path_serves_git() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.fake.add_user(User::new("alice", "alice@example.com"));
     dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
     let (askpass, _) = dc.askpass("login", "alice", PERSONAL_TOKEN);
     let base = dc.fake.base_url();
-    let login =
-        dc.helper(&["login", &base, "--method", "token"], "", &[("GIT_ASKPASS", askpass.to_str().unwrap())]);
+    let login = dc.helper_args(
+        &["login", &base, "--method", "token"],
+        "",
+        &[("GIT_ASKPASS", askpass.to_str().unwrap())],
+    );
     assert!(login.status.success(), "{}", stderr(&login));
     let out = dc.clone_without_prompt(&dc.remote(), "checkout");
     assert!(out.status.success(), "login said signed in, but git got nothing: {:?}", dc.services());
@@ -347,7 +261,7 @@ fn login_with_the_base_url_including_the_context_path_serves_git() {
 
 #[test]
 fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     let port = dc.with_oauth_client("carol");
     dc.env.config("credential.useHttpPath", "true");
     let consent_log = dc.tmp.path().join("consent-log");
@@ -365,7 +279,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let log = common::finished_consent_log(&consent_log);
+    let log = finished_consent_log(&consent_log);
     eprintln!("chromium-consent steps:\n{log}\ngit:\n{}", stderr(&out));
     assert!(out.status.success(), "clone failed: {}", stderr(&out));
     assert!(log.contains("clicked"), "{log}");
@@ -411,7 +325,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
 
 #[test]
 fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_no_prompt() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     let port = dc.with_oauth_client("carol");
     dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
 
@@ -454,7 +368,7 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
     assert!(out.status.success(), "second clone failed: {}", stderr(&out));
     let fill = dc.fill(&[]);
     assert!(fill.status.success(), "{}", stderr(&fill));
-    assert_eq!(field(&fill, "username").as_deref(), Some("carol"));
+    assert_eq!(field(&fill, "username"), Some("carol"));
     assert_eq!(dc.fake.count(RequestKind::Token), 1);
     assert_eq!(dc.fake.count(RequestKind::Rest), 1);
 }
@@ -463,7 +377,7 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
 
 #[test]
 fn near_expiry_data_center_token_is_refreshed_with_the_client_in_the_form_and_rotation_is_saved() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.with_oauth_client("carol");
     dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
     dc.fake.set_expires_in(30); // inside the helper's 60 s margin: the next use refreshes
@@ -476,13 +390,13 @@ fn near_expiry_data_center_token_is_refreshed_with_the_client_in_the_form_and_ro
     let first_refresh = field(&first, "oauth_refresh_token").expect("a refresh token");
     let expiry: u64 = field(&first, "password_expiry_utc").expect("an expiry").parse().unwrap();
     assert!(expiry <= unix_now() + 30, "the expiry comes from expires_in");
-    assert!(dc.stored().contains(&first_refresh));
+    assert!(dc.stored().contains(first_refresh));
 
     let second = dc.fill(&[]);
     assert!(second.status.success(), "{}", stderr(&second));
     let second_access = field(&second, "password").expect("an access token");
     assert_ne!(second_access, first_access, "a new access token");
-    assert_eq!(field(&second, "username").as_deref(), Some("carol"));
+    assert_eq!(field(&second, "username"), Some("carol"));
 
     let token = requests_of(&dc.fake, RequestKind::Token);
     assert_eq!(token.len(), 2, "one code exchange, one refresh: {token:?}");
@@ -496,11 +410,11 @@ fn near_expiry_data_center_token_is_refreshed_with_the_client_in_the_form_and_ro
 
     let rotated = dc.fake.last_refresh_token("carol").unwrap();
     assert_ne!(rotated, first_refresh);
-    assert_eq!(field(&second, "oauth_refresh_token").as_deref(), Some(rotated.as_str()));
+    assert_eq!(field(&second, "oauth_refresh_token"), Some(rotated.as_str()));
     let stored = dc.stored();
     assert!(stored.contains(&rotated), "the rotated refresh token is stored");
-    assert!(!stored.contains(&first_refresh), "the spent refresh token is gone");
-    assert!(stored.contains(&second_access) && !stored.contains(&first_access));
+    assert!(!stored.contains(first_refresh), "the spent refresh token is gone");
+    assert!(stored.contains(second_access) && !stored.contains(first_access));
 }
 
 // 5. Recognition by the realm header alone: https only.
@@ -574,8 +488,8 @@ impl Drop for TlsTerminator {
 
 /// A Data Center fake with alice's personal token, `credential.helper` and the store choice as
 /// the only settings (no provider), and stunnel in front of it; git trusts its certificate.
-fn realm_only_over_https() -> (Dc, TlsTerminator, String) {
-    let dc = Dc::start();
+fn realm_only_over_https() -> (Setup, TlsTerminator, String) {
+    let dc = Setup::datacenter();
     dc.fake.add_user(User::new("alice", "alice@example.com"));
     dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
     let tls = TlsTerminator::start(dc.fake.port());
@@ -611,7 +525,7 @@ fn realm_alone_over_https_makes_the_helper_answer_git_with_a_stored_token() {
     let host = format!("127.0.0.1:{}", tls.port);
     // Kept the way the helper keeps a realm host's secret: `store` with the realm git saw.
     let store = dc.helper(
-        &["store"],
+        "store",
         &format!(
             "protocol=https\nhost={host}\nusername=alice\npassword={PERSONAL_TOKEN}\nwwwauth[]={REALM}\n\n"
         ),
@@ -622,14 +536,14 @@ fn realm_alone_over_https_makes_the_helper_answer_git_with_a_stored_token() {
     // Without the realm (git's own `store` after a success): the host was recognised once, so
     // it is remembered; a host never seen with the realm is still not ours.
     let without_realm = dc.helper(
-        &["store"],
+        "store",
         &format!("protocol=https\nhost={host}\nusername=bob\npassword=bob-token\n\n"),
         &[],
     );
     assert!(without_realm.status.success());
     assert!(dc.record(&format!("git:https://bob@{host}/"), "bob").is_some(), "{:?}", dc.services());
     let unknown = dc.helper(
-        &["store"],
+        "store",
         "protocol=https\nhost=never-seen.example.com\nusername=carol\npassword=carol-token\n\n",
         &[],
     );
@@ -651,7 +565,7 @@ fn realm_alone_over_https_makes_the_helper_answer_git_with_a_stored_token() {
 
 #[test]
 fn realm_alone_never_makes_a_plain_http_host_data_center() {
-    let dc = Dc::start(); // no provider setting: only credential.helper and the store choice
+    let dc = Setup::datacenter(); // no provider setting: only credential.helper and the store choice
     dc.fake.add_user(User::new("alice", "alice@example.com"));
     dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
     let host = dc.fake.host();
@@ -665,7 +579,7 @@ fn realm_alone_never_makes_a_plain_http_host_data_center() {
 
     // Even a `store` that carries the realm is refused over http.
     let store = dc.helper(
-        &["store"],
+        "store",
         &format!(
             "protocol=http\nhost={host}\nusername=alice\npassword={PERSONAL_TOKEN}\nwwwauth[]={REALM}\n\n"
         ),
@@ -682,7 +596,7 @@ fn realm_alone_never_makes_a_plain_http_host_data_center() {
     }});
     std::fs::create_dir_all(dc.store_file().parent().unwrap()).unwrap();
     std::fs::write(dc.store_file(), serde_json::to_vec_pretty(&file).unwrap()).unwrap();
-    let get = dc.helper(&["get"], &format!("protocol=http\nhost={host}\nwwwauth[]={REALM}\n\n"), &[]);
+    let get = dc.helper("get", &format!("protocol=http\nhost={host}\nwwwauth[]={REALM}\n\n"), &[]);
     assert!(get.status.success() && get.stdout.is_empty(), "{}{}", stdout(&get), stderr(&get));
     let out = dc.clone_without_prompt(&dc.remote(), "again-over-http");
     assert!(!out.status.success(), "the helper answered for a plain http host known only by its realm");
@@ -693,9 +607,9 @@ fn realm_alone_never_makes_a_plain_http_host_data_center() {
 
 #[test]
 fn oauth_without_base_url_or_http_path_fails_naming_both_settings() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.fake.add_user(User::new("carol", "carol@example.com"));
-    let (browser, opened) = common::recording_browser(dc.tmp.path());
+    let (browser, opened) = recording_browser(dc.tmp.path());
     let input = format!("protocol=http\nhost={}\nwwwauth[]={REALM}\n\n", dc.fake.host());
     let env = [
         ("GIT_BITBUCKET_DATACENTER_CLIENTID", CLIENT_ID),
@@ -721,7 +635,7 @@ fn oauth_without_base_url_or_http_path_fails_naming_both_settings() {
 
 #[test]
 fn validation_asks_recent_repos_and_withholds_a_token_the_server_rejects() {
-    let dc = Dc::with_provider();
+    let dc = Setup::datacenter_with_provider();
     dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
     dc.fake.add_user(User::new("alice", "alice@example.com"));
     dc.fake.add_user(User::new("bob", "bob@example.com"));
@@ -730,14 +644,13 @@ fn validation_asks_recent_repos_and_withholds_a_token_the_server_rejects() {
     let revoked = "BBDC-bob-revoked-token";
     for (user, token) in [("alice", PERSONAL_TOKEN), ("bob", revoked)] {
         let out = dc.helper(
-            &["store"],
+            "store",
             &format!("protocol=http\nhost={host}\nusername={user}\npassword={token}\n\n"),
             &[],
         );
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let get =
-        |user: &str| dc.helper(&["get"], &format!("protocol=http\nhost={host}\nusername={user}\n\n"), &[]);
+    let get = |user: &str| dc.helper("get", &format!("protocol=http\nhost={host}\nusername={user}\n\n"), &[]);
     let recent_repos = "/bitbucket/rest/api/1.0/profile/recent/repos".to_owned();
 
     dc.env.config("credential.bitbucketValidateStoredCredentials", "true");
@@ -753,14 +666,14 @@ fn validation_asks_recent_repos_and_withholds_a_token_the_server_rejects() {
     dc.fake.reset_log();
     let out = get("alice");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(field(&out, "password").as_deref(), Some(PERSONAL_TOKEN));
+    assert_eq!(field(&out, "password"), Some(PERSONAL_TOKEN));
     assert_eq!(requests_of(&dc.fake, RequestKind::Rest), [(recent_repos, 200, Some("Basic".to_owned()))]);
 
     dc.fake.reset_log();
     dc.env.config("credential.bitbucketValidateStoredCredentials", "false");
     let out = get("bob");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(field(&out, "password").as_deref(), Some(revoked), "without validation: answered as stored");
+    assert_eq!(field(&out, "password"), Some(revoked), "without validation: answered as stored");
     assert_eq!(dc.fake.count(RequestKind::Rest), 0, "and no request");
     assert_eq!(dc.fake.counts(), Default::default());
 }

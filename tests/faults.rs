@@ -15,10 +15,6 @@ use common::*;
 
 const TOKEN_PATH: &str = "/site/oauth2/access_token";
 
-fn alice_input(setup: &Setup) -> String {
-    format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host())
-}
-
 /// Refresh through a broken token endpoint: exit 1, one line naming the problem, the
 /// refresh token and the (expired) access token still stored, no secret in stderr.
 fn refresh_fails_cleanly(fault: Fault, extra_env: &[(&str, &str)], expected: &str) {
@@ -246,17 +242,14 @@ fn children_get_no_secret_in_argv_or_environment() {
     let dump = dir.path().join("browser-dump");
     let opened = dir.path().join("opened");
     let browser = dir.path().join("browser");
-    std::fs::write(
+    write_script(
         &browser,
-        format!(
+        &format!(
             "#!/bin/sh\n{{ printf '%s\\n' \"$@\"; env; }} > {0}\nprintf '%s' \"$1\" > {1}.tmp && mv {1}.tmp {1}\n",
             dump.display(),
             opened.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     // The client secret comes from the environment here: the browser must not inherit it.
     let mut child = spawn_get(
         &setup,

@@ -9,12 +9,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::run_with_input;
-
 use bitbucket_test_support::{Counts, FakeBitbucket, GitEnv, KeyringSession, Mode, User};
+use common::*;
 use serde_json::Value;
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const TOKEN: &str = "ATATT-alice-e2e-api-token";
 const REPO: &str = "team/project";
 
@@ -41,8 +39,7 @@ impl Backend {
                 })
             }
             Backend::Plaintext(path) => {
-                let bytes = std::fs::read(path).ok()?;
-                let file: Value = serde_json::from_slice(&bytes).expect("plaintext store is JSON");
+                let file = plaintext_file(path)?;
                 assert_eq!(file["version"], 1);
                 file["entries"].get(service)?.get(account).cloned()
             }
@@ -56,14 +53,9 @@ fn setup(namespace: &str, backend: &Backend) -> (FakeBitbucket, GitEnv) {
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com").with_api_token(TOKEN));
     fake.create_repo(REPO);
-    let mut env = GitEnv::new();
+    let mut env = cloud_env(&fake);
     assert!(Path::new(HELPER).is_absolute(), "{HELPER}");
     env.config("credential.helper", HELPER);
-    let base = format!("http://{}", fake.host());
-    env.config(&format!("credential.{base}.provider"), "bitbucket");
-    env.config(&format!("credential.{base}.bitbucketDeployment"), "cloud");
-    env.config("credential.bitbucketCloudUrl", &fake.base_url());
-    env.config("credential.bitbucketCloudApiUrl", &fake.base_url());
     env.set_env("GIT_BITBUCKET_NAMESPACE", namespace);
     // GitEnv sets it already; the tests depend on it, so say it here too.
     env.set_env("GIT_TERMINAL_PROMPT", "0");
@@ -84,28 +76,26 @@ fn setup(namespace: &str, backend: &Backend) -> (FakeBitbucket, GitEnv) {
 }
 
 /// `git credential OP` with `input`.
-fn git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
-    let mut cmd = env.command("git");
-    cmd.args(["credential", op]);
-    run_with_input(cmd, input)
+fn run_git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
+    run_with_input(git_credential(env, op), input)
 }
 
 fn approve(env: &GitEnv, url: &str, username: &str, password: &str) {
     let output =
-        git_credential(env, "approve", &format!("url={url}\nusername={username}\npassword={password}\n"));
+        run_git_credential(env, "approve", &format!("url={url}\nusername={username}\npassword={password}\n"));
     assert!(output.status.success(), "approve: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn reject(env: &GitEnv, host: &str, username: &str, password: &str) {
     let input = format!("protocol=http\nhost={host}\nusername={username}\npassword={password}\n");
-    let output = git_credential(env, "reject", &input);
+    let output = run_git_credential(env, "reject", &input);
     assert!(output.status.success(), "reject: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// `git credential fill` for `url`: `Some((username, password))` when git got a credential,
 /// `None` when it failed (prompts are off, so no helper answer means failure).
 fn fill(env: &GitEnv, url: &str) -> Option<(String, String)> {
-    let output = git_credential(env, "fill", &format!("url={url}\n"));
+    let output = run_git_credential(env, "fill", &format!("url={url}\n"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         assert!(!stdout.contains("password="), "failed fill printed a password: {stdout}");

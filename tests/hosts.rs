@@ -9,12 +9,13 @@ mod common;
 
 use std::process::Output;
 
+use common::*;
 use serde_json::{Value, json};
 
 const DC_REALM: &str = "wwwauth[]=Basic realm=\"Atlassian Bitbucket\"\n";
 
 /// An isolated home with a plaintext store of its own.
-type Fixture = common::PlaintextFixture;
+type Fixture = PlaintextFixture;
 
 impl Fixture {
     /// Writes the store file directly (the documented layout), with `secret` for alice under
@@ -61,11 +62,6 @@ fn answer(secret: &str) -> String {
     format!("username=alice\npassword={secret}\n")
 }
 
-fn assert_quiet_success(output: &Output, what: &str) {
-    assert_eq!(output.status.code(), Some(0), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.stderr.is_empty(), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-}
-
 /// Exit 0, nothing on stdout or stderr.
 fn assert_not_served(output: &Output, what: &str) {
     assert_quiet_success(output, what);
@@ -74,11 +70,7 @@ fn assert_not_served(output: &Output, what: &str) {
 
 /// Exit 1, one stderr line starting with the program name, nothing on stdout.
 fn assert_refused(output: &Output, what: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{what}: stderr: {stderr}");
-    assert!(output.stdout.is_empty(), "{what}: stdout: {}", String::from_utf8_lossy(&output.stdout));
-    assert!(stderr.starts_with("git-credential-bitbucket: "), "{what}: {stderr}");
-    assert_eq!(stderr.matches('\n').count(), 1, "{what}: not one line: {stderr:?}");
+    assert_one_line_error(output, 1, what);
 }
 
 const LOOKALIKES: [&str; 5] =

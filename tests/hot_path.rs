@@ -3,26 +3,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-
 use common::*;
-
-/// Put a `git` first on PATH that logs its arguments and runs the real git.
-fn counting_git(dir: &std::path::Path) -> (String, std::path::PathBuf) {
-    let real = String::from_utf8(
-        std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
-    let log = dir.join("git-calls");
-    let wrapper = dir.join("git");
-    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$*\" >> {}\nexec {real} \"$@\"\n", log.display()))
-        .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
-    (path, log)
-}
 
 #[test]
 fn get_with_a_fresh_token_runs_one_git_config_and_no_request() {
@@ -30,8 +11,8 @@ fn get_with_a_fresh_token_runs_one_git_config_and_no_request() {
     setup.seed_oauth(3600);
     setup.fake.reset_log();
     let dir = tempfile::tempdir().unwrap();
-    let (path, log) = counting_git(dir.path());
-    let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+    let (path, log) = logging_git(dir.path());
+    let input = alice_input(&setup);
     // Interactive allowed and no GIT_ASKPASS: core.askPass must still not be read.
     let out = setup.helper("get", &input, &[("PATH", path.as_str()), ("GIT_TERMINAL_PROMPT", "1")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -48,7 +29,7 @@ fn get_with_a_fresh_token_runs_one_git_config_and_no_request() {
 fn get_for_a_host_that_is_not_bitbucket_runs_one_git_config_and_nothing_else() {
     let setup = Setup::cloud();
     let dir = tempfile::tempdir().unwrap();
-    let (path, log) = counting_git(dir.path());
+    let (path, log) = logging_git(dir.path());
     let out = setup.helper("get", "protocol=https\nhost=github.com\n\n", &[("PATH", path.as_str())]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty() && out.stderr.is_empty());

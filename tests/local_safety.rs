@@ -12,12 +12,6 @@ use std::path::PathBuf;
 use bitbucket_test_support::{Consent, Fault, FaultTimes, client};
 use common::*;
 
-const NO_PROMPT: (&str, &str) = ("GIT_TERMINAL_PROMPT", "0");
-
-fn alice_input(setup: &Setup) -> String {
-    format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host())
-}
-
 #[test]
 fn a_plaintext_store_in_a_directory_others_can_write_is_refused() {
     let setup = Setup::cloud();
@@ -125,23 +119,7 @@ fn an_endless_user_object_is_refused_and_nothing_is_stored() {
 fn a_username_from_the_remote_url_never_reaches_git_configs_arguments() {
     let setup = Setup::cloud();
     let bin = tempfile::tempdir().unwrap();
-    let argv_log = bin.path().join("argv");
-    let real_git = String::from_utf8(
-        std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout,
-    )
-    .unwrap();
-    let wrapper = bin.path().join("git");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec {} \"$@\"\n",
-            argv_log.display(),
-            real_git.trim()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let (path, argv_log) = logging_git(bin.path());
     let input = format!("protocol=http\nhost={}\nusername=jane.doe@example.com\n\n", setup.fake.host());
     let out = setup.helper("get", &input, &[("PATH", &path), NO_PROMPT]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

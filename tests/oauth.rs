@@ -249,12 +249,7 @@ fn ctrl_c_while_waiting_ends_cleanly_and_frees_the_port() {
 #[test]
 fn two_step_password_switches_to_oauth() {
     let setup = Setup::cloud();
-    let dir = tempfile::tempdir().unwrap();
-    let askpass = dir.path().join("askpass");
-    std::fs::write(&askpass, "#!/bin/sh\ncase \"$1\" in Username*) echo alice;; *) echo pw;; esac\n")
-        .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (askpass, _) = setup.askpass("two-step", "alice", "pw");
     let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[
         ("GIT_ASKPASS", askpass.to_str().unwrap()),
         ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -14,12 +13,6 @@ use bitbucket_test_support::{Fault, FaultTimes, Gate, RequestKind};
 use common::*;
 
 const ALWAYS_REFRESH: (&str, &str) = ("GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true");
-const NO_PROMPT: (&str, &str) = ("GIT_TERMINAL_PROMPT", "0");
-
-fn alice_input(setup: &Setup) -> String {
-    format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host())
-}
-
 /// The sign-in still works: a forced refresh succeeds with the stored refresh token, and the
 /// fake never saw a spent refresh token.
 fn assert_sign_in_still_works(setup: &Setup) {
@@ -233,12 +226,6 @@ fn commit_a_change(setup: &Setup, clone: &Path) {
     }
 }
 
-fn git_credential(env: &bitbucket_test_support::GitEnv, op: &str) -> Command {
-    let mut cmd = env.command("git");
-    cmd.args(["credential", op]);
-    cmd
-}
-
 /// Other accounts' entries, so that the store file is large.
 fn pad_store(setup: &Setup, entries: usize) {
     for i in 0..entries {
@@ -285,9 +272,6 @@ impl LimitedHelper for Setup {
             op,
         ])
         .env("GIT_TERMINAL_PROMPT", "0");
-        let mut child =
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        run_with_input(cmd, input)
     }
 }

@@ -11,16 +11,14 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::run_with_input;
-
 use bitbucket_test_support::{GitEnv, KeyringSession};
+use common::*;
 use git_credential_bitbucket::Secret;
 use git_credential_bitbucket::store::{
     KeyringStore, MemoryStore, SecretKind, SecretStore, StoreKey, StoredSecret,
 };
 use serde_json::Value;
 
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 const TOKEN_BYTES: usize = 3000;
 const CLOUD_ALICE: &str = "protocol=https\nhost=bitbucket.org\nusername=alice\n";
 
@@ -35,15 +33,6 @@ fn run(env: &GitEnv, vars: &[(String, String)], op: &str, input: &str) -> Output
     let mut cmd = env.command(HELPER);
     cmd.arg(op).envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     run_with_input(cmd, input)
-}
-
-fn assert_quiet_success(output: &Output, what: &str) {
-    assert_eq!(output.status.code(), Some(0), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.stderr.is_empty(), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -9,8 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, User};
-
-const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
+use common::*;
 
 struct Tmux {
     socket: String,
@@ -89,7 +88,7 @@ impl Drop for Tmux {
 fn login_prompts_on_the_terminal_then_list_and_logout() {
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com").with_api_token("alice-terminal-token"));
-    let env = common::cloud_env(&fake);
+    let env = cloud_env(&fake);
     let url = format!("http://{}", fake.host());
 
     let tmux = Tmux::start(&env, "login");
@@ -119,9 +118,9 @@ fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_sign
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com"));
     fake.set_consenting_user("alice");
-    let port = common::free_port();
+    let port = free_port();
     fake.add_consumer("cid", "csecret", &format!("http://localhost:{port}/"));
-    let env = common::cloud_env(&fake);
+    let env = cloud_env(&fake);
     env.config("credential.bitbucketOAuthClientId", "cid");
     env.config("credential.bitbucketOAuthClientSecret", "csecret");
     env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());

@@ -1,6 +1,10 @@
-//! Shared set-up for the integration tests that drive the helper against a Cloud-mode fake
-//! Bitbucket on loopback: a git environment that uses the helper for the fake's host, a free
-//! OAuth callback port, a plaintext store in the test's HOME, and small process utilities.
+//! Everything the integration tests of the helper share, in one place: the helper binary
+//! ([`HELPER`], which only this crate's tests can name), the [`Setup`] fixture (a fake
+//! Bitbucket on loopback and a git environment that uses the helper for it: Cloud here, Data
+//! Center in `datacenter.rs`), the plaintext-store fixture, scripts the helper runs (askpass,
+//! a recording `BROWSER`, a `git` that logs its arguments), and small process utilities. The
+//! fake itself and `GitEnv` are in the support crate (`tests/support`). Every test file
+//! starts with `mod common; use common::*;`.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -10,17 +14,23 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User};
+use serde_json::Value;
 
 pub const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
 pub const CLIENT_ID: &str = "consumer-key";
 pub const CLIENT_SECRET: &str = "consumer-secret-never-printed";
+/// Prompts off, as git runs the helper without a terminal.
+pub const NO_PROMPT: (&str, &str) = ("GIT_TERMINAL_PROMPT", "0");
 
-/// A Cloud-mode fake on loopback, a git environment that uses the helper for it, a free
-/// callback port, and a plaintext store inside the test's HOME.
+/// A fake Bitbucket on loopback, a git environment that uses the helper for it, a free
+/// callback port, and a temporary directory for the scripts a test hands the helper.
+/// [`Setup::cloud`] is the Cloud set-up most tests use; other files build theirs with
+/// [`Setup::new`].
 pub struct Setup {
     pub fake: FakeBitbucket,
     pub env: GitEnv,
     pub port: u16,
+    pub tmp: tempfile::TempDir,
 }
 
 /// A git environment in which the helper serves `fake`'s loopback host as Bitbucket Cloud,
@@ -73,27 +83,59 @@ pub fn free_port() -> u16 {
 }
 
 impl Setup {
+    /// `fake` and `env` as they are, with a free callback port and a temporary directory.
+    pub fn new(fake: FakeBitbucket, env: GitEnv) -> Setup {
+        Setup { fake, env, port: free_port(), tmp: tempfile::tempdir().unwrap() }
+    }
+
+    /// Cloud with alice (password, two-step verification, consenting), `team/repo`, and a
+    /// consumer whose callback is on [`Setup::port`]; the helper is git's credential helper.
     pub fn cloud() -> Setup {
         let fake = FakeBitbucket::start(Mode::Cloud);
         fake.add_user(User::new("alice", "alice@example.com").with_password("pw").with_two_step());
         fake.set_consenting_user("alice");
         fake.create_repo("team/repo");
-        let port = free_port();
-        fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
         let env = cloud_env(&fake);
-        env.config("credential.helper", HELPER);
-        env.config("credential.bitbucketOAuthClientId", CLIENT_ID);
-        env.config("credential.bitbucketOAuthClientSecret", CLIENT_SECRET);
-        env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
-        Setup { fake, env, port }
+        let setup = Setup::new(fake, env);
+        let port = setup.port;
+        setup.fake.add_consumer(CLIENT_ID, CLIENT_SECRET, &format!("http://localhost:{port}/"));
+        setup.env.config("credential.helper", HELPER);
+        setup.env.config("credential.bitbucketOAuthClientId", CLIENT_ID);
+        setup.env.config("credential.bitbucketOAuthClientSecret", CLIENT_SECRET);
+        setup.env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+        setup
     }
 
+    /// `http://127.0.0.1:PORT`, the fake's root (no context path).
+    pub fn http_root(&self) -> String {
+        format!("http://{}", self.fake.host())
+    }
+
+    /// The plaintext store at its default place in the environment's HOME.
     pub fn store_file(&self) -> PathBuf {
         self.env.home().join(".local/share/git-credential-bitbucket/credentials.json")
     }
 
+    /// The plaintext store's raw text ("" when nothing was ever stored).
     pub fn stored(&self) -> String {
         std::fs::read_to_string(self.store_file()).unwrap_or_default()
+    }
+
+    /// The record under `service` for `account`, read from the plaintext store without the helper.
+    pub fn record(&self, service: &str, account: &str) -> Option<Value> {
+        plaintext_file(&self.store_file())?["entries"].get(service)?.get(account).cloned()
+    }
+
+    /// Every service name in the plaintext store.
+    pub fn services(&self) -> Vec<String> {
+        let file = plaintext_file(&self.store_file()).unwrap_or_default();
+        file["entries"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// An askpass program (named by `label`) answering `username` and `secret` to git's two
+    /// questions and appending each question to a log file: `(program, log)`.
+    pub fn askpass(&self, label: &str, username: &str, secret: &str) -> (PathBuf, PathBuf) {
+        askpass(self.tmp.path(), label, username, secret)
     }
 
     /// `git credential <op>` with `input`, interactive unless `GIT_TERMINAL_PROMPT` is set back.
@@ -125,14 +167,35 @@ impl Setup {
         (access, refresh)
     }
 
+    /// `git-credential-bitbucket OP` with `input` on stdin and `extra_env` on top.
     pub fn helper(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
+        self.helper_args(&[op], input, extra_env)
+    }
+
+    /// `git-credential-bitbucket ARGS` with `input` on stdin and `extra_env` on top.
+    pub fn helper_args(&self, args: &[&str], input: &str, extra_env: &[(&str, &str)]) -> Output {
         let mut cmd = self.env.command(HELPER);
-        cmd.arg(op);
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
+        cmd.args(args).envs(extra_env.iter().copied());
         run_with_input(cmd, input)
     }
+}
+
+/// `protocol=http`, the fake's host and `username=alice`: what git asks for alice.
+pub fn alice_input(setup: &Setup) -> String {
+    format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host())
+}
+
+/// `git credential OP` in `env`, for the caller to add input and run.
+pub fn git_credential(env: &GitEnv, op: &str) -> Command {
+    let mut cmd = env.command("git");
+    cmd.args(["credential", op]);
+    cmd
+}
+
+/// The plaintext store file at `path`, parsed; `None` when it does not exist.
+pub fn plaintext_file(path: &Path) -> Option<Value> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(serde_json::from_slice(&bytes).expect("the plaintext store is JSON"))
 }
 
 /// Run `cmd` with `input` on stdin and collect its output. The input is written from another
@@ -158,21 +221,80 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// The value of `key=` in a credential answer on stdout.
 pub fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
     std::str::from_utf8(&output.stdout).ok()?.lines().find_map(|l| l.strip_prefix(&format!("{key}=")))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Exit 0 and nothing on stderr.
+pub fn assert_quiet_success(output: &Output, what: &str) {
+    assert_eq!(output.status.code(), Some(0), "{what}: stderr: {}", stderr(output));
+    assert!(output.stderr.is_empty(), "{what}: stderr: {}", stderr(output));
+}
+
+/// Exit `code`, exactly one stderr line starting with the program name, nothing on stdout,
+/// no panic.
+pub fn assert_one_line_error(output: &Output, code: i32, what: &str) {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{what}: stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "{what}: stdout: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(stderr.starts_with("git-credential-bitbucket: "), "{what}: stderr: {stderr}");
+    assert!(stderr.ends_with('\n') && stderr.matches('\n').count() == 1, "{what}: not one line: {stderr:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{what}: {stderr}");
+}
+
+/// Write an executable script.
+pub fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An askpass program in `dir` (named by `label`) answering `username` and `secret` to git's
+/// two questions and appending each question to a log file: `(program, log)`.
+pub fn askpass(dir: &Path, label: &str, username: &str, secret: &str) -> (PathBuf, PathBuf) {
+    let script = dir.join(format!("askpass-{label}"));
+    let log = dir.join(format!("askpass-{label}.log"));
+    write_script(
+        &script,
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\ncase \"$1\" in Username*) echo '{username}';; *) echo '{secret}';; esac\n",
+            log.display()
+        ),
+    );
+    (script, log)
+}
+
+/// A `git` in `dir` that appends its arguments (one line a call) to a log and runs the real
+/// git: `(PATH with dir first, log)`.
+pub fn logging_git(dir: &Path) -> (String, PathBuf) {
+    let real = Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout;
+    let real = String::from_utf8(real).unwrap();
+    let log = dir.join("git-calls");
+    write_script(
+        &dir.join("git"),
+        &format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec {} \"$@\"\n", log.display(), real.trim()),
+    );
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    (path, log)
 }
 
 /// A `BROWSER` that writes the URL it is given to a file, so the test can play the browser.
 pub fn recording_browser(dir: &Path) -> (String, PathBuf) {
     let file = dir.join("opened-url");
     let script = dir.join("record-browser");
-    std::fs::write(
+    write_script(
         &script,
-        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", file.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", file.display()),
+    );
     (script.display().to_string(), file)
 }
 
