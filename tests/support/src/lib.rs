@@ -13,6 +13,7 @@ pub mod client;
 pub mod fake;
 pub mod gitenv;
 pub mod keyring;
+pub mod process;
 pub mod proxy;
 pub mod tls;
 
