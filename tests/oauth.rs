@@ -79,7 +79,7 @@ fn fifty_parallel_fills_on_an_expired_token_cost_one_refresh() {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().unwrap();
-            let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+            let input = alice_input(&setup);
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
             child
         })
@@ -105,11 +105,7 @@ fn fifty_parallel_fills_on_an_expired_token_cost_one_refresh() {
 fn refresh_answers_expiry_and_saves_the_rotated_refresh_token() {
     let setup = Setup::cloud();
     let (_, first_refresh) = setup.seed_oauth(0);
-    let out = setup.credential(
-        "fill",
-        &format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host()),
-        &[("GIT_TERMINAL_PROMPT", "0")],
-    );
+    let out = setup.credential("fill", &alice_input(&setup), &[("GIT_TERMINAL_PROMPT", "0")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expiry: u64 = field(&out, "password_expiry_utc").unwrap().parse().unwrap();
     assert!(expiry > unix_now() + 7000, "uses expires_in (7200)");
@@ -123,7 +119,7 @@ fn refresh_answers_expiry_and_saves_the_rotated_refresh_token() {
 fn always_refresh_setting_refreshes_a_fresh_token() {
     let setup = Setup::cloud();
     let (fresh, _) = setup.seed_oauth(3600);
-    let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+    let input = alice_input(&setup);
     let out = setup.helper("get", &input, &[("GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true")]);
     assert!(out.status.success());
     assert_ne!(field(&out, "password"), Some(fresh.as_str()));
@@ -146,7 +142,7 @@ fn rejected_refresh_token_is_deleted_and_nothing_is_answered() {
     )
     .unwrap();
     assert_eq!(spent.status, 200);
-    let input = format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host());
+    let input = alice_input(&setup);
     let out = setup.helper("get", &input, &[("GIT_TERMINAL_PROMPT", "0")]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "nothing answered");
