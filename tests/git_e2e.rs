@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use bitbucket_test_support::{Counts, FakeBitbucket, GitEnv, KeyringSession, Mode, User};
 use common::*;
@@ -73,11 +73,6 @@ fn setup(namespace: &str, backend: &Backend) -> (FakeBitbucket, GitEnv) {
         }
     }
     (fake, env)
-}
-
-/// `git credential OP` with `input`.
-fn run_git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
-    run_with_input(git_credential(env, op), input)
 }
 
 fn approve(env: &GitEnv, url: &str, username: &str, password: &str) {

@@ -12,11 +12,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bitbucket_test_support::GitEnv;
-use common::{HELPER, run_with_input};
+use bitbucket_test_support::{GitEnv, Tmux};
+use common::*;
 
 /// A loopback address nothing listens on: `fill`, `approve` and `reject` never connect.
 const HOST: &str = "127.0.0.1:9";
@@ -44,30 +44,19 @@ fn git_env(store: &str, namespace: &str) -> GitEnv {
     env
 }
 
-fn git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
-    let mut cmd = env.command("git");
-    cmd.args(["credential", op]);
-    run_with_input(cmd, input)
-}
-
-fn assert_ok(output: &Output, what: &str) {
-    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.stderr.is_empty(), "{what}: stderr: {}", String::from_utf8_lossy(&output.stderr));
-}
-
 fn approve(env: &GitEnv, password: &str, extra: &str) {
     let input = format!("url=http://{HOST}\nusername=alice\npassword={password}\n{extra}");
-    assert_ok(&git_credential(env, "approve", &input), "approve");
+    assert_quiet_success(&run_git_credential(env, "approve", &input), "approve");
 }
 
 fn reject(env: &GitEnv, password: &str) {
     let input = format!("url=http://{HOST}\nusername=alice\npassword={password}\n");
-    assert_ok(&git_credential(env, "reject", &input), "reject");
+    assert_quiet_success(&run_git_credential(env, "reject", &input), "reject");
 }
 
 /// `git credential fill` for alice: her password, `None` when git got nothing.
 fn fill(env: &GitEnv) -> Option<String> {
-    let output = git_credential(env, "fill", &format!("url=http://alice@{HOST}/\n"));
+    let output = run_git_credential(env, "fill", &format!("url=http://alice@{HOST}/\n"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         assert!(!stdout.contains("password="), "a failed fill printed a password");
@@ -366,17 +355,14 @@ fn logging_wrappers(env: &GitEnv, log: &Path) -> String {
     for name in ["gpg", "git"] {
         let script = bin.join(name);
         let real = program_on_path(name);
-        std::fs::write(
+        write_script(
             &script,
-            format!(
+            &format!(
                 "#!/bin/sh\nprintf 'ARGS %s\\n' \"$*\" >> '{log}'\nenv >> '{log}'\nexec '{real}' \"$@\"\n",
                 log = log.display(),
                 real = real.display()
             ),
-        )
-        .expect("write wrapper");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        );
     }
     let path = std::env::var("PATH").unwrap_or_default();
     format!("{}:{path}", bin.display())
@@ -399,7 +385,7 @@ fn gpg_and_credential_cache_never_get_the_token_in_arguments_or_environment() {
             let mut cmd = env.command(HELPER);
             cmd.arg(op);
             let output = run_with_input(cmd, input);
-            assert_ok(&output, op);
+            assert_quiet_success(&output, op);
             String::from_utf8(output.stdout).expect("UTF-8")
         };
         let cred = format!("protocol=http\nhost={HOST}\nusername=alice\n");
@@ -415,52 +401,6 @@ fn gpg_and_credential_cache_never_get_the_token_in_arguments_or_environment() {
             !logged.contains(&token[..40]),
             "{store}: a child got the token in its arguments or environment"
         );
-    }
-}
-
-/// A tmux server of its own, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Runs `script` in `sh` with `env`'s environment in a new 120×40 terminal.
-    fn start(env: &GitEnv, name: &str, script: &str) -> Tmux {
-        let tmux = Tmux { socket: format!("gcb-{name}-{}", std::process::id()) };
-        let output = Command::new("tmux")
-            .args(["-L", &tmux.socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40"])
-            .args(["sh", "-c", script])
-            .env_clear()
-            .envs(env.env())
-            .env("TERM", "xterm")
-            .output()
-            .expect("tmux starts");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        tmux
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// Waits (bounded) until the screen shows `text`; the screen.
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.tmux(&["capture-pane", "-p"]);
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "the terminal never showed {text:?}:\n{screen}");
-            std::thread::yield_now();
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
     }
 }
 
@@ -480,11 +420,10 @@ fn gpg_passphrase_is_asked_by_pinentry_on_the_terminal_git_runs_in() {
         done.display()
     );
 
-    let tmux = Tmux::start(&env, "pinentry", &script);
+    let tmux = Tmux::start("pinentry", (120, 40), &script, env.env());
     let screen = tmux.wait_for("Passphrase");
     assert!(screen.contains(KEY_ID), "{screen}");
-    tmux.tmux(&["send-keys", "-l", "correct horse"]);
-    tmux.tmux(&["send-keys", "Enter"]);
+    tmux.type_line("correct horse");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done.exists() {

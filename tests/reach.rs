@@ -15,10 +15,6 @@ use common::*;
 const PROXY_USER: &str = "proxyuser";
 const PROXY_PASSWORD: &str = "proxy-pw-never-printed";
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The Cloud fake as the helper sees it: over plain http, or over TLS through `stunnel` with
 /// a certificate from a private CA that nothing trusts unless told.
 struct Site {

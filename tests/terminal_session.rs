@@ -5,83 +5,20 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, User};
+use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, Tmux, User};
 use common::*;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// A tmux server of its own running an interactive `sh` with `env`'s environment, the
-    /// helper first on PATH, and no desktop (no DISPLAY, no BROWSER).
-    fn start(env: &GitEnv, name: &str) -> Tmux {
-        let bin_dir = std::path::Path::new(HELPER).parent().unwrap().display().to_string();
-        let tmux = Tmux { socket: format!("gcb-test-{name}-{}", std::process::id()) };
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &tmux.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "s",
-                "-x",
-                "200",
-                "-y",
-                "50",
-            ])
-            .args(["sh", "-c", "PS1='$ ' exec sh -i"])
-            .env_clear()
-            .envs(env.env())
-            .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
-            .env("TERM", "xterm")
-            .env_remove("GIT_TERMINAL_PROMPT")
-            .output()
-            .expect("tmux starts");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        // -J joins lines the terminal wrapped, so a long URL reads as one line.
-        self.run(&["capture-pane", "-p", "-J", "-t", "s", "-S", "-100"])
-    }
-
-    /// Wait (bounded) until the screen shows `text`.
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "the terminal never showed {text:?}:\n{screen}");
-            std::thread::yield_now();
-        }
-    }
-
-    fn type_line(&self, text: &str) {
-        self.run(&["send-keys", "-t", "s", "-l", text]);
-        self.run(&["send-keys", "-t", "s", "Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-    }
+/// A terminal running an interactive `sh` with `env`'s environment, the helper first on
+/// PATH, prompts allowed, and no desktop (no DISPLAY, no BROWSER).
+fn terminal(env: &GitEnv, name: &str) -> Tmux {
+    let bin_dir = std::path::Path::new(HELPER).parent().unwrap().as_os_str().to_owned();
+    let mut vars: Vec<_> =
+        env.env().into_iter().filter(|(k, _)| k != "PATH" && k != "GIT_TERMINAL_PROMPT").collect();
+    let mut path = bin_dir;
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    vars.push(("PATH".into(), path));
+    Tmux::start(name, (200, 50), "PS1='$ ' exec sh -i", vars)
 }
 
 #[test]
@@ -91,7 +28,7 @@ fn login_prompts_on_the_terminal_then_list_and_logout() {
     let env = cloud_env(&fake);
     let url = format!("http://{}", fake.host());
 
-    let tmux = Tmux::start(&env, "login");
+    let tmux = terminal(&env, "login");
     tmux.wait_for("$");
     tmux.type_line(&format!("git-credential-bitbucket login {url} --method token"));
     tmux.wait_for(&format!("Username for '{url}':"));
@@ -126,7 +63,7 @@ fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_sign
     env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
     let url = format!("http://{}", fake.host());
 
-    let tmux = Tmux::start(&env, "paste");
+    let tmux = terminal(&env, "paste");
     tmux.wait_for("$");
     tmux.type_line(&format!("git-credential-bitbucket login {url} --method oauth"));
     let screen = tmux.wait_for("or just the code:");
@@ -170,7 +107,7 @@ fn with_several_accounts_and_no_default_a_terminal_asks_which_one() {
     erase.arg("erase");
     assert!(common::run_with_input(erase, &forget).status.success());
 
-    let tmux = Tmux::start(&env, "accounts");
+    let tmux = terminal(&env, "accounts");
     tmux.wait_for("$");
     tmux.type_line(&format!("printf 'protocol=http\\nhost={host}\\n\\n' | git credential fill"));
     let screen = tmux.wait_for("Which one should answer");

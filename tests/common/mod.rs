@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 pub use bitbucket_test_support::process::*;
 use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User};
@@ -178,13 +178,6 @@ impl Setup {
 /// `protocol=http`, the fake's host and `username=alice`: what git asks for alice.
 pub fn alice_input(setup: &Setup) -> String {
     format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host())
-}
-
-/// `git credential OP` in `env`, for the caller to add input and run.
-pub fn git_credential(env: &GitEnv, op: &str) -> Command {
-    let mut cmd = env.command("git");
-    cmd.args(["credential", op]);
-    cmd
 }
 
 /// The plaintext store file at `path`, parsed; `None` when it does not exist.

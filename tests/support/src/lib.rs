@@ -16,6 +16,7 @@ pub mod keyring;
 pub mod process;
 pub mod proxy;
 pub mod tls;
+pub mod tmux;
 
 pub use bins::support_bin;
 pub use client::HttpResponse;
@@ -27,3 +28,4 @@ pub use gitenv::GitEnv;
 pub use keyring::{KeyringSession, SecretItem};
 pub use proxy::Tinyproxy;
 pub use tls::{PrivateCa, TlsFront};
+pub use tmux::Tmux;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::GitEnv;
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -32,6 +34,18 @@ pub fn run_with_input(mut cmd: Command, input: impl AsRef<[u8]>) -> Output {
     let output = child.wait_with_output().expect("wait for the child");
     writer.join().expect("stdin writer");
     output
+}
+
+/// `git credential OP` in `env`, for the caller to add input and run.
+pub fn git_credential(env: &GitEnv, op: &str) -> Command {
+    let mut cmd = env.command("git");
+    cmd.args(["credential", op]);
+    cmd
+}
+
+/// `git credential OP` in `env` with `input`.
+pub fn run_git_credential(env: &GitEnv, op: &str, input: &str) -> Output {
+    run_with_input(git_credential(env, op), input)
 }
 
 /// Now, in Unix seconds.
