@@ -4,52 +4,32 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
-
 use bitbucket_test_support::User;
 use common::*;
 
-fn two_accounts() -> (Setup, tempfile::TempDir) {
+fn two_accounts() -> Setup {
     let setup = Setup::cloud();
     setup.fake.add_user(User::new("work", "work@example.com").with_api_token("work-api-token"));
     setup.fake.add_user(User::new("home", "home@example.com").with_api_token("home-api-token"));
-    (setup, tempfile::tempdir().unwrap())
+    setup
 }
 
 /// Both accounts signed in, `work` first (so it is the default).
 fn both_signed_in() -> Setup {
-    let (setup, dir) = two_accounts();
-    login(&setup, &dir, "work", &[]);
-    login(&setup, &dir, "home", &[]);
+    let setup = two_accounts();
+    login(&setup, "work", &[]);
+    login(&setup, "home", &[]);
     setup
 }
 
-fn askpass(dir: &tempfile::TempDir, username: &str, secret: &str) -> PathBuf {
-    let script = dir.path().join(format!("askpass-{username}"));
-    let text =
-        format!("#!/bin/sh\ncase \"$1\" in Username*) echo '{username}';; *) echo '{secret}';; esac\n");
-    std::fs::write(&script, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
-
-fn command(setup: &Setup, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = setup.env.command(HELPER);
-    cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null());
-    cmd.output().unwrap()
-}
-
-fn login(setup: &Setup, dir: &tempfile::TempDir, user: &str, extra: &[&str]) -> String {
-    let script = askpass(dir, user, &format!("{user}-api-token"));
-    let url = format!("http://{}", setup.fake.host());
+fn login(setup: &Setup, user: &str, extra: &[&str]) -> String {
+    let (script, _) = setup.askpass(user, user, &format!("{user}-api-token"));
+    let url = setup.http_root();
     let mut args = vec!["login", url.as_str(), "--method", "token"];
     args.extend_from_slice(extra);
-    let out = command(setup, &args, &[("GIT_ASKPASS", script.to_str().unwrap())]);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
+    let out = setup.run(&args, &[("GIT_ASKPASS", script.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
 }
 
 /// The account a `git credential fill` without a username gets.
@@ -60,7 +40,7 @@ fn answered_user(setup: &Setup, url_path: &str) -> Option<String> {
 }
 
 fn default_in_list(setup: &Setup) -> Vec<String> {
-    let out = command(setup, &["list", "--json"], &[]);
+    let out = setup.run(&["list", "--json"], &[]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     rows.iter()
@@ -71,9 +51,9 @@ fn default_in_list(setup: &Setup) -> Vec<String> {
 
 #[test]
 fn the_first_account_is_the_default_until_the_person_chooses_another() {
-    let (setup, dir) = two_accounts();
-    assert!(login(&setup, &dir, "work", &[]).contains("as work (token, no expiry); the default account"));
-    let second = login(&setup, &dir, "home", &[]);
+    let setup = two_accounts();
+    assert!(login(&setup, "work", &[]).contains("as work (token, no expiry); the default account"));
+    let second = login(&setup, "home", &[]);
     assert!(
         second.contains("work stays the default account (switch with: git-credential-bitbucket use home"),
         "{second}"
@@ -81,13 +61,13 @@ fn the_first_account_is_the_default_until_the_person_chooses_another() {
     assert_eq!(answered_user(&setup, "team/repo.git").as_deref(), Some("work"));
     assert_eq!(default_in_list(&setup), ["work"]);
 
-    let chosen = login(&setup, &dir, "home", &["--default"]);
+    let chosen = login(&setup, "home", &["--default"]);
     assert!(chosen.contains("now the default account"), "{chosen}");
     assert_eq!(answered_user(&setup, "team/repo.git").as_deref(), Some("home"));
     assert_eq!(default_in_list(&setup), ["home"]);
 
-    let url = format!("http://{}", setup.fake.host());
-    let out = command(&setup, &["use", "work", &url], &[]);
+    let url = setup.http_root();
+    let out = setup.run(&["use", "work", &url], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("work is now the default account"));
     assert_eq!(answered_user(&setup, "team/repo.git").as_deref(), Some("work"));
@@ -96,11 +76,11 @@ fn the_first_account_is_the_default_until_the_person_chooses_another() {
 
 #[test]
 fn use_of_an_account_that_is_not_stored_is_a_clear_error_and_changes_nothing() {
-    let (setup, dir) = two_accounts();
-    login(&setup, &dir, "work", &[]);
+    let setup = two_accounts();
+    login(&setup, "work", &[]);
     let before = setup.stored();
-    let url = format!("http://{}", setup.fake.host());
-    let out = command(&setup, &["use", "nobody", &url], &[]);
+    let url = setup.http_root();
+    let out = setup.run(&["use", "nobody", &url], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nothing is stored for nobody") && stderr.contains("login"), "{stderr}");

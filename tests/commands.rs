@@ -19,16 +19,6 @@ impl Setup {
         Setup::new(fake, env)
     }
 
-    /// `git-credential-bitbucket ARGS` with stdin closed; shows only its stderr.
-    fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.env.command(HELPER);
-        cmd.args(args).stdin(Stdio::null()).envs(extra_env.iter().copied());
-        let out = cmd.output().unwrap();
-        // stdout may hold a token (the `token` command): show only what a person reads on stderr.
-        eprintln!("$ git-credential-bitbucket {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-        out
-    }
-
     fn login_with_token(&self) -> Output {
         let (askpass, _) = self.askpass("login", "alice", "alice-api-token-1");
         let url = self.http_root();

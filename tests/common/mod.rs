@@ -162,6 +162,16 @@ impl Setup {
         (access, refresh)
     }
 
+    /// `git-credential-bitbucket ARGS` (a person's command) with stdin closed and `extra_env` on
+    /// top; shows only its stderr (stdout may hold a token: the `token` command).
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.command(HELPER);
+        cmd.args(args).stdin(Stdio::null()).envs(extra_env.iter().copied());
+        let out = cmd.output().unwrap();
+        eprintln!("$ git-credential-bitbucket {}\n{}", args.join(" "), stderr(&out));
+        out
+    }
+
     /// `git-credential-bitbucket OP` with `input` on stdin and `extra_env` on top.
     pub fn helper(&self, op: &str, input: &str, extra_env: &[(&str, &str)]) -> Output {
         self.helper_args(&[op], input, extra_env)
