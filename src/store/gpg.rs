@@ -9,11 +9,11 @@
 //! through pipes to and from `gpg`: it must never be written to disk, put in `gpg`'s
 //! arguments or environment, or into an error message.
 
-use std::fs::{self, File, OpenOptions};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
+use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{SecretKind, SecretStore, StoreError, StoreKey, StoredSecret, pipe};
 use crate::host::Deployment;
@@ -313,7 +313,17 @@ fn kind_named(name: &str) -> Option<SecretKind> {
     .find(|k| k.name() == name)
 }
 
-const NAME_SAFE: &[u8] = b"-_.~:@+,=";
+/// Bytes kept as they are in file names: letters, digits and `-_.~:@+,=`.
+const NAME_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'=');
 
 /// A file or path name for any string, reversible by [`decode_name`]: bytes other than
 /// letters, digits and `-_.~:@+,=` become `%XX`, a leading `.` too (no `.`, `..` or hidden
@@ -322,15 +332,12 @@ pub fn encode_name(text: &str) -> String {
     if text.is_empty() {
         return "%".to_owned();
     }
-    let mut out = String::with_capacity(text.len());
-    for (i, &b) in text.as_bytes().iter().enumerate() {
-        if (b.is_ascii_alphanumeric() || NAME_SAFE.contains(&b)) && !(i == 0 && b == b'.') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    let encoded = percent_encode(text.as_bytes(), NAME_ENCODED).to_string();
+    // A leading dot would hide the file (and `.`/`..` would name a directory).
+    match encoded.strip_prefix('.') {
+        Some(rest) => format!("%2E{rest}"),
+        None => encoded,
     }
-    out
 }
 
 /// The string [`encode_name`] encoded; `None` for a name it cannot have produced.
@@ -338,56 +345,22 @@ pub fn decode_name(name: &str) -> Option<String> {
     if name == "%" {
         return Some(String::new());
     }
-    let bytes = name.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let text = String::from_utf8(out).ok()?;
+    let text = percent_decode_str(name).decode_utf8().ok()?.into_owned();
     (encode_name(&text) == name).then_some(text)
 }
 
-static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// Write `bytes` (ciphertext) to `file` through a 0600 temporary file and a rename, so a
-/// reader sees the old file or the new one, never half of one.
+/// Write `bytes` (ciphertext) to `file` through a 0600 temporary file (created exclusively
+/// under a random name) and a rename, so a reader sees the old file or the new one.
 fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    let name = file.file_name().unwrap_or_default().to_string_lossy();
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp{}-{n}", std::process::id()));
-    let written = (|| {
-        let mut out = private_options().write(true).create_new(true).open(&tmp)?;
-        out.write_all(bytes)?;
-        out.sync_all()?;
-        fs::rename(&tmp, file)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new().prefix(".gcb").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
-    written
-}
-
-fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
