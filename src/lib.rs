@@ -193,16 +193,41 @@ pub enum Operation {
     Erase,
 }
 
-/// Read the settings for `cred` (one `git config` call), decide who serves it, and build the
-/// authenticator. `None` when the host is not one this helper serves.
+/// What [`run_operation_with`] takes from its caller instead of the process: settings and a
+/// store (tests, programs that embed the helper).
+#[derive(Default)]
+pub struct Overrides<'s> {
+    /// Settings by their git config name without `credential.` (e.g. `("provider",
+    /// "bitbucket")`); they win over git config and the environment.
+    pub settings: Vec<(String, String)>,
+    /// Do not read git config at all (only the environment and `settings` apply).
+    pub skip_git_config: bool,
+    /// Keep secrets here instead of the configured store.
+    pub store: Option<&'s dyn store::SecretStore>,
+}
+
+/// Read the settings for `cred` (one `git config` call unless skipped), decide who serves it,
+/// and build the authenticator. `None` when the host is not one this helper serves.
 fn authenticator_for<'a>(
     cred: &Credential,
     ctx: &'a Context<'a>,
+    overrides: &'a Overrides<'a>,
 ) -> Result<Option<auth::Authenticator<'a>>, Error> {
     let Some(url) = target::settings_url(cred) else { return Ok(None) };
-    let raw = config::RawSettings::load(&url, ctx.env)?;
+    let mut raw = match overrides.skip_git_config {
+        true => config::RawSettings::from_git_output(b"", ctx.env),
+        false => config::RawSettings::load(&url, ctx.env)?,
+    };
+    for (name, value) in &overrides.settings {
+        if !raw.set(name, value) {
+            return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
+        }
+    }
     Ok(target::resolve(cred, &raw)?.map(|(target, settings)| {
-        let store = store::open(&settings);
+        let store: Box<dyn store::SecretStore + 'a> = match overrides.store {
+            Some(store) => Box::new(store),
+            None => store::open(&settings),
+        };
         auth::Authenticator::new(target, settings, store, ctx)
     }))
 }
@@ -217,8 +242,34 @@ pub fn run_operation(
     output: &mut impl Write,
     ctx: &Context,
 ) -> Result<(), Error> {
+    run_operation_with(op, input, output, ctx, &Overrides::default())
+}
+
+/// [`run_operation`] with settings and a store given by the caller.
+///
+/// ```
+/// use git_credential_bitbucket::{Context, Operation, Overrides, prompt::NoPrompt, store::MemoryStore};
+/// let store = MemoryStore::new();
+/// let overrides = Overrides { skip_git_config: true, store: Some(&store), ..Overrides::default() };
+/// let ctx = Context { env: &|_| None, prompter: &NoPrompt, stderr_is_terminal: false, now: &|| 0 };
+/// let run = |op, input: &[u8]| {
+///     let mut answer = Vec::new();
+///     git_credential_bitbucket::run_operation_with(op, &mut &input[..], &mut answer, &ctx, &overrides)?;
+///     Ok::<_, git_credential_bitbucket::Error>(answer)
+/// };
+/// run(Operation::Store, b"protocol=https\nhost=bitbucket.org\nusername=a\npassword=t\n\n")?;
+/// assert_eq!(run(Operation::Get, b"protocol=https\nhost=bitbucket.org\n\n")?, b"username=a\npassword=t\n");
+/// # Ok::<(), git_credential_bitbucket::Error>(())
+/// ```
+pub fn run_operation_with(
+    op: Operation,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    ctx: &Context,
+    overrides: &Overrides,
+) -> Result<(), Error> {
     let cred = Credential::read_from(input).map_err(Error::Input)?;
-    let Some(auth) = authenticator_for(&cred, ctx)? else { return Ok(()) };
+    let Some(auth) = authenticator_for(&cred, ctx, overrides)? else { return Ok(()) };
     match op {
         Operation::Get => {
             if let Some(answer) = auth.get(&cred)? {

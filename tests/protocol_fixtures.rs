@@ -3,13 +3,16 @@
 //! byte of the answer (the model is cargo's `credential/*/tests`). No helper process and no
 //! network: the host is `bitbucket.org` (Bitbucket Cloud without configuration), tokens are
 //! fresh at the injected clock, prompts are off, and every setting that matters comes from
-//! the injected environment. `run_operation` still reads `git config` once per operation.
+//! the injected environment. Each case runs twice: through `run_operation_with` with an
+//! injected memory store and no `git config` at all, and through `run_operation` with the
+//! plaintext store its settings name (one `git config` call per operation).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use git_credential_bitbucket::prompt::NoPrompt;
-use git_credential_bitbucket::{Context, Operation, run_operation};
+use git_credential_bitbucket::store::MemoryStore;
+use git_credential_bitbucket::{Context, Operation, Overrides, run_operation, run_operation_with};
 
 use Operation::{Erase, Get, Store};
 
@@ -134,10 +137,23 @@ fn in_fresh_home(store: &str, f: impl FnOnce(&Context, &Path)) {
 /// Run `steps` in order in one fresh home; the first step whose answer differs names the
 /// case, the step and the first differing line's key (never a value: values are secrets).
 fn run_case(name: &str, store: &str, steps: &[Step]) {
+    run_case_with(name, store, None, steps);
+}
+
+/// Like [`run_case`], with `injected` as the store of every step and no `git config`.
+fn run_case_with(name: &str, store: &str, injected: Option<&MemoryStore>, steps: &[Step]) {
+    let overrides = Overrides {
+        skip_git_config: injected.is_some(),
+        store: injected.map(|s| s as &dyn git_credential_bitbucket::store::SecretStore),
+        ..Overrides::default()
+    };
     in_fresh_home(store, |ctx, _| {
         for (i, (op, input, expected)) in steps.iter().enumerate() {
             let mut output = Vec::new();
-            let result = run_operation(*op, &mut &input[..], &mut output, ctx);
+            let result = match injected {
+                Some(_) => run_operation_with(*op, &mut &input[..], &mut output, ctx, &overrides),
+                None => run_operation(*op, &mut &input[..], &mut output, ctx),
+            };
             let error = result.err().map(|e| e.to_string());
             assert!(error.is_none(), "{name}, step {i} ({op:?}) failed: {}", error.unwrap_or_default());
             assert!(
@@ -175,6 +191,14 @@ fn first_difference(actual: &[u8], expected: &[u8]) -> String {
 fn every_case_answers_byte_for_byte_with_the_plaintext_store() {
     for (name, steps) in CASES {
         run_case(name, "plaintext", steps);
+    }
+}
+
+#[test]
+fn every_case_answers_byte_for_byte_with_an_injected_store_and_no_git_config() {
+    for (name, steps) in CASES {
+        let store = MemoryStore::new();
+        run_case_with(name, "memory", Some(&store), steps);
     }
 }
 
