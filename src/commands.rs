@@ -13,7 +13,7 @@ use crate::auth::{Authenticator, Found, Resolved};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{Http, redacted};
 use crate::cli::{self, Command};
-use crate::config::{RawSettings, SETTINGS, Source};
+use crate::config::{RawSettings, SETTINGS};
 use crate::gitconfig::{self, Scope};
 use crate::host::Deployment;
 use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};
@@ -199,7 +199,7 @@ pub fn login(url: &str, options: LoginOptions, ctx: &Context) -> Result<String, 
     let LoginOptions { method, user, bearer, default } = options;
     let auth = open(url, user, ctx)?;
     let account = auth.account();
-    let has_client = auth.oauth_client().is_some();
+    let has_client = auth.has_oauth_client();
     let method = method.unwrap_or(if has_client { LoginMethod::Oauth } else { LoginMethod::Token });
     let found = match method {
         LoginMethod::Oauth if !has_client => return Err(Error::NoOAuthClient),
@@ -508,12 +508,7 @@ impl Report<'_> {
             } else {
                 redact_secrets(value)
             };
-            let from = match source {
-                Source::GitConfig => "git config".to_owned(),
-                Source::Env(var) => format!("environment {var}"),
-                Source::Default => "default".to_owned(),
-                Source::Program => "program".to_owned(),
-            };
+            let from = source.describe();
             self.line(&format!("  {:<40} {shown}   [{from}]", def.git));
         }
     }

@@ -48,40 +48,95 @@ pub struct SettingDef {
     pub default: Option<&'static str>,
     /// Whether the value is a secret (redacted by `diagnose`).
     pub secret: bool,
+    /// Other names under `credential.` that mean the same (Git Credential Manager's), read
+    /// only when `git` is not set.
+    pub git_aliases: &'static [&'static str],
 }
 
 const fn def(git: &'static str, env: &'static [&'static str], default: Option<&'static str>) -> SettingDef {
-    SettingDef { git, env, default, secret: false }
+    SettingDef { git, env, default, secret: false, git_aliases: &[] }
+}
+
+/// A packager's Cloud OAuth consumer, compiled in from the build environment
+/// (`BITBUCKET_BUILTIN_OAUTH_CLIENT_ID` / `_SECRET`): the lowest-precedence source of the
+/// Cloud client, used only when no consumer id is set in git config or the environment.
+pub const BUILTIN_CLOUD_CLIENT: Option<(&str, &str)> = match (
+    option_env!("BITBUCKET_BUILTIN_OAUTH_CLIENT_ID"),
+    option_env!("BITBUCKET_BUILTIN_OAUTH_CLIENT_SECRET"),
+) {
+    (Some(id), secret) if !id.is_empty() => Some((
+        id,
+        match secret {
+            Some(secret) => secret,
+            None => "",
+        },
+    )),
+    _ => None,
+};
+
+/// `yes` or `no`: whether this binary carries a built-in consumer (never its secret).
+pub const fn builtin_consumer_word() -> &'static str {
+    if BUILTIN_CLOUD_CLIENT.is_some() { "yes" } else { "no" }
 }
 
 /// Every setting of SPEC §5.
 pub const SETTINGS: &[SettingDef] = &[
     def("provider", &[], None),
     def("bitbucketDeployment", &[], Some("datacenter")),
-    def("bitbucketAuthModes", &["GIT_BITBUCKET_AUTHMODES"], Some("oauth,token")),
-    def("bitbucketOAuthClientId", &["BITBUCKET_OAUTH_CLIENT_ID", "bitbucketKey"], None),
+    def("bitbucketAuthModes", &["GIT_BITBUCKET_AUTHMODES", "GCM_BITBUCKET_AUTHMODES"], Some("oauth,token")),
     SettingDef {
-        secret: true,
-        ..def("bitbucketOAuthClientSecret", &["BITBUCKET_OAUTH_CLIENT_SECRET", "bitbucketSecret"], None)
+        git_aliases: &["cloudOAuthClientId"],
+        ..def(
+            "bitbucketOAuthClientId",
+            &["BITBUCKET_OAUTH_CLIENT_ID", "bitbucketKey", "GCM_BITBUCKET_CLOUD_CLIENTID"],
+            None,
+        )
     },
-    def("bitbucketDataCenterOAuthClientId", &["GIT_BITBUCKET_DATACENTER_CLIENTID"], None),
     SettingDef {
         secret: true,
-        ..def("bitbucketDataCenterOAuthClientSecret", &["GIT_BITBUCKET_DATACENTER_CLIENTSECRET"], None)
+        git_aliases: &["cloudOAuthClientSecret"],
+        ..def(
+            "bitbucketOAuthClientSecret",
+            &["BITBUCKET_OAUTH_CLIENT_SECRET", "bitbucketSecret", "GCM_BITBUCKET_CLOUD_CLIENTSECRET"],
+            None,
+        )
+    },
+    def(
+        "bitbucketDataCenterOAuthClientId",
+        &["GIT_BITBUCKET_DATACENTER_CLIENTID", "GCM_BITBUCKET_DATACENTER_CLIENTID"],
+        None,
+    ),
+    SettingDef {
+        secret: true,
+        ..def(
+            "bitbucketDataCenterOAuthClientSecret",
+            &["GIT_BITBUCKET_DATACENTER_CLIENTSECRET", "GCM_BITBUCKET_DATACENTER_CLIENTSECRET"],
+            None,
+        )
     },
     def("bitbucketOAuthRedirectPort", &["GIT_BITBUCKET_OAUTH_PORT"], Some("34106")),
+    // Git Credential Manager's form of the port: read only when the port is not set.
+    def("cloudOAuthRedirectUri", &["GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI"], None),
     def("bitbucketOAuthTimeout", &["GIT_BITBUCKET_OAUTH_TIMEOUT"], Some("300")),
     def("bitbucketCloudUrl", &["GIT_BITBUCKET_CLOUD_URL"], Some("https://bitbucket.org")),
     def("bitbucketCloudApiUrl", &["GIT_BITBUCKET_CLOUD_API_URL"], Some("https://api.bitbucket.org")),
     def("bitbucketDataCenterUrl", &["GIT_BITBUCKET_DATACENTER_URL"], None),
     def("bitbucketHttpTimeout", &["GIT_BITBUCKET_HTTP_TIMEOUT"], Some("30")),
-    def("bitbucketAlwaysRefreshCredentials", &["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"], Some("false")),
-    def("bitbucketValidateStoredCredentials", &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS"], Some("false")),
+    def(
+        "bitbucketAlwaysRefreshCredentials",
+        &["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"],
+        Some("false"),
+    ),
+    def(
+        "bitbucketValidateStoredCredentials",
+        &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS"],
+        Some("false"),
+    ),
     def("credentialStore", &["GIT_BITBUCKET_CREDENTIAL_STORE"], Some("keyring")),
     def("plaintextStorePath", &["GIT_BITBUCKET_PLAINTEXT_STORE"], None),
-    def("cacheOptions", &[], None),
-    def("namespace", &["GIT_BITBUCKET_NAMESPACE"], Some("git")),
-    def("interactive", &["GIT_BITBUCKET_INTERACTIVE"], Some("true")),
+    def("cacheOptions", &["GCM_CREDENTIAL_CACHE_OPTIONS"], None),
+    def("namespace", &["GIT_BITBUCKET_NAMESPACE", "GCM_NAMESPACE"], Some("git")),
+    def("interactive", &["GIT_BITBUCKET_INTERACTIVE", "GCM_INTERACTIVE"], Some("true")),
     // GCM's proxy names; `http.proxy` and the rest are read only before a request (crate::net).
     SettingDef { secret: true, ..def("httpsProxy", &[], None) },
     SettingDef { secret: true, ..def("httpProxy", &[], None) },
@@ -103,12 +158,27 @@ pub fn scrub_secret_env(command: &mut Command) -> &mut Command {
 pub enum Source {
     /// `git config` (URL-matched).
     GitConfig,
+    /// `git config`, under another tool's name for the same setting.
+    GitAlias(&'static str),
     /// The named environment variable.
     Env(&'static str),
     /// The built-in default.
     Default,
     /// Set by a program using the library.
     Program,
+}
+
+impl Source {
+    /// Where the value came from, for people (`diagnose`).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::GitConfig => "git config".to_owned(),
+            Source::GitAlias(name) => format!("git config credential.{name}"),
+            Source::Env(var) => format!("environment {var}"),
+            Source::Default => "default".to_owned(),
+            Source::Program => "program".to_owned(),
+        }
+    }
 }
 
 /// A setting problem, always naming the setting and what it accepts.
@@ -227,8 +297,12 @@ impl RawSettings {
         }
         for def in SETTINGS {
             let from_env = def.env.iter().find_map(|var| env(var).map(|v| (v, Source::Env(var))));
-            let found = from_env
-                .or_else(|| from_git.remove(&def.git.to_ascii_lowercase()).map(|v| (v, Source::GitConfig)));
+            let ours = from_git.remove(&def.git.to_ascii_lowercase()).map(|v| (v, Source::GitConfig));
+            let mut aliases = def.git_aliases.iter().filter_map(|alias| {
+                from_git.remove(&alias.to_ascii_lowercase()).map(|v| (v, Source::GitAlias(alias)))
+            });
+            let alias = aliases.next();
+            let found = from_env.or(ours).or(alias);
             if let Some(found) = found {
                 raw.values.insert(def.git, found);
             }
@@ -272,6 +346,7 @@ impl RawSettings {
     fn display_name(&self, git_name: &str) -> String {
         match self.values.get(git_name) {
             Some((_, Source::Env(var))) => (*var).to_owned(),
+            Some((_, Source::GitAlias(alias))) => format!("credential.{alias}"),
             _ => format!("credential.{git_name}"),
         }
     }
@@ -303,13 +378,9 @@ impl RawSettings {
         let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
         Ok(Settings {
             auth_modes: self.auth_modes()?,
-            cloud_client: self.client("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+            cloud_client: self.cloud_client(),
             datacenter_client,
-            redirect_port: self.number(
-                "bitbucketOAuthRedirectPort",
-                1..=65_535,
-                "a port number from 1 to 65535",
-            )? as u16,
+            redirect_port: self.redirect_port()?,
             oauth_timeout: Duration::from_secs(self.number(
                 "bitbucketOAuthTimeout",
                 1..=86_400,
@@ -346,8 +417,49 @@ impl RawSettings {
     }
 
     fn client(&self, id: &str, secret: &str) -> Option<OAuthClient> {
-        let id = self.value(id).filter(|v| !v.is_empty())?;
-        Some(OAuthClient { id: id.to_owned(), secret: Secret::new(self.value(secret).unwrap_or_default()) })
+        let (id, source) = self.get(id).filter(|(v, _)| !v.is_empty())?;
+        let secret = Secret::new(self.value(secret).unwrap_or_default());
+        Some(OAuthClient { id: id.to_owned(), secret, origin: ClientOrigin::Settings(source) })
+    }
+
+    /// The Cloud consumer: from the settings (a key without a secret there has its secret in
+    /// the credential store, where `login --setup-oauth` put it), else the built-in one.
+    fn cloud_client(&self) -> Option<OAuthClient> {
+        const ID: &str = "bitbucketOAuthClientId";
+        const SECRET: &str = "bitbucketOAuthClientSecret";
+        match self.client(ID, SECRET) {
+            Some(mut client) if self.value(SECRET).is_none() => {
+                client.origin = match client.origin {
+                    ClientOrigin::Settings(source) => ClientOrigin::Store(source),
+                    other => other,
+                };
+                Some(client)
+            }
+            Some(client) => Some(client),
+            None => BUILTIN_CLOUD_CLIENT.map(|(id, secret)| OAuthClient {
+                id: id.to_owned(),
+                secret: Secret::new(secret),
+                origin: ClientOrigin::Builtin,
+            }),
+        }
+    }
+
+    /// `bitbucketOAuthRedirectPort`, else the port of Git Credential Manager's
+    /// `cloudOAuthRedirectUri` (which must be `http://localhost:PORT/` or
+    /// `http://127.0.0.1:PORT/`), else the default.
+    fn redirect_port(&self) -> Result<u16, ConfigError> {
+        const PORT: &str = "bitbucketOAuthRedirectPort";
+        const URI: &str = "cloudOAuthRedirectUri";
+        let port_is_set = self.values.contains_key(PORT);
+        if let (false, Some(uri)) = (port_is_set, self.value(URI)) {
+            return loopback_port(uri).ok_or_else(|| {
+                self.invalid(
+                    URI,
+                    "http://localhost:PORT/ or http://127.0.0.1:PORT/ (the helper listens on loopback)",
+                )
+            });
+        }
+        Ok(self.number(PORT, 1..=65_535, "a port number from 1 to 65535")? as u16)
     }
 
     /// The Data Center base URL and client, confined to `confine_to` when it is given.
@@ -500,6 +612,15 @@ impl RawSettings {
     }
 }
 
+/// The port of `http://localhost:PORT/` or `http://127.0.0.1:PORT/` (nothing after the `/`).
+fn loopback_port(uri: &str) -> Option<u16> {
+    let url = Url::parse(uri).ok()?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    let plain = url.username().is_empty() && url.password().is_none();
+    (url.scheme() == "http" && loopback && bare && plain).then(|| url.port()).flatten()
+}
+
 /// `~/x` under `home`; any other path as it is.
 fn expand_home(path: &str, home: Option<&std::path::Path>) -> PathBuf {
     match (path.strip_prefix("~/"), home) {
@@ -539,8 +660,21 @@ pub enum StoreKind {
 pub struct OAuthClient {
     /// Client id (Cloud calls it the key).
     pub id: String,
-    /// Client secret.
+    /// Client secret (empty until loaded when it is in the store).
     pub secret: Secret,
+    /// Where it came from.
+    pub origin: ClientOrigin,
+}
+
+/// Where an OAuth client came from (`diagnose` says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOrigin {
+    /// Id and secret from the settings; the id's source.
+    Settings(Source),
+    /// The id from the settings (its source), the secret from the credential store.
+    Store(Source),
+    /// Compiled into the binary by a packager.
+    Builtin,
 }
 
 /// Validated settings.
@@ -715,5 +849,144 @@ mod tests {
         let client = s.cloud_client.unwrap();
         assert_eq!(client.id, "key");
         assert_eq!(client.secret.expose(), "shh");
+    }
+    fn with_home(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| match k {
+            "HOME" => Some("/h".to_owned()),
+            _ => extra.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned()),
+        }
+    }
+
+    #[test]
+    fn git_credential_manager_git_names_configure_the_cloud_consumer_and_port() {
+        let output = b"credential.cloudoauthclientid\ngcm-key\0credential.cloudoauthclientsecret\ngcm-shh\0credential.cloudoauthredirecturi\nhttp://127.0.0.1:4242/\0";
+        let raw = RawSettings::from_git_output(output, &with_home(&[]));
+        assert_eq!(
+            raw.get("bitbucketOAuthClientId"),
+            Some(("gcm-key", Source::GitAlias("cloudOAuthClientId")))
+        );
+        let s = raw.validate(None).unwrap();
+        let client = s.cloud_client.unwrap();
+        assert_eq!((client.id.as_str(), client.secret.expose()), ("gcm-key", "gcm-shh"));
+        assert_eq!(s.redirect_port, 4242);
+    }
+
+    #[test]
+    fn git_credential_manager_environment_names_configure_the_cloud_consumer_and_port() {
+        let env = with_home(&[
+            ("GCM_BITBUCKET_CLOUD_CLIENTID", "env-key"),
+            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "env-shh"),
+            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:5151/"),
+        ]);
+        let s = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
+        let client = s.cloud_client.unwrap();
+        assert_eq!((client.id.as_str(), client.secret.expose()), ("env-key", "env-shh"));
+        assert_eq!(s.redirect_port, 5151);
+    }
+
+    #[test]
+    fn our_names_win_over_git_credential_managers() {
+        let output = b"credential.cloudoauthclientid\ngcm-key\0credential.bitbucketoauthclientid\nour-key\0credential.cloudoauthredirecturi\nhttp://localhost:4242/\0credential.bitbucketoauthredirectport\n4343\0";
+        let env = with_home(&[
+            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "gcm-shh"),
+            ("BITBUCKET_OAUTH_CLIENT_SECRET", "our-shh"),
+        ]);
+        let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
+        let client = s.cloud_client.unwrap();
+        assert_eq!((client.id.as_str(), client.secret.expose()), ("our-key", "our-shh"));
+        assert_eq!(s.redirect_port, 4343);
+    }
+
+    #[test]
+    fn a_redirect_uri_that_is_not_loopback_is_an_error_naming_it() {
+        for uri in [
+            "https://localhost:4242/",
+            "http://example.com:4242/",
+            "http://localhost/",
+            "http://localhost:4242/cb",
+        ] {
+            let output = format!("credential.cloudoauthredirecturi\n{uri}\0");
+            let err =
+                RawSettings::from_git_output(output.as_bytes(), &with_home(&[])).validate(None).unwrap_err();
+            assert!(err.to_string().contains("credential.cloudOAuthRedirectUri"), "{uri}: {err}");
+        }
+        let env = with_home(&[("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://evil.example/")]);
+        let err = RawSettings::from_git_output(b"", &env).validate(None).unwrap_err();
+        assert!(err.to_string().contains("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI"), "{err}");
+    }
+
+    #[test]
+    fn gcm_interactive_is_read_with_its_own_words_and_ours_wins() {
+        for (value, expected) in
+            [("never", false), ("auto", true), ("always", true), ("false", false), ("true", true)]
+        {
+            let env = move |k: &str| match k {
+                "GCM_INTERACTIVE" => Some(value.to_owned()),
+                "HOME" => Some("/h".to_owned()),
+                _ => None,
+            };
+            assert_eq!(
+                RawSettings::from_git_output(b"", &env).validate(None).unwrap().interactive,
+                expected,
+                "{value}"
+            );
+        }
+        let env = with_home(&[("GCM_INTERACTIVE", "never"), ("GIT_BITBUCKET_INTERACTIVE", "true")]);
+        assert!(RawSettings::from_git_output(b"", &env).validate(None).unwrap().interactive);
+    }
+
+    #[test]
+    fn a_configured_key_without_a_secret_takes_the_secret_from_the_store() {
+        let raw = RawSettings::from_git_output(b"credential.bitbucketoauthclientid\nkey\0", &with_home(&[]));
+        let client = raw.validate(None).unwrap().cloud_client.unwrap();
+        assert_eq!(client.origin, ClientOrigin::Store(Source::GitConfig));
+        let output = b"credential.bitbucketoauthclientid\nkey\0credential.bitbucketoauthclientsecret\ns\0";
+        let client =
+            RawSettings::from_git_output(output, &with_home(&[])).validate(None).unwrap().cloud_client;
+        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig));
+    }
+
+    #[test]
+    fn without_settings_the_cloud_consumer_is_the_built_in_one_if_any() {
+        let client = RawSettings::from_git_output(b"", &with_home(&[])).validate(None).unwrap().cloud_client;
+        match BUILTIN_CLOUD_CLIENT {
+            Some((id, _)) => {
+                assert_eq!(client.map(|c| (c.id, c.origin)), Some((id.to_owned(), ClientOrigin::Builtin)))
+            }
+            None => assert_eq!(client, None),
+        }
+    }
+
+    #[test]
+    fn each_git_credential_manager_environment_name_sets_its_setting() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("GCM_BITBUCKET_AUTHMODES", "basic", "bitbucketAuthModes"),
+            ("GCM_BITBUCKET_CLOUD_CLIENTID", "k", "bitbucketOAuthClientId"),
+            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "s", "bitbucketOAuthClientSecret"),
+            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:1/", "cloudOAuthRedirectUri"),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTID", "k", "bitbucketDataCenterOAuthClientId"),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTSECRET", "s", "bitbucketDataCenterOAuthClientSecret"),
+            ("GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true", "bitbucketAlwaysRefreshCredentials"),
+            ("GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true", "bitbucketValidateStoredCredentials"),
+            ("GCM_CREDENTIAL_CACHE_OPTIONS", "--timeout 60", "cacheOptions"),
+            ("GCM_NAMESPACE", "gcm", "namespace"),
+            ("GCM_INTERACTIVE", "never", "interactive"),
+        ];
+        for (var, value, setting) in cases {
+            let env = |k: &str| (k == *var).then(|| (*value).to_owned());
+            let raw = RawSettings::from_git_output(b"", &env);
+            assert_eq!(raw.get(setting), Some((*value, Source::Env(var))), "{var}");
+        }
+        let env = |k: &str| match k {
+            "GCM_BITBUCKET_AUTHMODES" => Some("basic".to_owned()),
+            "GCM_BITBUCKET_DATACENTER_CLIENTID" => Some("dc".to_owned()),
+            "GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS" => Some("true".to_owned()),
+            "HOME" => Some("/h".to_owned()),
+            _ => None,
+        };
+        let s = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
+        assert_eq!(s.auth_modes, [AuthMode::Token]);
+        assert_eq!(s.datacenter_client.map(|c| c.id).as_deref(), Some("dc"));
+        assert!(s.always_refresh);
     }
 }

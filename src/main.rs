@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         }
     };
     let env = |name: &str| std::env::var(name).ok();
-    trace::init(env("GIT_BITBUCKET_TRACE").as_deref());
+    trace::init_from_env(&env);
     let prompter = SystemPrompter::from_env(&env);
     let ctx = Context {
         env: &env,

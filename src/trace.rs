@@ -1,4 +1,6 @@
 //! `GIT_BITBUCKET_TRACE`: `1` (or `true`) traces to stderr, a path appends to that file.
+//! Git Credential Manager's `GCM_TRACE` means the same when ours is not set;
+//! `GCM_TRACE_SECRETS` is ignored (this trace never holds a secret).
 //!
 //! The library logs through `tracing`; this installs a plain subscriber for the binary.
 //! Nothing traced ever holds a secret: secrets are [`crate::Secret`]s, which print as
@@ -6,6 +8,15 @@
 
 use std::fs::OpenOptions;
 use std::sync::Mutex;
+
+/// Install the trace subscriber `GIT_BITBUCKET_TRACE` (else `GCM_TRACE`) asks for.
+pub fn init_from_env(env: &dyn Fn(&str) -> Option<String>) {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    init(set("GIT_BITBUCKET_TRACE").or_else(|| set("GCM_TRACE")).as_deref());
+    if set("GCM_TRACE_SECRETS").is_some() {
+        tracing::debug!("GCM_TRACE_SECRETS is ignored: this trace never shows a secret");
+    }
+}
 
 /// Install the trace subscriber the variable asks for; do nothing when it is unset or `0`.
 pub fn init(value: Option<&str>) {

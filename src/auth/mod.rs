@@ -16,7 +16,7 @@ mod sign_in;
 use crate::Error;
 use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
-use crate::config::{AuthMode, OAuthClient, Settings};
+use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
@@ -88,6 +88,7 @@ pub(crate) struct Authenticator<'a> {
     store: Box<dyn SecretStore + 'a>,
     ctx: &'a Context<'a>,
     http: std::cell::OnceCell<Http>,
+    client: std::cell::OnceCell<Option<OAuthClient>>,
     refresh_policy: Option<RefreshPolicy<'a>>,
     jwt: Option<Secret>,
 }
@@ -107,6 +108,7 @@ impl<'a> Authenticator<'a> {
             store,
             ctx,
             http: std::cell::OnceCell::new(),
+            client: std::cell::OnceCell::new(),
             refresh_policy: None,
             jwt: None,
         }
@@ -152,8 +154,27 @@ impl<'a> Authenticator<'a> {
         self.target.account(&self.settings.namespace)
     }
 
-    pub(crate) fn oauth_client(&self) -> Option<&OAuthClient> {
-        self.profile.client(&self.settings)
+    /// Whether an OAuth client is configured (its secret is not loaded for this).
+    pub(crate) fn has_oauth_client(&self) -> bool {
+        self.profile.client(&self.settings).is_some()
+    }
+
+    /// The OAuth client, its secret read from the store the first time when it lives there
+    /// (`login --setup-oauth`): only when a token request is about to be made.
+    pub(crate) fn oauth_client(&self) -> Result<Option<&OAuthClient>, Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.as_ref());
+        }
+        let mut client = self.profile.client(&self.settings).cloned();
+        if let Some(client) = client.as_mut().filter(|c| matches!(c.origin, ClientOrigin::Store(_))) {
+            let key =
+                crate::store::consumer_key(&self.settings.namespace, &self.settings.cloud_url, &client.id);
+            match self.store.load(&key)? {
+                Some(record) => client.secret = record.secret,
+                None => tracing::debug!("no secret stored for OAuth consumer {}", client.id),
+            }
+        }
+        Ok(self.client.get_or_init(|| client).as_ref())
     }
 
     fn is_fresh(&self, record: &StoredSecret) -> bool {
@@ -237,14 +258,14 @@ impl<'a> Authenticator<'a> {
             return Some(AppGrant::Jwt);
         }
         let wanted = self.settings.auth_modes.contains(&AuthMode::ClientCredentials);
-        (wanted && self.oauth_client().is_some()).then_some(AppGrant::ClientCredentials)
+        (wanted && self.has_oauth_client()).then_some(AppGrant::ClientCredentials)
     }
 
     /// The configured interactive methods that can work here: OAuth with a client; a token
     /// prompt where the helper asks for tokens itself.
     fn sign_in_modes(&self) -> Vec<AuthMode> {
         let works = |mode: &&AuthMode| match mode {
-            AuthMode::OAuth => self.oauth_client().is_some(),
+            AuthMode::OAuth => self.has_oauth_client(),
             AuthMode::Token => self.profile.asks_for_tokens,
             AuthMode::ClientCredentials => false,
         };
@@ -257,12 +278,12 @@ impl<'a> Authenticator<'a> {
         let oauth_wanted = self.settings.auth_modes.contains(&AuthMode::OAuth);
         if situation.may_prompt
             && oauth_wanted
-            && self.oauth_client().is_none()
+            && !self.has_oauth_client()
             && let Some(hint) = self.profile.no_client_hint
         {
             self.ctx.prompter.tell(hint);
         }
-        if !situation.may_prompt && (self.profile.asks_for_tokens || self.oauth_client().is_some()) {
+        if !situation.may_prompt && (self.profile.asks_for_tokens || self.has_oauth_client()) {
             let url = self.target.to_url();
             self.ctx.hint(&format!("not signed in to {url}; run: git-credential-bitbucket login {url}"));
         }
@@ -385,5 +406,73 @@ mod tests {
             assert_eq!(answer.credential.unwrap().expose(), "b");
             assert_eq!(answer.password, None);
         });
+    }
+
+    /// A store that remembers which keys were read.
+    struct CountingStore {
+        inner: MemoryStore,
+        loaded: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl SecretStore for CountingStore {
+        fn load(
+            &self,
+            key: &crate::store::StoreKey,
+        ) -> Result<Option<StoredSecret>, crate::store::StoreError> {
+            self.loaded.borrow_mut().push(key.service.clone());
+            self.inner.load(key)
+        }
+        fn save(
+            &self,
+            key: &crate::store::StoreKey,
+            value: &StoredSecret,
+        ) -> Result<(), crate::store::StoreError> {
+            self.inner.save(key, value)
+        }
+        fn delete(&self, key: &crate::store::StoreKey) -> Result<bool, crate::store::StoreError> {
+            self.inner.delete(key)
+        }
+        fn list(
+            &self,
+            ns: &str,
+        ) -> Result<Vec<(crate::store::StoreKey, StoredSecret)>, crate::store::StoreError> {
+            self.inner.list(ns)
+        }
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+    }
+
+    #[test]
+    fn the_stored_consumer_secret_is_read_only_when_a_token_request_is_near() {
+        let env = |k: &str| (k == "HOME").then(|| "/h".to_owned());
+        let clock = || 1_000;
+        let ctx = Context { env: &env, prompter: &NoPrompt, stderr_is_terminal: false, now: &clock };
+        let settings = RawSettings::from_git_output(b"credential.bitbucketoauthclientid\nws-key\0", &env)
+            .validate(None)
+            .unwrap();
+        let consumer = crate::store::consumer_key("git", &settings.cloud_url, "ws-key");
+        let store = CountingStore { inner: MemoryStore::new(), loaded: Default::default() };
+        store
+            .inner
+            .save(&consumer, &StoredSecret::new(SecretKind::Consumer, "ws-key", Secret::new("shh")))
+            .unwrap();
+        let target = Target {
+            scheme: "https".into(),
+            host: "bitbucket.org".into(),
+            path: None,
+            username: Some("alice".into()),
+            deployment: Deployment::Cloud,
+        };
+        let mut fresh = StoredSecret::new(SecretKind::OAuth, "alice", Secret::new("at"));
+        fresh.expires_at = Some(1_000 + 3_600);
+        store.inner.save(&target.account("git").access_key(), &fresh).unwrap();
+        let auth = Authenticator::new(target, settings, Box::new(&store), &ctx);
+
+        assert!(auth.get(&Credential::default()).unwrap().is_some(), "answered from the store");
+        assert!(!store.loaded.borrow().contains(&consumer.service), "hot path: {:?}", store.loaded.borrow());
+        let client = auth.oauth_client().unwrap().unwrap();
+        assert_eq!((client.id.as_str(), client.secret.expose()), ("ws-key", "shh"));
+        assert!(store.loaded.borrow().contains(&consumer.service));
     }
 }

@@ -55,7 +55,7 @@ impl Authenticator<'_> {
             tracing::debug!("no refresh token stored for {}", found.account.url());
             return Ok(None);
         };
-        let Some(client) = self.oauth_client() else {
+        let Some(client) = self.oauth_client()? else {
             tracing::debug!("no OAuth client configured: cannot refresh");
             return Ok(None);
         };

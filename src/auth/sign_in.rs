@@ -7,7 +7,7 @@ use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
 use crate::Error;
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, UserCheck};
-use crate::config::{AuthMode, OAuthClient};
+use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::secret::Secret;
@@ -34,7 +34,7 @@ impl Authenticator<'_> {
     /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
     /// tokens (refresh first).
     pub(crate) fn sign_in_with_oauth(&self, account: &Account) -> Result<Found, Error> {
-        let client = self.oauth_client().ok_or(Error::NoOAuthClient)?;
+        let client = self.oauth_client()?.ok_or(Error::NoOAuthClient)?;
         let endpoints = self.endpoints()?;
         let ui = BrowserUi {
             browser: self.settings.browser.clone(),
@@ -106,7 +106,7 @@ impl Authenticator<'_> {
             Ok(UserCheck::Unauthorized) if username.contains('@') || !self.profile.rest_wants_email => {
                 Err(Error::TypedTokenRefused { url: account.url() })
             }
-            Ok(UserCheck::Forbidden) if self.oauth_client().is_some() => {
+            Ok(UserCheck::Forbidden) if self.has_oauth_client() => {
                 tracing::debug!(
                     "the user endpoint answered 403: two-step verification is on; switching to OAuth"
                 );
@@ -125,11 +125,15 @@ impl Authenticator<'_> {
     /// answered as `x-token-auth` (unless git gave a username).
     pub(super) fn app_token(&self, account: &Account, grant: AppGrant) -> Result<Found, Error> {
         let endpoints = self.endpoints()?;
-        let no_client = OAuthClient { id: String::new(), secret: Secret::default() };
+        let no_client = OAuthClient {
+            id: String::new(),
+            secret: Secret::default(),
+            origin: ClientOrigin::Settings(Source::Program),
+        };
         let (client, grant) = match (grant, &self.jwt) {
             // A Connect app authenticates with its JWT alone.
-            (AppGrant::Jwt, Some(jwt)) => (self.oauth_client().unwrap_or(&no_client), Grant::Jwt(jwt)),
-            _ => (self.oauth_client().ok_or(Error::NoOAuthClient)?, Grant::ClientCredentials),
+            (AppGrant::Jwt, Some(jwt)) => (self.oauth_client()?.unwrap_or(&no_client), Grant::Jwt(jwt)),
+            _ => (self.oauth_client()?.ok_or(Error::NoOAuthClient)?, Grant::ClientCredentials),
         };
         tracing::debug!("{} grant for {}", grant.name(), account.url());
         let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;

@@ -308,6 +308,7 @@ fn kind_named(name: &str) -> Option<SecretKind> {
         SecretKind::ClientCredentials,
         SecretKind::Refresh,
         SecretKind::Bearer,
+        SecretKind::Consumer,
     ]
     .into_iter()
     .find(|k| k.name() == name)

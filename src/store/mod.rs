@@ -52,6 +52,8 @@ pub enum SecretKind {
     Refresh,
     /// A Data Center project or repository token, usable only as `Authorization: Bearer`.
     Bearer,
+    /// An OAuth consumer's secret (`login --setup-oauth`); the account is the consumer key.
+    Consumer,
 }
 
 impl SecretKind {
@@ -63,6 +65,7 @@ impl SecretKind {
             SecretKind::ClientCredentials => "clientcredentials",
             SecretKind::Refresh => "refresh",
             SecretKind::Bearer => "bearer",
+            SecretKind::Consumer => "consumer",
         }
     }
 }
@@ -365,6 +368,13 @@ impl Account {
     pub fn url(&self) -> String {
         crate::target::web_url(&self.scheme, &self.host, self.path.as_deref())
     }
+}
+
+/// Where the secret of the OAuth consumer `client_id` of the Bitbucket at `site` lives:
+/// `{namespace}:oauth-consumer:{origin of site}/`, account = the consumer key.
+pub fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
+    let origin = crate::target::origin_of(site);
+    StoreKey { service: format!("{namespace}:oauth-consumer:{origin}/"), account: client_id.to_owned() }
 }
 
 /// What a username keeps unencoded in a key: RFC 3986 unreserved and sub-delims. Every other
