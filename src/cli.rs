@@ -75,6 +75,9 @@ pub enum Command {
         /// another account is the default [asked at a terminal when absent]
         #[arg(long)]
         default: bool,
+        /// First create an OAuth consumer in your workspace (guided), then sign in with it
+        #[arg(long, conflicts_with_all = ["method", "bearer"])]
+        setup_oauth: bool,
     },
     /// Make USER's stored account the host default (answers remotes without a username)
     Use {
@@ -90,6 +93,9 @@ pub enum Command {
         /// Which account [default: the host default]
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
+        /// Also forget the OAuth consumer `login --setup-oauth` saved (secret and key)
+        #[arg(long)]
+        forget_oauth: bool,
     },
     /// Show the stored accounts per host: kind and expiry, never a secret
     List {

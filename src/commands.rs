@@ -47,12 +47,21 @@ pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
         Command::Unconfigure { system, urls } => {
             return say_each("removed", gitconfig::unconfigure(scope(system), &urls)?);
         }
-        Command::Login { url: u, method, user, bearer, default } => {
+        Command::Login { url: u, setup_oauth: true, user, default, .. } => {
+            return say(set_up_oauth(&url(u), user.as_deref(), default, ctx)?);
+        }
+        Command::Login { url: u, method, user, bearer, default, .. } => {
             let how = LoginOptions { method, user: user.as_deref(), bearer, default };
             return say(login(&url(u), how, ctx)?);
         }
         Command::Use { user, url: u } => return say(use_account(&url(u), &user, ctx)?),
-        Command::Logout { url: u, user } => return say(logout(&url(u), user.as_deref(), ctx)?),
+        Command::Logout { url: u, user, forget_oauth } => {
+            let u = url(u);
+            if forget_oauth {
+                say_each("removed", forget_oauth_consumer(&u, ctx)?)?;
+            }
+            return say(logout(&u, user.as_deref(), ctx)?);
+        }
         Command::List { json } => return list(json, ctx, &mut stdout.lock()),
         Command::Token { url: u, user } => return token(&url(u), user.as_deref(), ctx, &mut stdout.lock()),
         Command::Diagnose { url: u } => {
@@ -257,6 +266,22 @@ pub fn use_account(url: &str, user: &str, ctx: &Context) -> Result<String, Error
     Ok(format!("{user} is now the default account for {} (remotes without a username)", found.account.url()))
 }
 
+/// `login --setup-oauth`: create a consumer (guided), keep it, then sign in with it.
+pub fn set_up_oauth(url: &str, user: Option<&str>, default: bool, ctx: &Context) -> Result<String, Error> {
+    let setting = open(url, user, ctx)?.set_up_consumer(user)?;
+    eprintln!("saved the consumer: its secret in the credential store, its key in {setting}");
+    let auth = open(url, user, ctx)?;
+    if let Some(winner) = auth.consumer_overridden() {
+        eprintln!("note: {winner}");
+    }
+    login(url, LoginOptions { method: Some(LoginMethod::Oauth), user, bearer: false, default }, ctx)
+}
+
+/// `logout --forget-oauth`: forget the consumer `login --setup-oauth` saved.
+pub fn forget_oauth_consumer(url: &str, ctx: &Context) -> Result<Vec<String>, Error> {
+    open(url, None, ctx)?.forget_consumer()
+}
+
 /// `logout`: delete every secret stored for the account (access, refresh, host default copy).
 pub fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Error> {
     let auth = open(url, user, ctx)?;
@@ -434,6 +459,15 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         match usable {
             Ok(why) => report.line(&format!("  {name:<10} usable: {why}")),
             Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),
+        }
+    }
+    report.line(&format!("built-in OAuth consumer: {}", crate::config::builtin_consumer_word()));
+    if target.deployment == Deployment::Cloud {
+        let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
+        match auth.describe_consumer() {
+            Ok((line, true)) => report.line(&line),
+            Ok((line, false)) => report.problem(&line),
+            Err(e) => report.problem(&format!("Cloud OAuth consumer: {e}")),
         }
     }
     match target.endpoints(&settings) {

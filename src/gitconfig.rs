@@ -75,6 +75,18 @@ fn git_config_checked(args: &[&str]) -> Result<(), Error> {
     .into())
 }
 
+/// `git config --global KEY VALUE`.
+pub(crate) fn set_global(key: &str, value: &str) -> Result<(), Error> {
+    git_config_checked(&["--global", key, value])
+}
+
+/// `git config --global --unset-all KEY`; `false` when it was not set.
+pub(crate) fn unset_global(key: &str) -> Result<bool, Error> {
+    let was_set = git_config(&["--global", "--get-all", key])?.status.success();
+    git_config_checked(&["--global", "--unset-all", key])?;
+    Ok(was_set)
+}
+
 /// `git config --get core.askPass`, if set.
 pub fn core_askpass() -> Option<String> {
     let out = git_config(&["--get", "core.askPass"]).ok()?;

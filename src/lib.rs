@@ -149,6 +149,22 @@ pub enum Error {
         /// The URL as given.
         url: String,
     },
+    /// `login --setup-oauth`: the token endpoint refused the key and secret typed.
+    #[error(
+        "Bitbucket refused that key and secret (invalid_client at {url}); nothing was saved: copy both again from the consumer's page and run the set-up again"
+    )]
+    ConsumerRefused {
+        /// The token endpoint.
+        url: String,
+    },
+    /// `login --setup-oauth`: the key and secret could not be checked.
+    #[error("could not check the consumer's key and secret at {url} ({reason}); nothing was saved")]
+    ConsumerUnchecked {
+        /// The token endpoint.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// `diagnose` found problems (it printed them).
     #[error("diagnose found problems (see above)")]
     ProblemsFound,

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, Tmux, User};
 use common::*;
 
@@ -122,4 +124,104 @@ fn with_several_accounts_and_no_default_a_terminal_asks_which_one() {
     ));
     let screen = tmux.wait_for("filled-0");
     assert_eq!(screen.matches("Which one should answer").count(), 1, "{screen}");
+}
+
+/// A `BROWSER` that appends every address it is given to a file, one per line.
+fn appending_browser(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let file = dir.join("opened");
+    let script = dir.join("browser");
+    write_script(&script, &format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> {}\n", file.display()));
+    (script.display().to_string(), file)
+}
+
+/// Wait (bounded) until the browser was given an address containing `part`.
+fn wait_for_opened(file: &std::path::Path, part: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let opened = std::fs::read_to_string(file).unwrap_or_default();
+        if let Some(line) = opened.lines().find(|l| l.contains(part)) {
+            return line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the browser was never given {part:?}: {opened}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn setup_oauth_guides_checks_the_secret_keeps_it_in_the_store_then_signs_in() {
+    let fake = FakeBitbucket::start(Mode::Cloud);
+    fake.add_user(User::new("alice", "alice@example.com"));
+    fake.set_consenting_user("alice");
+    let port = common::free_port();
+    fake.add_consumer("ws-key", "ws-consumer-secret", &format!("http://localhost:{port}/"));
+    let mut env = common::cloud_env(&fake);
+    env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = appending_browser(dir.path());
+    env.set_env("BROWSER", &browser);
+    let url = format!("http://{}", fake.host());
+    let page = format!("{}/alice/workspace/settings/oauth-consumers/new", fake.base_url());
+    let store = env.home().join(".local/share/git-credential-bitbucket/credentials.json");
+    let config_files = [env.global_config(), env.home().join(".config/git/config")];
+    let in_config = |text: &str| {
+        config_files.iter().any(|f| std::fs::read_to_string(f).unwrap_or_default().contains(text))
+    };
+
+    let tmux = terminal(&env, "setup");
+    tmux.wait_for("$");
+    // A wrong secret is refused at the token endpoint before anything is saved.
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --setup-oauth --user alice"));
+    tmux.wait_for("Your workspace (the name after bitbucket.org/ in its URLs) [alice]:");
+    tmux.type_line("");
+    let screen = tmux.wait_for("Key:");
+    for shown in [
+        page.as_str(),
+        &format!("Callback URL:  http://localhost:{port}/"),
+        "Account: Read, Repositories: Write",
+        "This is a private consumer",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} is not on the screen:\n{screen}");
+    }
+    assert_eq!(wait_for_opened(&opened, "oauth-consumers/new"), page, "the page was opened in the browser");
+    tmux.type_line("ws-key");
+    tmux.wait_for("Secret:");
+    tmux.type_line("not-the-secret");
+    let screen = tmux.wait_for("Bitbucket refused that key and secret");
+    assert!(screen.contains("nothing was saved"), "{screen}");
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1, "checked at the token endpoint");
+    assert!(!in_config("ws-key"), "no key written after a refused secret");
+    assert!(!store.exists(), "nothing stored after a refused secret");
+
+    // The right secret: checked, kept in the store (not in git config), then the sign-in.
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --setup-oauth --user alice"));
+    tmux.wait_for_nth("[alice]:", 2);
+    tmux.type_line("alice");
+    tmux.wait_for_nth("Key:", 2);
+    tmux.type_line("ws-key");
+    tmux.wait_for_nth("Secret:", 2);
+    tmux.type_line("ws-consumer-secret");
+    tmux.wait_for("Bitbucket accepted the key and secret");
+    let authorize = wait_for_opened(&opened, "/site/oauth2/authorize?");
+    let back = bitbucket_test_support::client::get(
+        &fake.consent(&authorize, Consent::Grant).replace("localhost", "127.0.0.1"),
+    )
+    .unwrap();
+    assert_eq!(back.status, 200);
+    let screen = tmux.wait_for("as alice (oauth, expires");
+    eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", screen.trim_end());
+    assert!(!screen.contains("ws-consumer-secret"), "the secret is not echoed");
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 3, "two checks, one code exchange");
+    assert!(in_config("bitbucketOAuthClientId = ws-key"), "the key is in git config");
+    assert!(!in_config("ws-consumer-secret"), "the secret is in no git config file");
+    let stored = std::fs::read_to_string(&store).unwrap();
+    assert!(
+        stored.contains("oauth-consumer:") && stored.contains("ws-consumer-secret"),
+        "the secret is in the store"
+    );
+
+    // Forgetting it removes both.
+    tmux.type_line(&format!("git-credential-bitbucket logout {url} --forget-oauth; echo forgot-$?"));
+    tmux.wait_for("forgot-0");
+    assert!(!in_config("ws-key"), "the key is gone from git config");
+    assert!(!std::fs::read_to_string(&store).unwrap().contains("ws-consumer-secret"), "the secret is gone");
 }

@@ -9,6 +9,7 @@
 //! or prints a secret.
 
 mod accounts;
+mod consumer;
 mod keep;
 mod refresh;
 mod sign_in;

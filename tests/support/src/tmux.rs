@@ -48,10 +48,15 @@ impl Tmux {
 
     /// Wait (bounded) until the screen shows `text`; the screen.
     pub fn wait_for(&self, text: &str) -> String {
+        self.wait_for_nth(text, 1)
+    }
+
+    /// Wait (bounded) until the screen shows `text` `n` times (a prompt asked again); the screen.
+    pub fn wait_for_nth(&self, text: &str, n: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if screen.matches(text).count() >= n {
                 return screen;
             }
             assert!(Instant::now() < deadline, "the terminal never showed {text:?}:\n{screen}");
