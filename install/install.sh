@@ -13,6 +13,8 @@
 # runs `logout` for every account `list` shows. See docs/install.md.
 #
 # Installing needs cargo (Rust >= 1.89); git >= 2.46 is recommended (see README.md).
+# BITBUCKET_BUILTIN_OAUTH_CLIENT_ID=KEY BITBUCKET_BUILTIN_OAUTH_CLIENT_SECRET=SECRET compile in
+# your own Cloud OAuth consumer (docs/configuration.md#a-built-in-consumer-for-packagers).
 set -euo pipefail
 
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; }
@@ -142,7 +144,9 @@ command -v cargo >/dev/null ||
   die "cargo is not installed; install Rust first (https://rustup.rs), then run this again"
 
 echo "== building (release)"
-cargo build --release --locked --quiet -p git-credential-bitbucket
+BITBUCKET_BUILTIN_OAUTH_CLIENT_ID=${BITBUCKET_BUILTIN_OAUTH_CLIENT_ID:-} \
+  BITBUCKET_BUILTIN_OAUTH_CLIENT_SECRET=${BITBUCKET_BUILTIN_OAUTH_CLIENT_SECRET:-} \
+  cargo build --release --locked --quiet -p git-credential-bitbucket
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
   grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 built=$target_dir/release/git-credential-bitbucket

@@ -212,7 +212,7 @@ install_deb() {
   "${as_root[@]}" dpkg -i "$deb"
   dpkg-query -W -f='${Status}\n' git-credential-bitbucket | grep -qx 'install ok installed'
   local v
-  v=$(/usr/bin/git-credential-bitbucket --version)
+  v=$(/usr/bin/git-credential-bitbucket --version | head -n1)
   echo "$v"
   [[ $v == "git-credential-bitbucket $version (commit $commit)" ]] || fail "--version says '$v'"
 }
@@ -275,7 +275,7 @@ install_from_clone() {
   # The workspace's target dir and release profile: the release build above is reused.
   cargo install --quiet --locked --path . --root "$work/clone-root"
   local v
-  v=$("$work/clone-root/bin/git-credential-bitbucket" --version)
+  v=$("$work/clone-root/bin/git-credential-bitbucket" --version | head -n1)
   echo "$v"
   [[ $v == "git-credential-bitbucket $version (commit $commit)" ]] || fail "--version says '$v'"
 }
@@ -305,7 +305,7 @@ install_from_crate() {
   CARGO_TARGET_DIR=$target_dir cargo install --quiet --locked --debug \
     --path "$work/git-credential-bitbucket-$version" --root "$crate_root"
   local v
-  v=$("$crate_root/bin/git-credential-bitbucket" --version)
+  v=$("$crate_root/bin/git-credential-bitbucket" --version | head -n1)
   echo "$v"
   # The packaged crate has no .git: the commit comes from .cargo_vcs_info.json.
   [[ $v == "git-credential-bitbucket $version (commit $commit)" ]] || fail "--version says '$v'"
@@ -380,7 +380,7 @@ check "install.sh --uninstall removes every file it wrote, restores git config, 
 
 purge_script() {
   installer --url "$base_url" >/dev/null
-  [[ $("$prefix/bin/git-credential-bitbucket" --version) == *"(commit $commit)" ]] || fail "reinstall failed"
+  [[ $("$prefix/bin/git-credential-bitbucket" --version | head -n1) == *"(commit $commit)" ]] || fail "reinstall failed"
   as_person "$inst_home" "$inst_path" git-credential-bitbucket list --json | grep -q '"username": "alice"' ||
     fail "list --json does not show alice before --purge"
   installer --uninstall --purge

@@ -9,16 +9,30 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::LoginMethod;
 
-/// What `--version` prints after the name: the package version and the git commit the binary
-/// was built from (`unknown` when built from a tree without either; see `build.rs`).
-pub const VERSION: &str =
-    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GIT_CREDENTIAL_BITBUCKET_BUILD_COMMIT"), ")");
+/// The first line of `--version`: the package version and the git commit the binary was built
+/// from (`unknown` when built from a tree without either; see `build.rs`).
+macro_rules! version_line {
+    () => {
+        concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GIT_CREDENTIAL_BITBUCKET_BUILD_COMMIT"), ")")
+    };
+}
+
+/// What `--version` prints after the name.
+pub const VERSION: &str = version_line!();
+
+/// `--version` adds whether a packager compiled in an OAuth consumer (never its secret).
+const LONG_VERSION: &str = if crate::config::BUILTIN_CLOUD_CLIENT.is_some() {
+    concat!(version_line!(), "\nbuilt-in OAuth consumer: yes")
+} else {
+    concat!(version_line!(), "\nbuilt-in OAuth consumer: no")
+};
 
 /// Git credential helper for Bitbucket Cloud and Data Center.
 #[derive(Debug, Parser)]
 #[command(
     name = "git-credential-bitbucket",
     version = VERSION,
+    long_version = LONG_VERSION,
     about = "Git credential helper for Bitbucket Cloud and Data Center",
     long_about = "Signs you in to Bitbucket once (OAuth in the browser, or an API token), keeps \
                   the tokens in the OS keyring, refreshes them before they expire, and answers \

@@ -213,7 +213,10 @@ fn version_names_the_release_and_the_commit_it_was_built_from() {
     let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
     assert_eq!(
         stdout(&out),
-        format!("git-credential-bitbucket {} (commit {commit})\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "git-credential-bitbucket {} (commit {commit})\nbuilt-in OAuth consumer: no\n",
+            env!("CARGO_PKG_VERSION")
+        )
     );
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client, support_bin};
+use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client};
 use common::*;
 
 const CONTEXT: &str = "/bitbucket";
@@ -267,18 +267,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
     let consent_log = dc.tmp.path().join("consent-log");
     let trace = dc.tmp.path().join("trace");
 
-    let out = dc
-        .env
-        .command("git")
-        .args(["clone", "-q", &dc.remote(), "first"])
-        .env_remove("GIT_TERMINAL_PROMPT")
-        .env("BROWSER", support_bin("chromium-consent"))
-        .env("CONSENT_LOG", &consent_log)
-        .env("GIT_BITBUCKET_OAUTH_TIMEOUT", "90")
-        .env("GIT_BITBUCKET_TRACE", &trace)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = clone_with_chromium(&dc.env, &dc.remote(), "first", &consent_log, &trace);
     let log = finished_consent_log(&consent_log);
     eprintln!("chromium-consent steps:\n{log}\ngit:\n{}", stderr(&out));
     assert!(out.status.success(), "clone failed: {}", stderr(&out));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
 pub use bitbucket_test_support::process::*;
-use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User};
+use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User, support_bin};
 use serde_json::Value;
 
 pub const HELPER: &str = env!("CARGO_BIN_EXE_git-credential-bitbucket");
@@ -237,4 +237,19 @@ pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(setup.fill_input().as_bytes()).unwrap();
     child
+}
+
+/// `git clone -q URL DIR` in `env`, signing in through headless Chromium (`chromium-consent`,
+/// its steps in `consent_log`) with the helper's trace in `trace`.
+pub fn clone_with_chromium(env: &GitEnv, url: &str, dir: &str, consent_log: &Path, trace: &Path) -> Output {
+    env.command("git")
+        .args(["clone", "-q", url, dir])
+        .env_remove("GIT_TERMINAL_PROMPT")
+        .env("BROWSER", support_bin("chromium-consent"))
+        .env("CONSENT_LOG", consent_log)
+        .env("GIT_BITBUCKET_OAUTH_TIMEOUT", "90")
+        .env("GIT_BITBUCKET_TRACE", trace)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
