@@ -63,6 +63,9 @@ pub struct Situation {
     pub validated: Option<bool>,
     /// A refresh was tried and gave nothing (no refresh token, or a dead one).
     pub refresh_failed: bool,
+    /// Git passed a refresh token (from a storage helper earlier in the chain, git >= 2.41)
+    /// with no usable password, and it has not been tried yet.
+    pub offered_refresh: bool,
 }
 
 /// The next thing to do.
@@ -74,6 +77,8 @@ pub enum Step {
     Validate,
     /// Refresh the OAuth token under the account's lock.
     Refresh,
+    /// Refresh with the refresh token git passed, under the account's lock, and keep the result.
+    RefreshOffered,
     /// Get a token for the application itself.
     Grant(AppGrant),
     /// Ask the person, with these methods in this order.
@@ -102,6 +107,9 @@ pub fn next_step(s: &Situation) -> Step {
             (true, Some(false)) if can_refresh => return Step::Refresh,
             _ => {}
         }
+    }
+    if s.offered_refresh {
+        return Step::RefreshOffered;
     }
     if let Some(grant) = s.app_grant {
         return Step::Grant(grant);
@@ -139,6 +147,7 @@ mod tests {
             sign_in_modes: vec![AuthMode::OAuth, AuthMode::Token],
             validated: None,
             refresh_failed: false,
+            offered_refresh: false,
         }
     }
 
@@ -265,6 +274,46 @@ mod tests {
                 "5. expired, prompts off, no refresh token: nothing",
                 Situation { may_prompt: false, ..situation(oauth(-10, false)) },
                 Step::Nothing,
+            ),
+        ];
+        check(rows);
+    }
+
+    /// A refresh token git passed from a storage helper before this one (git >= 2.41).
+    #[test]
+    fn a_refresh_token_from_git_is_used_when_nothing_stored_works() {
+        let offered = |stored| Situation { offered_refresh: true, ..situation(stored) };
+        let rows: Vec<(&str, Situation, Step)> = vec![
+            (
+                "nothing stored, git offers a refresh token: refresh with it",
+                offered(None),
+                Step::RefreshOffered,
+            ),
+            ("a fresh stored token wins over the offered one", offered(oauth(3600, true)), Step::Answer),
+            (
+                "an expired stored token with its own refresh token: ours first",
+                offered(oauth(-10, true)),
+                Step::Refresh,
+            ),
+            (
+                "our refresh gave nothing: the offered one next",
+                Situation { refresh_failed: true, ..offered(oauth(-10, true)) },
+                Step::RefreshOffered,
+            ),
+            (
+                "expired, nothing of ours to refresh with: the offered one",
+                offered(oauth(-10, false)),
+                Step::RefreshOffered,
+            ),
+            (
+                "offered, prompts off: still refreshed (no person needed)",
+                Situation { may_prompt: false, ..offered(None) },
+                Step::RefreshOffered,
+            ),
+            (
+                "offered before a client-credentials grant",
+                Situation { app_grant: Some(AppGrant::ClientCredentials), ..offered(None) },
+                Step::RefreshOffered,
             ),
         ];
         check(rows);

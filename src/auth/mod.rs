@@ -184,7 +184,10 @@ impl<'a> Authenticator<'a> {
 
     /// `get`: the order of attempts, answered in git's terms.
     pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
-        match self.resolve(false)? {
+        let now = self.now();
+        let password_unusable = cred.password.is_none() || cred.password_expiry_utc.is_some_and(|t| t <= now);
+        let offered = cred.oauth_refresh_token.as_ref().filter(|_| password_unusable);
+        match self.resolve_with(false, offered)? {
             Some(Resolved::Stored(found)) => Ok(Some(self.answer(cred, &found)?)),
             Some(Resolved::Typed { username, secret }) => Ok(Some(Credential {
                 username: Some(username),
@@ -198,6 +201,16 @@ impl<'a> Authenticator<'a> {
     /// Carry out the steps [`decide::next_step`] chooses until one answers. With
     /// `force_credentials` the store is skipped and a new sign-in is made.
     pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Error> {
+        self.resolve_with(force_credentials, None)
+    }
+
+    /// [`Self::resolve`], with a refresh token git passed (`offered`) to try when nothing
+    /// stored answers.
+    fn resolve_with(
+        &self,
+        force_credentials: bool,
+        offered: Option<&Secret>,
+    ) -> Result<Option<Resolved>, Error> {
         let account = match self.app_grant() {
             Some(AppGrant::ClientCredentials) if self.target.username.is_none() => {
                 self.account().with_username(CLIENT_CREDENTIALS_USER)
@@ -206,6 +219,7 @@ impl<'a> Authenticator<'a> {
         };
         let found = if force_credentials { None } else { self.find(&account)? };
         let mut situation = self.situation(found.as_ref());
+        situation.offered_refresh = offered.is_some();
         loop {
             match (decide::next_step(&situation), &found) {
                 (Step::Answer, Some(found)) => {
@@ -221,6 +235,12 @@ impl<'a> Authenticator<'a> {
                     Some(refreshed) => return Ok(Some(Resolved::Stored(refreshed))),
                     None => situation.refresh_failed = true,
                 },
+                (Step::RefreshOffered, _) => {
+                    match offered.map(|token| self.refresh_offered(&account, token)).transpose()?.flatten() {
+                        Some(refreshed) => return Ok(Some(Resolved::Stored(refreshed))),
+                        None => situation.offered_refresh = false,
+                    }
+                }
                 (Step::Grant(grant), _) => {
                     return self.app_token(&account, grant).map(|f| Some(Resolved::Stored(f)));
                 }
@@ -251,6 +271,7 @@ impl<'a> Authenticator<'a> {
             sign_in_modes: self.sign_in_modes(),
             validated: None,
             refresh_failed: false,
+            offered_refresh: false,
         }
     }
 

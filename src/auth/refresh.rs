@@ -9,6 +9,7 @@ use crate::config::OAuthClient;
 use crate::lock::AccountLock;
 use crate::oauth::{self, Grant, TokenError, TokenResponse};
 use crate::rescue::{RescueDir, Rescued, fingerprint};
+use crate::secret::Secret;
 use crate::store::{Account, SecretKind, StoreKey, StoredSecret};
 
 /// Who a grant's tokens are for.
@@ -90,6 +91,57 @@ impl Authenticator<'_> {
             }
             Err(e) => Err(self.refresh_failed(&found.account, e)),
         }
+    }
+
+    /// Refresh with a refresh token git passed (a storage helper before this one returned
+    /// it, git >= 2.41), under the account's lock, and keep the new tokens as this
+    /// account's. `None` without an OAuth client, or when Bitbucket refuses the token (it
+    /// may have been issued to another client): then the next step is tried.
+    pub(crate) fn refresh_offered(
+        &self,
+        account: &Account,
+        offered: &Secret,
+    ) -> Result<Option<Found>, Error> {
+        let Some(client) = self.oauth_client()? else {
+            tracing::debug!("git passed a refresh token, but no OAuth client is configured");
+            return Ok(None);
+        };
+        let lock_key = account.refresh_key().unwrap_or_else(|| account.host_default_key());
+        let _lock = self.lock_account(&lock_key)?;
+        if let Some(found) = self.find(account)?.filter(|f| self.is_fresh(&f.record)) {
+            tracing::debug!("another process signed in to {} meanwhile", account.url());
+            return Ok(Some(found));
+        }
+        let endpoints = self.endpoints()?;
+        tracing::debug!("refreshing with the refresh token git passed for {}", account.url());
+        let tokens = match oauth::request_token(self.http()?, &endpoints, client, Grant::Refresh(offered)) {
+            Ok(tokens) => tokens,
+            Err(e @ TokenError::Rejected { .. }) => {
+                tracing::debug!("{e}: the refresh token git passed cannot be used here");
+                return Ok(None);
+            }
+            Err(e) => return Err(self.refresh_failed(account, e)),
+        };
+        let username = match &account.username {
+            Some(name) => name.clone(),
+            None => self.username_for_token(&endpoints, &tokens.access_token)?,
+        };
+        self.keep_sign_in(account, &username, client, &endpoints, tokens).map(Some)
+    }
+
+    /// Keep the tokens of a new OAuth sign-in of `username` (refresh first).
+    pub(super) fn keep_sign_in(
+        &self,
+        account: &Account,
+        username: &str,
+        client: &OAuthClient,
+        endpoints: &Endpoints,
+        tokens: TokenResponse,
+    ) -> Result<Found, Error> {
+        let issued = Issued { account, username, kind: SecretKind::OAuth, client };
+        let in_store = self.stored_refresh_fingerprint(&account.with_username(username));
+        let record = self.keep_tokens(issued, endpoints, tokens, in_store)?;
+        Ok(Found { account: account.with_username(username), record })
     }
 
     /// A refresh that failed for a reason other than a dead refresh token: what went wrong

@@ -53,7 +53,7 @@ impl Authenticator<'_> {
     }
 
     /// Who an access token belongs to, from the deployment's user endpoint.
-    fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
+    pub(super) fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
         let response = self.http()?.get_bearer(&endpoints.user, token)?;
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
