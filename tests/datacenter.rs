@@ -283,8 +283,11 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
     let rest = requests_of(&dc.fake, RequestKind::Rest);
     assert_eq!(
         rest,
-        [("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))],
-        "the username comes from whoami"
+        [
+            ("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None),
+            ("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))
+        ],
+        "asked (without credentials) whether OAuth is offered; the username comes from whoami"
     );
 
     // Stored for carol (whom only whoami named), under the repository path git sent.
@@ -309,7 +312,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
     let out = dc.clone_without_prompt(&dc.remote(), "second");
     assert!(out.status.success(), "second clone failed: {}", stderr(&out));
     assert_eq!(dc.fake.count(RequestKind::Token), 1, "still the one code exchange");
-    assert_eq!(dc.fake.count(RequestKind::Rest), 1, "still the one whoami");
+    assert_eq!(dc.fake.count(RequestKind::Rest), 2, "still the one login-options and the one whoami");
 }
 
 #[test]
@@ -344,7 +347,10 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
     );
     assert_eq!(
         requests_of(&dc.fake, RequestKind::Rest),
-        [("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))]
+        [
+            ("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None),
+            ("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))
+        ]
     );
     // No path from git: stored for the host.
     let host = dc.fake.host();
@@ -359,7 +365,51 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
     assert!(fill.status.success(), "{}", stderr(&fill));
     assert_eq!(field(&fill, "username"), Some("carol"));
     assert_eq!(dc.fake.count(RequestKind::Token), 1);
-    assert_eq!(dc.fake.count(RequestKind::Rest), 1);
+    assert_eq!(dc.fake.count(RequestKind::Rest), 2);
+}
+
+#[test]
+fn a_server_without_browser_sign_in_is_asked_once_and_git_prompts_for_a_token_instead() {
+    let dc = Setup::datacenter_with_provider();
+    dc.with_oauth_client("alice");
+    dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
+    dc.fake.set_identity_provider(false);
+    dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
+    let (browser, opened) = recording_browser(dc.tmp.path());
+    let input = format!("url={}\n\n", dc.remote());
+
+    // Asked without credentials; no browser; the message names the setting; nothing answered.
+    for attempt in 1..=2 {
+        let mut get = dc.env.command(HELPER);
+        get.arg("get").env_remove("GIT_TERMINAL_PROMPT").env("BROWSER", &browser);
+        let out = run_with_input(get, &input);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "nothing to answer with");
+        let message = stderr(&out);
+        assert!(message.contains("does not offer browser sign-in"), "{message}");
+        assert!(message.contains("credential.bitbucketAuthModes"), "{message}");
+        assert!(!opened.exists(), "attempt {attempt}: no browser was opened");
+    }
+    assert_eq!(
+        requests_of(&dc.fake, RequestKind::Rest),
+        [("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None)],
+        "asked once, without credentials; the answer is remembered"
+    );
+    let remembered = dc.env.home().join(".local/state/git-credential-bitbucket/datacenter-oauth");
+    let text = std::fs::read_to_string(&remembered).unwrap();
+    assert!(
+        text.starts_with(&format!("{}/rest/authconfig/1.0/login-options no ", dc.fake.base_url())),
+        "{text}"
+    );
+
+    // The token path: git asks (askpass), the helper keeps what the server accepted.
+    let (askpass, _) = dc.askpass("fallback", "alice", PERSONAL_TOKEN);
+    let out = dc.clone_with_askpass(&dc.remote(), "first", &askpass);
+    assert!(out.status.success(), "clone failed: {}", stderr(&out));
+    assert_eq!(dc.fake.count(RequestKind::Authorize), 0, "no consent page");
+    assert_eq!(dc.fake.count(RequestKind::Token), 0, "no OAuth token request");
+    let host = dc.fake.host();
+    assert_eq!(dc.record(&format!("git:http://alice@{host}/"), "alice").unwrap()["kind"], "token");
 }
 
 // 4. Refresh at the Data Center token endpoint.

@@ -244,6 +244,11 @@ impl<'a> Authenticator<'a> {
                 (Step::Grant(grant), _) => {
                     return self.app_token(&account, grant).map(|f| Some(Resolved::Stored(f)));
                 }
+                (Step::SignIn(modes), _)
+                    if modes.first() == Some(&AuthMode::OAuth) && !self.server_offers_oauth()? =>
+                {
+                    situation.sign_in_modes.retain(|mode| *mode != AuthMode::OAuth);
+                }
                 (Step::SignIn(modes), _) => return self.sign_in(&account, &modes),
                 // Answer, Validate and Refresh need a stored secret: without one they never come.
                 (Step::Nothing | Step::Answer | Step::Validate | Step::Refresh, _) => {

@@ -10,6 +10,7 @@ use crate::bitbucket::api::{self, UserCheck};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
 use crate::oauth::{self, BrowserUi, Grant};
+use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
 use crate::store::{Account, SecretKind};
 
@@ -46,10 +47,38 @@ impl Authenticator<'_> {
         let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
         let username = self.username_for_token(&endpoints, &tokens.access_token)?;
         tracing::debug!("signed in with OAuth to {}", account.url());
-        let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };
-        let in_store = self.stored_refresh_fingerprint(&account.with_username(&username));
-        let record = self.keep_tokens(issued, &endpoints, tokens, in_store)?;
-        Ok(Found { account: account.with_username(&username), record })
+        self.keep_sign_in(account, &username, client, &endpoints, tokens)
+    }
+
+    /// Whether the server offers browser sign-in, where it says (Data Center's login
+    /// options, asked without credentials and remembered for a day). An answer that says
+    /// nothing, or no answer, counts as yes: the sign-in itself will tell. When it says no,
+    /// the person is told why the browser does not open and which setting skips the question.
+    pub(super) fn server_offers_oauth(&self) -> Result<bool, Error> {
+        let Some(url) = self.endpoints()?.login_options else { return Ok(true) };
+        let offers = OAuthOffers::new(&self.settings.paths);
+        let now = self.now();
+        let offered = match offers.get(url.as_str(), now) {
+            Some(offered) => offered,
+            None => match api::login_options_offer_oauth(self.http()?, &url) {
+                Ok(Some(offered)) => {
+                    offers.remember(url.as_str(), offered, now);
+                    offered
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::debug!("could not ask which sign-in the server offers ({e}); offering OAuth");
+                    true
+                }
+            },
+        };
+        if !offered {
+            self.ctx.notice(&format!(
+                "{} does not offer browser sign-in (its login options list no identity provider), so OAuth is skipped; sign in with a username and HTTP access token instead (to stop offering OAuth here, set credential.bitbucketAuthModes=token)",
+                self.target.origin()
+            ));
+        }
+        Ok(offered)
     }
 
     /// Who an access token belongs to, from the deployment's user endpoint.

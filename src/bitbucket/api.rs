@@ -350,6 +350,33 @@ struct CloudUser {
     account_id: Option<String>,
 }
 
+/// Ask a Data Center server which sign-in it offers (`GET …/rest/authconfig/1.0/login-options`,
+/// without credentials): `Some(true)` when its login options list an identity provider
+/// (`IDP`, single sign-on: browser sign-in is the way), `Some(false)` when they list none,
+/// `None` when the answer says nothing (another status, not the documented JSON).
+pub fn login_options_offer_oauth(http: &Http, url: &Url) -> Result<Option<bool>, ApiError> {
+    let response = http.send(url, http.client().get(url.clone()))?;
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    Ok(oauth_in_login_options(&read_body(url, response)?))
+}
+
+/// The part of [`login_options_offer_oauth`] that reads the body.
+pub fn oauth_in_login_options(body: &[u8]) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Options {
+        results: Vec<LoginOption>,
+    }
+    #[derive(Deserialize)]
+    struct LoginOption {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    let options: Options = serde_json::from_slice(body).ok()?;
+    Some(options.results.iter().any(|o| o.kind.as_deref() == Some("IDP")))
+}
+
 /// Read a "who am I" response: Cloud's JSON (`username`), or Data Center's text (`whoami`).
 pub fn read_user(url: &Url, response: Response) -> Result<UserCheck, ApiError> {
     match response.status() {
@@ -397,5 +424,14 @@ mod tests {
             assert!(!is_usable_username(bad), "{bad:?}");
         }
         assert!(!is_usable_username(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn login_options_offer_oauth_only_with_an_identity_provider() {
+        let with_idp = br#"{"results":[{"type":"LOGIN_FORM"},{"type":"IDP","id":"okta"}]}"#;
+        assert_eq!(oauth_in_login_options(with_idp), Some(true));
+        assert_eq!(oauth_in_login_options(br#"{"results":[{"type":"LOGIN_FORM"}]}"#), Some(false));
+        assert_eq!(oauth_in_login_options(b"<html>"), None);
+        assert_eq!(oauth_in_login_options(br#"{"values":[]}"#), None);
     }
 }

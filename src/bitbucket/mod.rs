@@ -35,6 +35,9 @@ pub struct Endpoints {
     pub scopes: Option<&'static str>,
     /// How the client authenticates at `token`.
     pub client_auth: ClientAuth,
+    /// Where the server says which sign-in it offers (Data Center), asked before offering
+    /// OAuth; `None` where OAuth is always possible (Cloud).
+    pub login_options: Option<Url>,
 }
 
 /// Why the endpoints of a host cannot be known.
@@ -64,6 +67,7 @@ impl Endpoints {
             validate: join(api, "2.0/user"),
             scopes: None,
             client_auth: ClientAuth::Basic,
+            login_options: None,
         }
     }
 
@@ -77,6 +81,7 @@ impl Endpoints {
             validate: join(base, "rest/api/1.0/profile/recent/repos"),
             scopes: Some("REPO_WRITE"),
             client_auth: ClientAuth::Form,
+            login_options: Some(join(base, "rest/authconfig/1.0/login-options")),
         }
     }
 

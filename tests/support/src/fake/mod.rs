@@ -409,6 +409,13 @@ impl FakeBitbucket {
         self.shared.state().consenting_user = Some(username.to_owned());
     }
 
+    /// Whether Data Center's `login-options` lists an identity provider (`IDP`, single
+    /// sign-on) beside the login form: yes by default. The helper takes "no" as a server
+    /// that does not offer browser sign-in.
+    pub fn set_identity_provider(&self, listed: bool) {
+        self.shared.state().identity_provider = listed;
+    }
+
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
     pub fn set_expires_in(&self, secs: u64) {
         self.shared.state().expires_in = secs;

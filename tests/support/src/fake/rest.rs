@@ -65,7 +65,11 @@ fn datacenter(shared: &Shared, inner: &str, presented: &Presented) -> Reply {
             Reply::text(200, &name)
         }
         ("/rest/authconfig/1.0/login-options", _) => {
-            Reply::json(200, &json!({ "results": [{ "type": "LOGIN_FORM" }] }))
+            let mut options = vec![json!({ "type": "LOGIN_FORM" })];
+            if shared.state().identity_provider {
+                options.push(json!({ "type": "IDP", "id": "fake-idp", "name": "Fake SSO" }));
+            }
+            Reply::json(200, &json!({ "results": options }))
         }
         (_, Some("/profile/recent/repos")) => match identity {
             Identity::Anonymous => datacenter_unauthorized(),

@@ -139,6 +139,8 @@ pub(crate) struct State {
     pub(crate) dc_project_tokens: Vec<(String, String)>,
     pub(crate) log: Vec<RecordedRequest>,
     pub(crate) faults: Vec<FaultRule>,
+    /// Data Center's login options list an identity provider (`IDP`).
+    pub(crate) identity_provider: bool,
 }
 
 impl Default for State {
@@ -163,6 +165,7 @@ impl Default for State {
             dc_project_tokens: Vec::new(),
             log: Vec::new(),
             faults: Vec::new(),
+            identity_provider: true,
         }
     }
 }
