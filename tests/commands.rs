@@ -240,3 +240,14 @@ fn list_and_logout_work_with_the_keyring_store() {
     let rows: serde_json::Value = serde_json::from_slice(&s.run(&["list", "--json"], &env).stdout).unwrap();
     assert_eq!(rows, serde_json::json!([]));
 }
+
+#[test]
+fn setup_oauth_refuses_to_run_under_a_configured_consumer_and_changes_nothing() {
+    let s = Setup::cloud();
+    let before = std::fs::read_to_string(s.env.global_config()).unwrap();
+    let out = s.helper_args(&["login", &format!("http://{}", s.fake.host()), "--setup-oauth"], "", &[]);
+    assert_one_line_error(&out, 2, "setup under a configured consumer");
+    assert!(stderr(&out).contains("already configured (git config)"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(s.env.global_config()).unwrap(), before, "git config unchanged");
+    assert!(!s.store_file().exists(), "nothing stored");
+}

@@ -38,6 +38,13 @@ impl Authenticator<'_> {
                 self.target.origin()
             )));
         }
+        if let Some(OAuthClient { origin: ClientOrigin::Settings(source), .. }) = &self.settings.cloud_client
+        {
+            return Err(Error::Usage(format!(
+                "an OAuth consumer with its secret is already configured ({}) and would win over a new one; nothing was changed: remove credential.bitbucketOAuthClientId and ...Secret (or their environment variables) first, or keep using it",
+                source.describe()
+            )));
+        }
         let workspace = self.ask_workspace(username)?;
         let page = self.consumer_page(&workspace)?;
         self.show_consumer_steps(&page);
