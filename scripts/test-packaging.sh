@@ -366,15 +366,17 @@ uninstall_script() {
   installer --uninstall
   listing >"$work/install-after"
   # What install.sh wrote is gone, the other files stay, the git config is back byte for byte;
-  # the only new paths are the helper's data under ~/.local (the person's credential store).
+  # the only new paths are what using the helper made: its data under ~/.local (the person's
+  # credential store) and its refresh lock files under ~/.cache.
   local new
-  new=$(comm -13 "$work/install-before" "$work/install-after" | grep -v '^install-home/\.local\(/\|$\)' || true)
+  new=$(comm -13 "$work/install-before" "$work/install-after" |
+    grep -v '^install-home/\(\.local\|\.cache\)\(/\|$\)' || true)
   [[ -z $new ]] || fail "left after --uninstall: $new"
   [[ -z $(comm -23 "$work/install-before" "$work/install-after") ]] ||
     fail "gone after --uninstall (or git config changed): $(comm -23 "$work/install-before" "$work/install-after")"
   [[ -f $prefix/bin/other-tool && -f $prefix/share/man/man1/other-tool.1 ]] || fail "another tool's file was removed"
   grep -q "$TOKEN" "$store" || fail "--uninstall without --purge deleted the stored secret"
-  echo "after --uninstall: $(wc -l <"$work/install-after") paths, as before plus the credential store"
+  echo "after --uninstall: $(wc -l <"$work/install-after") paths, as before plus the credential store and lock files"
 }
 check "install.sh --uninstall removes every file it wrote, restores git config, keeps secrets" uninstall_script
 
