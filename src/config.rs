@@ -1,4 +1,6 @@
-//! Settings: one `git config --get-urlmatch` call per run, then environment variables, which win.
+//! Settings: git's URL-matched `credential.*` values (read in the process, or with one
+//! `git config --get-urlmatch` call; see `gitconfig::get_urlmatch`), then environment
+//! variables, which win.
 //!
 //! [`RawSettings`] is what was found and where (for `diagnose`); [`Settings`] is the validated
 //! form. Validation happens only once a host is known to be ours, so a broken Bitbucket
@@ -273,7 +275,8 @@ pub struct Browser {
 }
 
 impl RawSettings {
-    /// Run `git config --null --get-urlmatch credential URL` once and apply `env` on top.
+    /// Read what `git config --null --get-urlmatch credential URL` prints (in the process when
+    /// possible) and apply `env` on top. `url` may name the user, as git matches it.
     pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
         let output = crate::gitconfig::get_urlmatch("credential", url)?;
         let mut raw = RawSettings::from_git_output(&output, env);

@@ -1,5 +1,6 @@
-//! Writing git's configuration: `configure` / `unconfigure`, and the few reads outside the
-//! one URL-matched settings call (`core.askPass`, only when a prompt is about to be shown).
+//! Running git: writing its configuration (`configure` / `unconfigure`), the URL-matched
+//! settings read (in the process when possible, else one `git config` call), and the few
+//! reads outside it (`core.askPass`, only when a prompt is about to be shown).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,10 +42,22 @@ pub(crate) fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
     git().args(args).stdin(Stdio::null()).output()
 }
 
-/// `git config --null --get-urlmatch SECTION URL`: every URL-matched value of one section,
-/// as git prints them (exit code 1, "nothing set", is an empty result).
+/// Every URL-matched value of one section, as `git config --null --get-urlmatch SECTION URL`
+/// prints them: read in the process ([`crate::config_files`]), or, when that reader cannot be
+/// sure of git's answer, from git itself (exit code 1, "nothing set", is an empty result).
+///
+/// `url` may name a user (`https://alice@host/`), so that user-specific settings match as in
+/// git; git's arguments are public, so the user is dropped from the URL git is given.
 pub(crate) fn get_urlmatch(section: &str, url: &str) -> Result<Vec<u8>, ConfigError> {
-    let output = run_git(&["config", "--null", "--get-urlmatch", section, url])
+    match crate::config_files::get_urlmatch_here(section, url) {
+        Ok(found) => {
+            tracing::debug!("{section} settings read from git's configuration files in the process");
+            return Ok(found);
+        }
+        Err(why) => tracing::debug!("{section} settings read by `git config` instead: {why}"),
+    }
+    let url = without_user(url);
+    let output = run_git(&["config", "--null", "--get-urlmatch", section, &url])
         .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
     if !output.status.success() && output.status.code() != Some(1) {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -52,6 +65,19 @@ pub(crate) fn get_urlmatch(section: &str, url: &str) -> Result<Vec<u8>, ConfigEr
         return Err(ConfigError::Git(format!("reading the {section} settings for {url} failed: {reason}")));
     }
     Ok(output.stdout)
+}
+
+/// `url` without its `user[:password]@` part.
+fn without_user(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            // Both setters only fail for URLs that cannot have a user, which have none here.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 fn git_config(args: &[&str]) -> Result<std::process::Output, Error> {
@@ -192,6 +218,13 @@ mod tests {
             "/usr/local/bin/git-credential-bitbucket"
         );
         assert_eq!(absolute_helper(Path::new("/home/a b/it's")), "!'/home/a b/it'\\''s'");
+    }
+
+    #[test]
+    fn the_user_never_reaches_gits_arguments() {
+        assert_eq!(without_user("https://alice@bitbucket.org/x/y.git"), "https://bitbucket.org/x/y.git");
+        assert_eq!(without_user("http://me%40x.com:pw@127.0.0.1:7990/"), "http://127.0.0.1:7990/");
+        assert_eq!(without_user("https://bitbucket.org/"), "https://bitbucket.org/");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod bitbucket;
 pub mod cli;
 pub mod commands;
 mod config;
+mod config_files;
 mod decide;
 mod gitconfig;
 mod host;
@@ -222,14 +223,15 @@ pub struct Overrides<'s> {
     pub store: Option<&'s dyn store::SecretStore>,
 }
 
-/// Read the settings for `cred` (one `git config` call unless skipped), decide who serves it,
-/// and build the authenticator. `None` when the host is not one this helper serves.
+/// Read the settings for `cred` (in the process, or one `git config` call; none when skipped),
+/// decide who serves it, and build the authenticator. `None` when the host is not one this
+/// helper serves.
 fn authenticator_for<'a>(
     cred: &Credential,
     ctx: &'a Context<'a>,
     overrides: &'a Overrides<'a>,
 ) -> Result<Option<auth::Authenticator<'a>>, Error> {
-    let Some(url) = target::settings_url(cred) else { return Ok(None) };
+    let Some(url) = target::matching_url(cred) else { return Ok(None) };
     let mut raw = match overrides.skip_git_config {
         true => config::RawSettings::from_git_output(b"", ctx.env),
         false => config::RawSettings::load(&url, ctx.env)?,

@@ -3,8 +3,9 @@
 //! the helper's URLs are made (for messages, prompts, store keys shown to people, and
 //! `git config`).
 //!
-//! It never widens which hosts are served (that rule is `host::classify`), and never puts a
-//! username into a URL that leaves the process: arguments of child processes are public.
+//! It never widens which hosts are served (that rule is `host::classify`). The username is
+//! part of the URL settings are matched against ([`matching_url`]), as in git, but never of
+//! a URL that leaves the process: arguments of child processes are public.
 
 use url::Url;
 
@@ -83,6 +84,17 @@ pub fn settings_url(cred: &Credential) -> Option<String> {
     Some(web_url(&scheme, &canonical_host(&scheme, host), cred.path.as_deref()))
 }
 
+/// [`settings_url`] with git's username (percent-encoded) when it gave one: what git itself
+/// matches `credential.<url>.*` and `http.<url>.*` against, so that settings for
+/// `https://alice@host` apply to alice only. It is matched in the process; when git has to be
+/// asked instead, `gitconfig::get_urlmatch` drops the username from git's arguments.
+pub fn matching_url(cred: &Credential) -> Option<String> {
+    let url = settings_url(cred)?;
+    let Some(user) = cred.username.as_deref() else { return Some(url) };
+    let (scheme, rest) = url.split_once("://")?;
+    Some(format!("{scheme}://{}@{rest}", store::encode_userinfo(user)))
+}
+
 /// Decide whether this helper serves `cred`, as which deployment, and with which settings.
 /// `None`: not a Bitbucket host this helper serves (nothing may be touched then).
 ///
@@ -145,7 +157,11 @@ mod tests {
         assert_eq!(target.origin(), "https://bitbucket.org");
         assert_eq!(target.to_prompt(Some("alice")), "https://alice@bitbucket.org/team/my repo.git");
         assert_eq!(settings_url(&c).unwrap(), "https://bitbucket.org/team/my%20repo.git");
-        assert!(!settings_url(&c).unwrap().contains("alice"), "no username in git's arguments");
+        assert!(!settings_url(&c).unwrap().contains("alice"), "no username in the web URL");
+        assert_eq!(matching_url(&c).unwrap(), "https://alice@bitbucket.org/team/my%20repo.git");
+        let mut email = cred("https://bitbucket.org/");
+        email.username = Some("me@x.com".into());
+        assert_eq!(matching_url(&email).unwrap(), "https://me%40x.com@bitbucket.org/");
     }
 
     #[test]

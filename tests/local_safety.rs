@@ -121,7 +121,8 @@ fn a_username_from_the_remote_url_never_reaches_git_configs_arguments() {
     let bin = tempfile::tempdir().unwrap();
     let (path, argv_log) = logging_git(bin.path());
     let input = format!("protocol=http\nhost={}\nusername=jane.doe@example.com\n\n", setup.fake.host());
-    let out = setup.helper("get", &input, &[("PATH", &path), NO_PROMPT]);
+    // Settings are read in the process (the username never leaves it); make the helper ask git.
+    let out = setup.helper("get", &input, &[("PATH", &path), NO_PROMPT, ASK_GIT_FOR_SETTINGS]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let argv = std::fs::read_to_string(&argv_log).unwrap();
     assert!(argv.contains("--get-urlmatch"), "the helper read its settings through git: {argv}");

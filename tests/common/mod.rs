@@ -20,6 +20,11 @@ pub const CLIENT_ID: &str = "consumer-key";
 pub const CLIENT_SECRET: &str = "consumer-secret-never-printed";
 /// Prompts off, as git runs the helper without a terminal.
 pub const NO_PROMPT: (&str, &str) = ("GIT_TERMINAL_PROMPT", "0");
+/// A `git -c` setting the in-process configuration reader declines (`includeIf
+/// "hasconfig:"` is evaluated by git only; it includes nothing here), so the helper falls back
+/// to one `git config` call.
+pub const ASK_GIT_FOR_SETTINGS: (&str, &str) =
+    ("GIT_CONFIG_PARAMETERS", "'includeIf.hasconfig:remote.*.url:https://nowhere/**.path'='/nonexistent/x'");
 
 /// A fake Bitbucket on loopback, a git environment that uses the helper for it, a free
 /// callback port, and a temporary directory for the scripts a test hands the helper.

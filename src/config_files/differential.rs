@@ -1,0 +1,405 @@
+//! The proof that the in-process reader answers as git does: configurations built from every
+//! construct it supports (system, XDG, global and repository files, `config.worktree`,
+//! includes and conditional includes, `git -c` through `GIT_CONFIG_PARAMETERS` and
+//! `GIT_CONFIG_COUNT`, URL patterns with wildcards, ports, paths and users, conflicting values)
+//! are given to the real `git config --null --get-urlmatch` and to [`super::get_urlmatch`],
+//! for many request URLs, in an isolated `HOME`; the bytes must be equal. A fixed corpus
+//! covers each construct by name; a proptest mixes them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+
+/// One isolated world: a temporary directory with a home, a repository and its worktree.
+struct World {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    cwd: PathBuf,
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+impl World {
+    /// A home, `repo` (branch `main`, one commit) and its linked worktree `wt` (branch `side`).
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for sub in ["home/.config/git", "etc", "elsewhere"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        git(&root, &["init", "-q", "-b", "main", "repo"]);
+        git(&root.join("repo"), &["commit", "-q", "--allow-empty", "-m", "x"]);
+        git(&root.join("repo"), &["worktree", "add", "-q", "-b", "side", "../wt"]);
+        std::fs::create_dir_all(root.join("repo/sub/dir")).unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("HOME".into(), root.join("home").display().to_string());
+        env.insert("GIT_CONFIG_NOSYSTEM".into(), "1".into());
+        env.insert("GIT_CEILING_DIRECTORIES".into(), root.display().to_string());
+        env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+        World { cwd: root.join("elsewhere"), dir, env }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn append(&self, rel: &str, text: &str) {
+        let old = std::fs::read_to_string(self.path(rel)).unwrap_or_default();
+        self.write(rel, &format!("{old}{text}"));
+    }
+
+    fn set_env(&mut self, name: &str, value: &str) {
+        self.env.insert(name.into(), value.into());
+    }
+
+    fn run_git(&self, section: &str, url: &str) -> Result<Vec<u8>, String> {
+        let out = Command::new("git")
+            .args(["config", "--null", "--get-urlmatch", section, url])
+            .current_dir(&self.cwd)
+            .env_clear()
+            .envs(&self.env)
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0 | 1) => Ok(out.stdout),
+            _ => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    }
+
+    /// Compare for every URL and both sections; returns how many answers the reader gave
+    /// (the rest it declined, leaving them to git).
+    fn compare(&self, urls: &[&str]) -> usize {
+        let env = |name: &str| self.env.get(name).cloned();
+        let mut answered = 0;
+        for section in ["credential", "http"] {
+            for url in urls {
+                let ours = super::get_urlmatch(section, url, &env, &self.cwd);
+                let theirs = self.run_git(section, url);
+                match (&ours, &theirs) {
+                    (Ok(ours), Ok(theirs)) => {
+                        assert_eq!(
+                            String::from_utf8_lossy(ours),
+                            String::from_utf8_lossy(theirs),
+                            "{section} {url} in {}\n{}",
+                            self.cwd.display(),
+                            self.describe()
+                        );
+                        answered += 1;
+                    }
+                    (Err(_), _) => {}
+                    (Ok(_), Err(e)) => panic!(
+                        "git failed ({e}) where the reader answered: {section} {url}\n{}",
+                        self.describe()
+                    ),
+                }
+            }
+        }
+        answered
+    }
+
+    fn describe(&self) -> String {
+        let mut text =
+            format!("env: {:?}\n", self.env.iter().filter(|(k, _)| *k != "PATH").collect::<Vec<_>>());
+        for rel in [
+            "etc/gitconfig",
+            "home/.gitconfig",
+            "home/.config/git/config",
+            "repo/.git/config",
+            "repo/.git/worktrees/wt/config.worktree",
+            "inc/a",
+            "inc/b",
+        ] {
+            if let Ok(t) = std::fs::read_to_string(self.path(rel)) {
+                text.push_str(&format!("--- {rel}\n{t}"));
+            }
+        }
+        text
+    }
+}
+
+const URLS: &[&str] = &[
+    "https://bitbucket.org/",
+    "https://alice@bitbucket.org/team/repo.git",
+    "https://bob@bitbucket.org/",
+    "https://git.example.com/scm/p/r.git",
+    "https://alice@git.example.com:8443/scm/p/r.git",
+    "https://git.example.com:8443/",
+    "http://127.0.0.1:7990/scm/x.git",
+    "http://me%40x.com@127.0.0.1:7990/",
+    "https://a.b.example.com/team",
+    "https://bitbucket.org/team/repo.git/info",
+    "https://bitbucket.org/teams/",
+];
+
+/// Values as written after `=`, meant to trip a parser: quotes, escapes, comments,
+/// continuation lines, empty and value-less keys.
+const VALUES: &[Option<&str>] = &[
+    Some("plain"),
+    Some("\"two  words\""),
+    Some("two words ; a comment"),
+    Some("\"in \\\"quotes\\\"\" # comment"),
+    Some("tab\\there"),
+    Some("\"#not a comment\""),
+    Some("line\\\n  continued"),
+    Some(""),
+    None,
+    Some("  spaced  "),
+    Some("true"),
+];
+
+const PATTERNS: &[Option<&str>] = &[
+    None,
+    Some("https://bitbucket.org"),
+    Some("https://bitbucket.org/"),
+    Some("https://alice@bitbucket.org"),
+    Some("https://bitbucket.org/team"),
+    Some("https://bitbucket.org/team/"),
+    Some("https://Bitbucket.ORG:443/team/repo.git"),
+    Some("https://*.example.com"),
+    Some("https://git.example.com:8443"),
+    Some("https://*.*.example.com/team"),
+    Some("http://127.0.0.1:7990"),
+    Some("http://me%40x.com@127.0.0.1:7990/"),
+    Some("https://bitbucket.org/tea"),
+    Some("https://alice@*.example.com/scm/"),
+    Some("not a url"),
+    Some("https://bitbucket.org/./team/../team"),
+];
+
+const KEYS: &[&str] =
+    &["helper", "Provider", "credentialStore", "namespace", "interactive", "proxy", "sslVerify"];
+
+/// One setting: (pattern, key, value) indices into the tables above.
+type Setting = (usize, usize, usize);
+
+fn section_text(section: &str, settings: &[Setting]) -> String {
+    let mut text = String::new();
+    for (i, &(pattern, key, value)) in settings.iter().enumerate() {
+        let header = match PATTERNS[pattern] {
+            None => format!("[{section}]\n"),
+            Some(url) if i % 2 == 0 => format!("[{section} \"{url}\"]\n"),
+            Some(url) => format!("[{} \"{url}\"]\n", section.to_ascii_uppercase()),
+        };
+        let line = match VALUES[value] {
+            Some(v) => format!("\t{} = {v}\n", KEYS[key]),
+            None => format!("\t{}\n", KEYS[key]),
+        };
+        text.push_str(&header);
+        text.push_str(&line);
+    }
+    text
+}
+
+/// Where a generated file goes.
+const FILES: &[&str] =
+    &["etc/gitconfig", "home/.gitconfig", "home/.config/git/config", "repo/.git/config", "inc/a"];
+
+fn build(world: &mut World, files: &[(usize, bool, Vec<Setting>)], params: &[Setting], use_count: bool) {
+    for (file, http, settings) in files {
+        let section = if *http { "http" } else { "credential" };
+        world.append(FILES[*file], &section_text(section, settings));
+    }
+    world.set_env("GIT_CONFIG_SYSTEM", &world.path("etc/gitconfig").display().to_string());
+    world.env.remove("GIT_CONFIG_NOSYSTEM");
+    world.append("home/.gitconfig", &format!("[include]\n\tpath = {}\n", world.path("inc/a").display()));
+    let quoted: Vec<String> = params
+        .iter()
+        .filter_map(|&(pattern, key, value)| {
+            let url = PATTERNS[pattern].map(|u| format!("{u}.")).unwrap_or_default();
+            Some(format!(
+                "'credential.{url}{}'='{}'",
+                KEYS[key],
+                VALUES[value]?.replace('\n', " ").replace('\'', "")
+            ))
+        })
+        .collect();
+    if use_count {
+        world.set_env("GIT_CONFIG_COUNT", &quoted.len().to_string());
+        for (i, q) in quoted.iter().enumerate() {
+            let (k, v) = q.split_once("'='").unwrap();
+            world.set_env(&format!("GIT_CONFIG_KEY_{i}"), k.trim_start_matches('\''));
+            world.set_env(&format!("GIT_CONFIG_VALUE_{i}"), v.trim_end_matches('\''));
+        }
+    } else if !quoted.is_empty() {
+        world.set_env("GIT_CONFIG_PARAMETERS", &quoted.join(" "));
+    }
+}
+
+fn setting() -> impl Strategy<Value = Setting> {
+    (0..PATTERNS.len(), 0..KEYS.len(), 0..VALUES.len())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_configurations_match_git(
+        files in prop::collection::vec((0..FILES.len(), any::<bool>(), prop::collection::vec(setting(), 1..6)), 1..6),
+        params in prop::collection::vec(setting(), 0..4),
+        use_count in any::<bool>(),
+        in_repo in any::<bool>(),
+    ) {
+        let mut world = World::new();
+        build(&mut world, &files, &params, use_count);
+        if in_repo {
+            world.cwd = world.path("repo/sub/dir");
+        }
+        let answered = world.compare(URLS);
+        prop_assert_eq!(answered, 2 * URLS.len(), "every generated case is one the reader supports");
+    }
+}
+
+/// A fixed world exercising one construct; `expect_all` says the reader must answer every URL.
+fn check(world: &World, expect_all: bool) {
+    let answered = world.compare(URLS);
+    if expect_all {
+        assert_eq!(answered, 2 * URLS.len(), "{}", world.describe());
+    }
+}
+
+#[test]
+fn every_file_git_reads_counts_in_its_order() {
+    let mut world = World::new();
+    world.write("etc/gitconfig", "[credential]\n\thelper = system\n\tnamespace = system\n");
+    world.write("home/.config/git/config", "[credential]\n\thelper = xdg\n\tprovider = xdg\n");
+    world.write("home/.gitconfig", "[credential]\n\thelper = global\n");
+    world.append(
+        "repo/.git/config",
+        "[credential \"https://bitbucket.org\"]\n\tinteractive = repo\n[credential]\n\thelper = repo\n",
+    );
+    world.set_env("GIT_CONFIG_SYSTEM", &world.path("etc/gitconfig").display().to_string());
+    world.env.remove("GIT_CONFIG_NOSYSTEM");
+    check(&world, true);
+    world.cwd = world.path("repo/sub/dir");
+    check(&world, true);
+    world.set_env("XDG_CONFIG_HOME", &world.path("nowhere").display().to_string());
+    check(&world, true);
+    world.set_env("GIT_CONFIG_GLOBAL", &world.path("home/.config/git/config").display().to_string());
+    world.set_env("GIT_CONFIG_NOSYSTEM", "true");
+    check(&world, true);
+}
+
+#[test]
+fn the_repository_is_found_as_git_finds_it_below_its_ceilings() {
+    let mut world = World::new();
+    world.append("repo/.git/config", "[credential]\n\thelper = repo\n");
+    world.cwd = world.path("repo/sub/dir");
+    let root = world.path("").display().to_string();
+    let repo = world.path("repo").display().to_string();
+    for ceilings in [format!("/nonexistent/x:{root}"), format!("{root}/repo/sub"), format!("relative:{repo}")]
+    {
+        world.set_env("GIT_CEILING_DIRECTORIES", &ceilings);
+        check(&world, true);
+    }
+}
+
+#[test]
+fn worktree_config_gitdir_and_onbranch_includes_match_git() {
+    let mut world = World::new();
+    let wt_gitdir = world.path("repo/.git/worktrees/wt");
+    world.append("repo/.git/config", "[extensions]\n\tworktreeConfig = true\n");
+    world.write("repo/.git/worktrees/wt/config.worktree", "[credential]\n\tprovider = worktree\n");
+    world.write("inc/a", "[credential]\n\thelper = from-gitdir\n");
+    world.write("inc/b", "[credential]\n\tnamespace = from-onbranch\n[http]\n\tproxy = from-onbranch\n");
+    let repo_git = world.path("repo/.git");
+    world.write(
+        "home/.gitconfig",
+        &format!(
+            "[includeIf \"gitdir:{}/\"]\n\tpath = ../inc/a\n[includeIf \"gitdir/i:{}\"]\n\tpath = ../inc/a\n[includeIf \"onbranch:side\"]\n\tpath = {}\n[includeIf \"onbranch:ma*\"]\n\tpath = ~/../inc/b\n[includeIf \"gitdir:**/nothing/\"]\n\tpath = ../inc/missing\n",
+            world.path("repo").display(),
+            wt_gitdir.display().to_string().to_uppercase(),
+            world.path("inc/b").display()
+        ),
+    );
+    let expected = [
+        ("elsewhere", ""),
+        ("repo", "credential.helper\nfrom-gitdir\0credential.namespace\nfrom-onbranch\0"),
+        ("repo/sub/dir", "credential.helper\nfrom-gitdir\0credential.namespace\nfrom-onbranch\0"),
+        (
+            "wt",
+            "credential.helper\nfrom-gitdir\0credential.namespace\nfrom-onbranch\0credential.provider\nworktree\0",
+        ),
+    ];
+    for (cwd, git_says) in expected {
+        world.cwd = world.path(cwd);
+        assert_eq!(
+            world.run_git("credential", "https://bitbucket.org/").unwrap(),
+            git_says.as_bytes(),
+            "{cwd}"
+        );
+        check(&world, true);
+    }
+    world.cwd = world.path("elsewhere");
+    world.set_env("GIT_DIR", &repo_git.display().to_string());
+    check(&world, true);
+}
+
+#[test]
+fn command_line_configuration_comes_last_in_both_forms() {
+    let mut world = World::new();
+    world.write(
+        "home/.gitconfig",
+        "[credential \"https://bitbucket.org\"]\n\thelper = file\n[credential]\n\tnamespace = file\n",
+    );
+    world.set_env("GIT_CONFIG_COUNT", "2");
+    world.set_env("GIT_CONFIG_KEY_0", "credential.https://bitbucket.org.helper");
+    world.set_env("GIT_CONFIG_VALUE_0", "count");
+    world.set_env("GIT_CONFIG_KEY_1", "Credential.Interactive");
+    world.set_env("GIT_CONFIG_VALUE_1", "");
+    world.set_env("GIT_CONFIG_PARAMETERS", "'credential.namespace'='params' 'credential.https://alice@bitbucket.org.helper=old style' 'http.sslVerify'=");
+    check(&world, true);
+}
+
+#[test]
+fn what_the_reader_declines_git_answers() {
+    let world = World::new();
+    world.write(
+        "home/.gitconfig",
+        "[includeIf \"hasconfig:remote.*.url:https://**\"]\n\tpath = x\n[credential]\n\thelper = h\n",
+    );
+    assert_eq!(world.compare(URLS), 0, "hasconfig: is left to git");
+    world.write("home/.gitconfig", "[include]\n\tpath = ~nobody/x\n");
+    assert_eq!(world.compare(URLS), 0, "~user is left to git");
+    world.write("home/.gitconfig", "[credential]\n\thelper = \"unterminated\n");
+    assert_eq!(world.compare(URLS), 0, "a file git refuses is left to git");
+}
+
+#[test]
+fn the_system_file_is_where_the_git_on_path_reads_it() {
+    let world = World::new();
+    let out = Command::new("git")
+        .args(["config", "--system", "--edit"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GIT_EDITOR", "echo")
+        .current_dir(world.path("elsewhere"))
+        .output()
+        .unwrap();
+    let git_says = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let env = |name: &str| (name == "PATH").then(|| std::env::var("PATH").unwrap_or_default());
+    let ours = super::locate::system_file(&env).unwrap().unwrap();
+    assert_eq!(ours, PathBuf::from(git_says));
+}
