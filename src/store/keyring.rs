@@ -26,6 +26,9 @@ const CHUNK_HEADER_PREFIX: &str = "{\"chunks\":";
 #[derive(Debug, Clone)]
 pub struct KeyringStore {
     chunk_limit: Option<usize>,
+    /// Reads over a plain Secret Service session (see `plain_session.rs`).
+    #[cfg(all(unix, not(target_os = "macos")))]
+    plain: super::plain_session::PlainSession,
 }
 
 impl Default for KeyringStore {
@@ -37,13 +40,21 @@ impl Default for KeyringStore {
 impl KeyringStore {
     /// The platform's keyring, split into chunks only where the platform needs it.
     pub fn new() -> Self {
-        KeyringStore { chunk_limit: DEFAULT_CHUNK_LIMIT }
+        KeyringStore::with_limit(DEFAULT_CHUNK_LIMIT)
     }
 
     /// The platform's keyring, splitting records longer than `limit` UTF-16 units
     /// (for tests of the Windows behaviour on other platforms).
     pub fn with_chunk_limit(limit: usize) -> Self {
-        KeyringStore { chunk_limit: Some(limit.max(16)) }
+        KeyringStore::with_limit(Some(limit.max(16)))
+    }
+
+    fn with_limit(chunk_limit: Option<usize>) -> Self {
+        KeyringStore {
+            chunk_limit,
+            #[cfg(all(unix, not(target_os = "macos")))]
+            plain: Default::default(),
+        }
     }
 
     fn entry(&self, service: &str, account: &str) -> Result<Entry, StoreError> {
@@ -63,6 +74,12 @@ impl KeyringStore {
     }
 
     fn read(&self, service: &str, account: &str) -> Result<Option<String>, StoreError> {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        match self.plain.read(service, account) {
+            super::plain_session::PlainRead::Found(value) => return Ok(Some(value)),
+            super::plain_session::PlainRead::Missing => return Ok(None),
+            super::plain_session::PlainRead::AskKeyring => {}
+        }
         match self.entry(service, account)?.get_password() {
             Ok(value) => Ok(Some(value)),
             Err(Error::NoEntry) => Ok(None),

@@ -12,6 +12,8 @@ mod gpg;
 mod keyring;
 mod memory;
 mod pipe;
+#[cfg(all(unix, not(target_os = "macos")))]
+mod plain_session;
 mod plaintext;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
