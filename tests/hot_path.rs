@@ -1,7 +1,8 @@
 //! The hot path (SPEC §10): `get` with a fresh stored token starts no process (git's
 //! configuration is read in the process) and makes no network request — whatever the store,
 //! with or without an askpass. A configuration the in-process reader declines falls back to
-//! exactly one `git config` call, which never carries the username.
+//! exactly one `git config` call, which never carries the username. `strace` confirms that
+//! no program at all is executed and no internet socket opened.
 
 mod common;
 
@@ -50,4 +51,22 @@ fn get_for_a_host_that_is_not_bitbucket_starts_no_git_and_prints_nothing() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
     assert_eq!(std::fs::read_to_string(&log).unwrap_or_default(), "");
+}
+
+#[test]
+fn get_with_a_fresh_token_executes_nothing_and_opens_no_internet_socket() {
+    let setup = Setup::cloud();
+    setup.seed_oauth(3600);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    // Every process (of any program) and every socket the helper and its threads start.
+    let mut cmd = setup.env.command("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=process,network", "-o"]).arg(&trace).args([HELPER, "get"]);
+    let out = run_with_input(cmd, alice_input(&setup));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(field(&out, "password").is_some());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let execs: Vec<&str> = text.lines().filter(|l| l.contains("execve(")).collect();
+    assert_eq!(execs.len(), 1, "only the helper itself runs: {execs:?}");
+    assert!(!text.contains("AF_INET"), "no internet socket: {text}");
 }
