@@ -403,3 +403,32 @@ fn the_system_file_is_where_the_git_on_path_reads_it() {
     let ours = super::locate::system_file(&env).unwrap().unwrap();
     assert_eq!(ours, PathBuf::from(git_says));
 }
+
+#[test]
+fn unusual_syntax_and_repository_shapes_match_git() {
+    let mut world = World::new();
+    git(&world.path(""), &["init", "-q", "--bare", "bare.git"]);
+    world.write("inc/a", "\u{feff}[credential]\r\n\thelper = from-bom-crlf\r\n");
+    world.write(
+        "home/.gitconfig",
+        "[include]\n\tpath = ../inc/a\n\tpath = ~/../inc/b\n\
+         [credential \"https://bitbucket.org/te\\\"am\"]\n\tprovider = quoted\n\
+         [credential \"https://bitbucket.org/team\"] namespace = same-line\n\
+         [credential]\n\tinteractive = \"a\\\\b\" ; trailing\n",
+    );
+    world.write("inc/b", "[http \"https://*.example.com\"]\n\tsslVerify\n[http]\n\tsslVerify = false\n");
+    world.append("bare.git/config", "[credential]\n\tcredentialStore = bare\n");
+    world.cwd = world.path("bare.git");
+    let git_says =
+        String::from_utf8(world.run_git("credential", "https://bitbucket.org/team/x").unwrap()).unwrap();
+    for expected in ["from-bom-crlf", "namespace\nsame-line", "credentialstore\nbare", "interactive\na\\b"] {
+        assert!(git_says.contains(expected), "{expected:?} in {git_says:?}");
+    }
+    for cwd in ["elsewhere", "bare.git", "repo/.git", "repo/.git/refs"] {
+        world.cwd = world.path(cwd);
+        check(&world, true);
+    }
+    world.cwd = world.path("repo");
+    world.set_env("GIT_DIR", "../bare.git");
+    check(&world, true);
+}
