@@ -275,3 +275,85 @@ impl LimitedHelper for Setup {
         run_with_input(cmd, input)
     }
 }
+
+#[test]
+fn a_late_store_for_an_erased_path_never_replaces_the_shared_refresh_token() {
+    let setup = Setup::cloud();
+    setup.env.config("credential.useHttpPath", "true");
+    let (t1, r1) = setup.seed_oauth(3600);
+    let path_input = |path: &str, extra: &str| {
+        format!("protocol=http\nhost={}\npath={path}\nusername=alice\n{extra}\n", setup.fake.host())
+    };
+    let expiry = unix_now() + 3600;
+    let t1_with_r1 = format!("password={t1}\npassword_expiry_utc={expiry}\noauth_refresh_token={r1}\n");
+    // Both repositories got T1/R1 (a long push on repository one starts with it).
+    for repo in ["team/one.git", "team/two.git"] {
+        assert!(setup.helper("store", &path_input(repo, &t1_with_r1), &[]).status.success());
+    }
+    // Repository two refreshes: R1 is spent, R2 stored.
+    let out = setup.helper("get", &path_input("team/two.git", ""), &[ALWAYS_REFRESH, NO_PROMPT]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Another process's 401 on repository one erases its token; then the push stores T1/R1.
+    assert!(
+        setup.helper("erase", &path_input("team/one.git", &format!("password={t1}\n")), &[]).status.success()
+    );
+    assert!(setup.helper("store", &path_input("team/one.git", &t1_with_r1), &[]).status.success());
+    assert!(!setup.stored().contains(&r1), "the spent refresh token was not written back");
+    assert_sign_in_still_works(&setup);
+}
+
+#[test]
+fn erasing_a_token_that_merely_expired_keeps_the_refresh_token() {
+    let setup = Setup::cloud();
+    // Answered with just over a minute left; the push outlived it and git erases it.
+    let (t1, r1) = setup.seed_oauth(0);
+    let rejected = format!("protocol=http\nhost={}\nusername=alice\npassword={t1}\n\n", setup.fake.host());
+    assert!(setup.helper("erase", &rejected, &[]).status.success());
+    let stored = setup.stored();
+    assert!(stored.contains(&r1), "the refresh token is kept");
+    let out = setup.helper("get", &alice_input(&setup), &[NO_PROMPT]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        field(&out, "password"),
+        setup.fake.last_access_token("alice").as_deref(),
+        "refreshed, no sign-in"
+    );
+    assert_eq!(setup.fake.rejected_grants(), 0);
+}
+
+#[test]
+fn erasing_a_token_rejected_before_its_expiry_deletes_the_sign_in_as_the_spec_says() {
+    let setup = Setup::cloud();
+    let (t1, r1) = setup.seed_oauth(3600);
+    let rejected = format!("protocol=http\nhost={}\nusername=alice\npassword={t1}\n\n", setup.fake.host());
+    assert!(setup.helper("erase", &rejected, &[]).status.success());
+    let stored = setup.stored();
+    assert!(!stored.contains(&t1) && !stored.contains(&r1), "a revoked token and its refresh token go");
+}
+
+#[test]
+fn a_token_git_stores_over_an_expired_sign_in_that_cannot_refresh_is_kept() {
+    let setup = Setup::cloud();
+    setup.seed_oauth(0);
+    // A real OAuth sign-in (refreshed by the helper) whose token has run out.
+    setup.fake.set_expires_in(1);
+    let refreshed = setup.helper("get", &alice_input(&setup), &[NO_PROMPT]);
+    assert!(refreshed.status.success() && field(&refreshed, "password").is_some());
+    assert!(setup.stored().contains("\"kind\": \"oauth\""));
+    // The consumer was removed from the configuration: the expired token cannot be refreshed,
+    // so git asks the person, who types an API token; git stores it.
+    let unset = setup
+        .env
+        .command("git")
+        .args(["config", "--global", "--unset", "credential.bitbucketOAuthClientId"])
+        .output()
+        .unwrap();
+    assert!(unset.status.success());
+    let out = setup.helper("get", &alice_input(&setup), &[NO_PROMPT]);
+    assert!(out.stdout.is_empty(), "the expired sign-in answers nothing");
+    let typed =
+        format!("protocol=http\nhost={}\nusername=alice\npassword=api-token-typed\n\n", setup.fake.host());
+    assert!(setup.helper("store", &typed, &[]).status.success());
+    let out = setup.helper("get", &alice_input(&setup), &[NO_PROMPT]);
+    assert_eq!(field(&out, "password"), Some("api-token-typed"), "the typed token is kept and answered");
+}

@@ -25,12 +25,14 @@ impl Authenticator<'_> {
         let _lock = refresh_key.as_ref().map(|k| self.lock_account(k)).transpose()?;
         let key = account.access_key();
         let existing = self.store.load(&key)?;
-        let stored_refresh = match (&refresh_key, &existing) {
-            (Some(k), Some(old)) if old.has_refresh_token => self.store.load(k)?,
+        let look_for_refresh =
+            existing.as_ref().map_or(cred.oauth_refresh_token.is_some(), |o| o.has_refresh_token);
+        let stored_refresh = match &refresh_key {
+            Some(k) if look_for_refresh => self.store.load(k)?,
             _ => None,
         };
         if let Some(old) = &existing
-            && is_older_generation(old, stored_refresh.as_ref().map(|r| &r.secret), cred)
+            && is_older_generation(old, stored_refresh.as_ref().map(|r| &r.secret), cred, self.now())
         {
             tracing::debug!(
                 "store: the token git handed back for {} is older than the stored one (another process refreshed meanwhile); keeping the stored one",
@@ -39,14 +41,15 @@ impl Authenticator<'_> {
             return Ok(());
         }
         let same_token = existing.as_ref().is_some_and(|old| old.secret == *password);
+        let oauth_like = cred.password_expiry_utc.is_some() || cred.oauth_refresh_token.is_some();
         let mut record = match &existing {
             // Same secret: keep what we know about it (kind, client, refresh token).
             Some(old) if same_token => old.clone(),
             // A newer generation of the same OAuth sign-in (refreshed by another helper).
-            Some(old) if is_oauth(old.kind) => StoredSecret {
+            Some(old) if is_oauth(old.kind) && oauth_like => StoredSecret {
                 secret: password.clone(),
                 expires_at: None,
-                has_refresh_token: false,
+                has_refresh_token: stored_refresh.is_some(),
                 ..old.clone()
             },
             _ => StoredSecret::new(SecretKind::Token, username.as_str(), password.clone()),
@@ -55,8 +58,15 @@ impl Authenticator<'_> {
             record.expires_at = cred.password_expiry_utc;
         }
         if let (Some(refresh), Some(refresh_key)) = (&cred.oauth_refresh_token, &refresh_key) {
-            // With the same access token, the stored refresh token is at least as new as git's.
-            if !(same_token && stored_refresh.is_some()) {
+            // git's refresh token replaces the stored one only with a newer access token. With
+            // the same token, or with no access record at all (erased, or another repository
+            // path's: the refresh token is shared), the stored one is at least as new.
+            let replaces = match (&stored_refresh, &existing) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(_), Some(old)) => !same_token && is_provably_newer(old, cred),
+            };
+            if replaces {
                 let refresh_record =
                     StoredSecret::new(SecretKind::Refresh, username.as_str(), refresh.clone());
                 // Refresh token first: an interrupted write leaves a state the next `get` recovers from.
@@ -112,6 +122,12 @@ impl Authenticator<'_> {
         let Some(username) = &cred.username else {
             // No username: forget the host default, the secret a `get` without one answers,
             // and, when a rejected secret was given, the user's own copy of that same secret.
+            // Under the lock of the default's account, re-read: a refresh may be writing it.
+            let Some(owner) = self.store.load(&default_key)?.map(|d| account.with_username(&d.username))
+            else {
+                return Ok(());
+            };
+            let _lock = owner.refresh_key().map(|k| self.lock_account(&k)).transpose()?;
             if let Some(default) = self.store.load(&default_key)?
                 && password.is_none_or(|p| *p == default.secret)
             {
@@ -141,6 +157,14 @@ impl Authenticator<'_> {
         if record.is_none() && password.is_some() {
             return Ok(());
         }
+        if let Some(r) = record.as_ref().filter(|r| password.is_some() && self.merely_expired(r)) {
+            tracing::debug!(
+                "erase: the rejected {} for {} had run out; keeping the refresh token so the next get refreshes",
+                r.kind.name(),
+                account.url()
+            );
+            return Ok(());
+        }
         if record.is_some() {
             self.store.delete(&key)?;
         }
@@ -163,6 +187,16 @@ impl Authenticator<'_> {
     }
 }
 
+impl Authenticator<'_> {
+    /// A token git rejected because it had run out (a push that outlived it), while a refresh
+    /// token is stored: the sign-in itself is fine, and the next `get` refreshes it.
+    fn merely_expired(&self, record: &StoredSecret) -> bool {
+        let refreshable = record.has_refresh_token
+            && self.account().refresh_key().is_some_and(|k| matches!(self.store.load(&k), Ok(Some(_))));
+        refreshable && !self.is_fresh(record)
+    }
+}
+
 fn is_oauth(kind: SecretKind) -> bool {
     matches!(kind, SecretKind::OAuth | SecretKind::ClientCredentials)
 }
@@ -170,13 +204,22 @@ fn is_oauth(kind: SecretKind) -> bool {
 /// Whether `incoming` (what git hands to `store`) is an older generation of the OAuth
 /// sign-in `stored` holds: another access token that is not provably as new — neither the
 /// same refresh token nor a later expiry. API tokens and other plain secrets are never
-/// "older": the last one git stores wins, as with git's own helpers.
+/// "older": the last one git stores wins, as with git's own helpers; neither is anything
+/// stored over an OAuth token that has run out (the person may have typed a new secret
+/// because that sign-in could not be refreshed); a stored refresh token is still replaced
+/// only by a provably newer one.
 fn is_older_generation(
     stored: &StoredSecret,
     stored_refresh: Option<&Secret>,
     incoming: &Credential,
+    now: u64,
 ) -> bool {
     if !is_oauth(stored.kind) || incoming.password.as_ref() == Some(&stored.secret) {
+        return false;
+    }
+    let fresh = stored.expires_at.is_none_or(|t| t > now.saturating_add(crate::decide::EXPIRY_MARGIN_SECS));
+    if !fresh {
+        // Run out: git's copy may replace it (its refresh token only when provably newer).
         return false;
     }
     let same_refresh =
@@ -187,6 +230,16 @@ fn is_older_generation(
         (None, _) => false,
     };
     !(same_refresh || later)
+}
+
+/// Whether git's copy is provably newer than `old`: a later expiry, or an expiry where none
+/// was known; without an expiry, only over a plain secret (last writer wins).
+fn is_provably_newer(old: &StoredSecret, incoming: &Credential) -> bool {
+    match (incoming.password_expiry_utc, old.expires_at) {
+        (Some(new), Some(old)) => new > old,
+        (Some(_), None) => true,
+        (None, _) => !is_oauth(old.kind),
+    }
 }
 
 /// Whether `current` is a later OAuth token than `record` (both with a known expiry).
@@ -234,14 +287,29 @@ mod tests {
             ("the same refresh token", incoming("t3", Some(1500), Some("r2")), false),
         ];
         for (row, cred, older) in rows {
-            assert_eq!(is_older_generation(&stored, Some(&r2), &cred), older, "{row}");
+            assert_eq!(is_older_generation(&stored, Some(&r2), &cred, 0), older, "{row}");
         }
     }
 
     #[test]
     fn plain_tokens_are_last_writer_wins() {
         let stored = StoredSecret::new(SecretKind::Token, "alice", Secret::new("api-1"));
-        assert!(!is_older_generation(&stored, None, &incoming("api-2", None, None)));
+        assert!(!is_older_generation(&stored, None, &incoming("api-2", None, None), 0));
+    }
+
+    #[test]
+    fn anything_replaces_an_expired_oauth_token() {
+        let stored = oauth("t1", 1000);
+        assert!(!is_older_generation(
+            &stored,
+            Some(&Secret::new("r1")),
+            &incoming("api-typed", None, None),
+            5000
+        ));
+        assert!(
+            is_older_generation(&stored, None, &incoming("api-typed", None, None), 0),
+            "still fresh: kept"
+        );
     }
 
     #[test]

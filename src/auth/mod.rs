@@ -385,7 +385,8 @@ impl<'a> Authenticator<'a> {
             answer.password = None;
         }
         if let Some(key) = found.account.refresh_key().filter(|_| record.has_refresh_token) {
-            answer.oauth_refresh_token = self.store.load(&key)?.map(|r| r.secret);
+            // The answer never depends on reading it (a store that just refused a write).
+            answer.oauth_refresh_token = self.store.load(&key).ok().flatten().map(|r| r.secret);
         }
         Ok(answer)
     }

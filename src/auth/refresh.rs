@@ -79,7 +79,10 @@ impl Authenticator<'_> {
             }
             Err(e @ TokenError::Rejected { grant_is_dead: true, .. }) => {
                 tracing::debug!("{e}: the refresh token is dead; deleting it");
-                self.forget_refresh_token(&found.account)?;
+                // Compare-and-delete: only the token that was refused, never a newer one.
+                if self.store.load(&refresh_key)?.is_some_and(|r| r.secret == refresh.secret) {
+                    self.forget_refresh_token(&found.account)?;
+                }
                 if self.store.load(&access_key)?.is_some_and(|r| r.secret == found.record.secret) {
                     self.store.delete(&access_key)?;
                 }
