@@ -10,11 +10,11 @@
 
 use std::io::IsTerminal;
 
-use crate::auth::{Authenticator, RefreshPolicy, Resolved};
+use crate::auth::{RefreshPolicy, Resolved};
 use crate::config::{RawSettings, process_env};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{Context, Credential, Error, Secret, store, target, unix_now};
+use crate::{Context, Credential, Error, Overrides, Secret, target, unix_now};
 
 /// An access token and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,13 +180,9 @@ impl TokenRequest {
             stderr_is_terminal: std::io::stderr().is_terminal(),
             now: &unix_now,
         };
-        let (target, settings) =
-            target::resolve(&cred, &raw)?.ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
-        let store: Box<dyn SecretStore> = match &self.store {
-            Some(store) => Box::new(store.as_ref()),
-            None => store::open(&settings),
-        };
-        let mut auth = Authenticator::new(target, settings, store, &ctx);
+        let store = self.store.as_deref().map(|s| s as &dyn SecretStore);
+        let mut auth = crate::authenticator_with(&cred, &raw, &ctx, store)?
+            .ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
         if let Some(policy) = &self.refresh_policy {
             let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
             auth = auth.with_refresh_policy(policy);
@@ -213,19 +209,11 @@ impl TokenRequest {
     fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Error> {
         let url = target::settings_url(cred)
             .ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
-        let mut raw = if self.read_git_config {
-            RawSettings::load(&url, &process_env)?
-        } else {
-            RawSettings::from_git_output(b"", &process_env)
-        };
-        for (name, value) in &self.settings {
-            if !raw.set(name, value) {
-                return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
-            }
-        }
+        let mut settings = self.settings.clone();
         if !self.interactive {
-            raw.set("interactive", "false");
+            settings.push(("interactive".to_owned(), "false".to_owned()));
         }
-        Ok(raw)
+        let overrides = Overrides { settings, skip_git_config: !self.read_git_config, store: None };
+        crate::settings_for(&url, &process_env, &overrides)
     }
 }

@@ -17,7 +17,7 @@ use crate::config::{RawSettings, SETTINGS};
 use crate::gitconfig::{self, Scope};
 use crate::host::Deployment;
 use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};
-use crate::{Context, Credential, Error, Operation, run_operation, store, target};
+use crate::{Context, Credential, Error, Operation, Overrides, run_operation, store, target};
 
 /// The URL commands use when none is given.
 pub const DEFAULT_URL: &str = "https://bitbucket.org";
@@ -131,15 +131,13 @@ fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authe
     let base = target::settings_url(&cred).unwrap_or_default();
     let path = cred.path.take();
     let host_url = target::settings_url(&cred).unwrap_or_default();
-    let mut raw = RawSettings::load(&host_url, ctx.env)?;
+    let mut raw = crate::settings_for(&host_url, ctx.env, &Overrides::default())?;
     let cloud = cred.host.as_deref().is_some_and(crate::host::is_cloud_host);
     if path.is_some() && !cloud && raw.get("bitbucketDataCenterUrl").is_none() {
         raw.set("bitbucketDataCenterUrl", base.trim_end_matches('/'));
     }
-    let (target, settings) = target::resolve(&cred, &raw)?
-        .ok_or_else(|| Error::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })?;
-    let store = store::open(&settings);
-    Ok(Authenticator::new(target, settings, store, ctx))
+    crate::authenticator_with(&cred, &raw, ctx, None)?
+        .ok_or_else(|| Error::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })
 }
 
 /// A line of configuration (a helper command, a URL) with anything that looks like a secret

@@ -232,17 +232,40 @@ fn authenticator_for<'a>(
     overrides: &'a Overrides<'a>,
 ) -> Result<Option<auth::Authenticator<'a>>, Error> {
     let Some(url) = target::matching_url(cred) else { return Ok(None) };
+    let raw = settings_for(&url, ctx.env, overrides)?;
+    authenticator_with(cred, &raw, ctx, overrides.store)
+}
+
+/// The settings for `url`: git config (URL-matched, unless skipped) and the environment, then
+/// the settings a program gave, which win.
+fn settings_for(
+    url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    overrides: &Overrides,
+) -> Result<config::RawSettings, Error> {
     let mut raw = match overrides.skip_git_config {
-        true => config::RawSettings::from_git_output(b"", ctx.env),
-        false => config::RawSettings::load(&url, ctx.env)?,
+        true => config::RawSettings::from_git_output(b"", env),
+        false => config::RawSettings::load(url, env)?,
     };
     for (name, value) in &overrides.settings {
         if !raw.set(name, value) {
             return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
         }
     }
-    Ok(target::resolve(cred, &raw)?.map(|(target, settings)| {
-        let store: Box<dyn store::SecretStore + 'a> = match overrides.store {
+    Ok(raw)
+}
+
+/// The one way an authenticator is built (for git's operations, the commands and the
+/// library): who serves `cred` with these settings, and the store — `store` when given, else
+/// the one the settings name. `None` when the host is not one this helper serves.
+fn authenticator_with<'a>(
+    cred: &Credential,
+    raw: &config::RawSettings,
+    ctx: &'a Context<'a>,
+    store: Option<&'a dyn store::SecretStore>,
+) -> Result<Option<auth::Authenticator<'a>>, Error> {
+    Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
+        let store: Box<dyn store::SecretStore + 'a> = match store {
             Some(store) => Box::new(store),
             None => store::open(&settings),
         };
