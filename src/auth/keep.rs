@@ -217,8 +217,7 @@ fn is_older_generation(
     if !is_oauth(stored.kind) || incoming.password.as_ref() == Some(&stored.secret) {
         return false;
     }
-    let fresh = stored.expires_at.is_none_or(|t| t > now.saturating_add(crate::decide::EXPIRY_MARGIN_SECS));
-    if !fresh {
+    if !super::stored_facts(stored).is_fresh(now) {
         // Run out: git's copy may replace it (its refresh token only when provably newer).
         return false;
     }

@@ -218,8 +218,7 @@ impl<'a> Authenticator<'a> {
             _ => self.account(),
         };
         let found = if force_credentials { None } else { self.find(&account)? };
-        let mut situation = self.situation(found.as_ref());
-        situation.offered_refresh = offered.is_some();
+        let mut situation = self.situation(found.as_ref(), offered.is_some());
         loop {
             match (decide::next_step(&situation), &found) {
                 (Step::Answer, Some(found)) => {
@@ -259,7 +258,7 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    fn situation(&self, found: Option<&Found>) -> Situation {
+    fn situation(&self, found: Option<&Found>, offered_refresh: bool) -> Situation {
         let now = self.now();
         let policy_says_refresh = match (&self.refresh_policy, found) {
             (Some(policy), Some(found)) if found.record.has_refresh_token => Some(policy(&found.record, now)),
@@ -276,7 +275,7 @@ impl<'a> Authenticator<'a> {
             sign_in_modes: self.sign_in_modes(),
             validated: None,
             refresh_failed: false,
-            offered_refresh: false,
+            offered_refresh,
         }
     }
 

@@ -129,19 +129,19 @@ impl Authenticator<'_> {
             Some(name) => name.clone(),
             None => self.username_for_token(&endpoints, &tokens.access_token)?,
         };
-        self.keep_sign_in(account, &username, client, &endpoints, tokens).map(Some)
+        let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };
+        self.keep_grant(issued, &endpoints, tokens).map(Some)
     }
 
-    /// Keep the tokens of a new OAuth sign-in of `username` (refresh first).
-    pub(super) fn keep_sign_in(
+    /// Keep the tokens of a new grant (a sign-in, client credentials, a Connect JWT) for
+    /// `issued.username` (refresh first), replacing whatever refresh token is stored now.
+    pub(super) fn keep_grant(
         &self,
-        account: &Account,
-        username: &str,
-        client: &OAuthClient,
+        issued: Issued<'_>,
         endpoints: &Endpoints,
         tokens: TokenResponse,
     ) -> Result<Found, Error> {
-        let issued = Issued { account, username, kind: SecretKind::OAuth, client };
+        let (account, username) = (issued.account, issued.username);
         let in_store = self.stored_refresh_fingerprint(&account.with_username(username));
         let record = self.keep_tokens(issued, endpoints, tokens, in_store)?;
         Ok(Found { account: account.with_username(username), record })
@@ -239,7 +239,7 @@ impl Authenticator<'_> {
     }
 
     /// The fingerprint of the account's stored refresh token, if any.
-    pub(super) fn stored_refresh_fingerprint(&self, account: &Account) -> Option<String> {
+    fn stored_refresh_fingerprint(&self, account: &Account) -> Option<String> {
         let key = account.refresh_key()?;
         self.store.load(&key).ok().flatten().map(|r| fingerprint(&r.secret))
     }

@@ -47,7 +47,8 @@ impl Authenticator<'_> {
         let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
         let username = self.username_for_token(&endpoints, &tokens.access_token)?;
         tracing::debug!("signed in with OAuth to {}", account.url());
-        self.keep_sign_in(account, &username, client, &endpoints, tokens)
+        let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };
+        self.keep_grant(issued, &endpoints, tokens)
     }
 
     /// Whether the server offers browser sign-in, where it says (Data Center's login
@@ -168,8 +169,6 @@ impl Authenticator<'_> {
         let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;
         let username = self.target.username.as_deref().unwrap_or(CLIENT_CREDENTIALS_USER);
         let issued = Issued { account, username, kind: SecretKind::ClientCredentials, client };
-        let in_store = self.stored_refresh_fingerprint(&account.with_username(username));
-        let record = self.keep_tokens(issued, &endpoints, tokens, in_store)?;
-        Ok(Found { account: account.with_username(username), record })
+        self.keep_grant(issued, &endpoints, tokens)
     }
 }
