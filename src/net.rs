@@ -412,13 +412,9 @@ fn check_proxy_auth_method(
     }
 }
 
-/// Git's boolean words; a key given without `=` reads as `true`.
+/// Git's boolean words, and any integer as git config reads it (non-zero is true).
 fn git_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" | "" => Some(false),
-        other => other.parse::<i64>().ok().map(|n| n != 0),
-    }
+    crate::config::parse_bool(value).or_else(|| value.parse::<i64>().ok().map(|n| n != 0))
 }
 
 /// The backends curl can be built with; their certificate rules are the ones applied here,

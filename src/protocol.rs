@@ -383,11 +383,7 @@ fn push_or_clear(list: &mut Vec<String>, value: &str) {
 }
 
 fn parse_bool(value: &str, line: usize, key: &'static str) -> Result<bool, ProtocolError> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(ProtocolError::BadValue { line, key, expected: "true or false" }),
-    }
+    crate::config::parse_bool(value).ok_or(ProtocolError::BadValue { line, key, expected: "true or false" })
 }
 
 /// Decode `%XX` escapes; a `%` not followed by two hex digits stays as it is (as in git).
