@@ -372,7 +372,7 @@ if ((CROSSCHECK)) && have hyperfine; then
     argv_of "$name"
     json=$work/json/hyperfine-${#hjsons[@]}.json
     cmd="$(printf '%q ' "${argv[@]}")get"
-    if hyperfine --help 2>/dev/null | grep -q -- '--input'; then
+    if [[ $(hyperfine --help 2>/dev/null) == *--input* ]]; then
       mode="hyperfine -N --input"
       GIT_CONFIG_GLOBAL=${cfg_of[$name]} hyperfine -N --input "$get_input" --warmup "$WARMUP" \
         --runs "$N" --style none --export-json "$json" -n "$name" "$cmd" >/dev/null 2>&1

@@ -245,7 +245,10 @@ man_page() {
   grep -q 'NAME' <<<"$text" || fail "no NAME section"
   grep -q 'credential helper for Bitbucket' <<<"$text" || fail "the page does not describe the helper"
   grep -q 'configure' <<<"$text" || fail "the page lists no configure command"
-  as_person "$deb_home" /usr/bin:/bin env MANPAGER=cat man git-credential-bitbucket-configure | grep -q 'configure'
+  # Read whole outputs before matching: `producer | grep -q` under pipefail fails whenever grep
+  # exits before the producer's last write.
+  text=$(as_person "$deb_home" /usr/bin:/bin env MANPAGER=cat man git-credential-bitbucket-configure)
+  grep -q 'configure' <<<"$text" || fail "the configure page does not render"
 }
 check "man git-credential-bitbucket renders the installed page" man_page
 
@@ -383,8 +386,9 @@ check "install.sh --uninstall removes every file it wrote, restores git config, 
 purge_script() {
   installer --url "$base_url" >/dev/null
   [[ $("$prefix/bin/git-credential-bitbucket" --version | head -n1) == *"(commit $commit)" ]] || fail "reinstall failed"
-  as_person "$inst_home" "$inst_path" git-credential-bitbucket list --json | grep -q '"username": "alice"' ||
-    fail "list --json does not show alice before --purge"
+  local accounts
+  accounts=$(as_person "$inst_home" "$inst_path" git-credential-bitbucket list --json)
+  grep -q '"username": "alice"' <<<"$accounts" || fail "list --json does not show alice before --purge"
   installer --uninstall --purge
   [[ ! -e $prefix/bin/git-credential-bitbucket ]] || fail "the binary is still there"
   ! grep -q "$TOKEN" "$store" || fail "--purge left the secret in the store"

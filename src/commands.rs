@@ -62,11 +62,13 @@ pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
             }
             return say(logout(&u, user.as_deref(), ctx)?);
         }
-        Command::List { json } => return list(json, ctx, &mut stdout.lock()),
-        Command::Token { url: u, user } => return token(&url(u), user.as_deref(), ctx, &mut stdout.lock()),
+        Command::List { json } => return reader_left(list(json, ctx, &mut stdout.lock())),
+        Command::Token { url: u, user } => {
+            return reader_left(token(&url(u), user.as_deref(), ctx, &mut stdout.lock()));
+        }
         Command::Diagnose { url: u } => {
-            let ok = diagnose(&url(u), ctx, &mut stdout.lock())?;
-            return if ok { Ok(()) } else { Err(Error::ProblemsFound) };
+            let ok = reader_left(diagnose(&url(u), ctx, &mut stdout.lock()).map(Some))?;
+            return if ok != Some(false) { Ok(()) } else { Err(Error::ProblemsFound) };
         }
         Command::Completions { shell } => {
             cli::completions(shell, &mut stdout.lock());
@@ -89,6 +91,15 @@ fn unknown_operation(args: &[std::ffi::OsString]) -> Result<(), Error> {
     }
     let name = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
     Err(Error::Usage(format!("unknown command '{name}'; see git-credential-bitbucket --help")))
+}
+
+/// A reader that closed the pipe early (`list | head -n1`, `grep -q`) is not a fault of the
+/// command: it stops quietly and succeeds, as ripgrep does, so a pipeline does not fail on it.
+fn reader_left<T: Default>(result: Result<T, Error>) -> Result<T, Error> {
+    match result {
+        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(T::default()),
+        other => other,
+    }
 }
 
 fn say(line: String) -> Result<(), Error> {

@@ -63,6 +63,23 @@ fn login_with_a_token_then_list_token_and_logout() {
     assert!(stderr(&token).contains("not signed in"), "{}", stderr(&token));
 }
 
+/// `list | head -n1`, `list --json | grep -q alice`: a reader that stops early is not a fault
+/// of the helper, so it stops quietly, as ripgrep does, instead of failing the pipeline.
+#[test]
+fn a_reader_that_closed_the_pipe_ends_list_quietly() {
+    let s = Setup::with_api_token();
+    assert!(s.login_with_token().status.success());
+    for args in [&["list"][..], &["list", "--json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write now fails with a broken pipe, whatever the timing
+        let mut cmd = s.env.command(HELPER);
+        cmd.args(args).stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}: nothing to say about a reader that left");
+    }
+}
+
 #[test]
 fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
     let s = Setup::with_api_token();
