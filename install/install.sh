@@ -213,7 +213,7 @@ write_manifest "$this_configure"
 
 case ":$PATH:" in
   *":$PREFIX/bin:"*) ;;
-  *) echo "note: $PREFIX/bin is not on PATH; git was configured with the helper's full path" ;;
+  *) echo "note: $PREFIX/bin is not on PATH; add it to run git-credential-bitbucket by name (git has its full path)" ;;
 esac
 "$bin" --version
 echo "Done. The next 'git clone https://bitbucket.org/...' signs you in once; see README.md."

@@ -126,7 +126,7 @@ configure_and_clone() { # configure_and_clone HOME PATH_FOR_GIT EXPECTED_HELPER_
   as_person "$home" "$path" git-credential-bitbucket configure --url "$base_url"
   local helpers
   helpers=$(as_person "$home" "$path" git config --global --get-all credential.https://bitbucket.org.helper | paste -sd,)
-  [[ $helpers == ",bitbucket" ]] || fail "configure wrote credential.https://bitbucket.org.helper = '$helpers'"
+  [[ $helpers == ",$expected" ]] || fail "configure wrote credential.https://bitbucket.org.helper = '$helpers'"
   local c="credential.$base_url"
   as_person "$home" "$path" git config --global "$c.bitbucketDeployment" cloud
   as_person "$home" "$path" git config --global "$c.bitbucketCloudUrl" "$base_url"

@@ -531,6 +531,12 @@ impl Report<'_> {
         for line in text.lines() {
             self.line(&format!("git config: {}", redact_secrets(line)));
         }
+        if text.lines().any(|line| line.ends_with(".helper bitbucket")) {
+            self.line(
+                "note: with the short name `bitbucket` git starts a second git for every call to find the helper; \
+                 `git-credential-bitbucket configure` writes its path instead",
+            );
+        }
     }
 
     /// Every setting with its value and source; the deployment as it is in force for the

@@ -121,20 +121,24 @@ pub fn core_askpass() -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
-/// The `credential.helper` value that runs this executable: `bitbucket` when git will find
-/// this very file as `git-credential-bitbucket` on `PATH`, else its absolute path.
+/// The `credential.helper` value that runs this executable: always a path, so that git starts
+/// it through `sh` alone. The short name `bitbucket` would make git start a second `git`
+/// (`git credential-bitbucket`) on every `get`, `store` and `erase` only to find the binary.
+/// When `PATH` leads to this very file, the path written is the one on `PATH` (a package
+/// manager's link, which an upgrade keeps), else this executable's own.
 pub fn helper_value(path_var: Option<&str>) -> String {
-    let exe = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    let Some(exe) = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok()) else {
+        return "bitbucket".to_owned();
+    };
     let on_path = path_var.and_then(|paths| {
         std::env::split_paths(paths)
+            .filter(|dir| dir.is_absolute())
             .map(|dir| dir.join(exe_name()))
             .find(|candidate| candidate.is_file())
-            .and_then(|p| p.canonicalize().ok())
     });
-    match exe {
-        Some(exe) if on_path.as_deref() == Some(exe.as_path()) => "bitbucket".to_owned(),
-        Some(exe) => absolute_helper(&exe),
-        None => "bitbucket".to_owned(),
+    match on_path {
+        Some(link) if link.canonicalize().ok().as_deref() == Some(exe.as_path()) => absolute_helper(&link),
+        _ => absolute_helper(&exe),
     }
 }
 

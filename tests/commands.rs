@@ -149,6 +149,14 @@ fn diagnose_reports_settings_store_network_and_redacts_secrets() {
     assert!(text.contains("answered HTTP 401 without credentials"), "{text}");
     assert!(text.contains("clock: within"), "{text}");
     assert!(text.contains("all checks passed"), "{text}");
+    assert!(!text.contains("short name"), "a path needs no note: {text}");
+
+    // A configuration from before `configure` wrote paths: still fine, with a note on its cost.
+    s.env.config("credential.https://bitbucket.org.helper", "bitbucket");
+    let out = s.run(&["diagnose", &s.http_root()], &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("note: with the short name `bitbucket` git starts a second git"), "{text}");
 }
 
 #[test]

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use bitbucket_test_support::GitEnv;
@@ -136,18 +135,25 @@ fn unconfigure_removes_what_configure_added_and_nothing_else() {
     assert_eq!(values(&env, "credential.https://git.example.com.provider"), Vec::<String>::new());
 }
 
+/// On `PATH` through a link, as package managers install it (`/usr/local/bin/x` ->
+/// `../Cellar/x/1.2/bin/x`): `configure` writes the link, which survives an upgrade, and a
+/// path rather than the short name `bitbucket`, with which git would start a second `git`
+/// (`git credential-bitbucket`) on every `get`, `store` and `erase` only to find the binary.
 #[test]
-fn configure_writes_the_short_name_when_this_binary_is_first_on_path() {
+fn configure_writes_the_path_that_path_leads_to_not_the_short_name_nor_the_link_target() {
     let env = GitEnv::new();
-    let dir: PathBuf = Path::new(HELPER).parent().expect("binary directory").to_owned();
+    let bin = env.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin directory");
+    let link = bin.join("git-credential-bitbucket");
+    std::os::unix::fs::symlink(helper_path(), &link).expect("symlink");
     let path = std::env::join_paths(
-        std::iter::once(dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .expect("PATH");
-    let mut command = helper(&env, &["configure"]);
-    command.env("PATH", path);
+    let mut command = env.command(&link);
+    command.args(["configure"]).stdin(Stdio::null()).env("PATH", path);
     run_ok(command, "configure");
-    assert_eq!(values(&env, CLOUD_HELPER_KEY), ["", "bitbucket"]);
+    assert_eq!(values(&env, CLOUD_HELPER_KEY), ["".to_owned(), link.to_str().expect("UTF-8").to_owned()]);
 }
 
 #[test]
