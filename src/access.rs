@@ -207,7 +207,7 @@ impl TokenRequest {
 
     /// git config (unless turned off) and the environment, then this request's own settings.
     fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Error> {
-        let url = target::settings_url(cred)
+        let url = target::matching_url(cred)
             .ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
         let mut settings = self.settings.clone();
         if !self.interactive {

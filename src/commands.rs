@@ -141,7 +141,7 @@ fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authe
     let mut cred = credential_for(url, user)?;
     let base = target::settings_url(&cred).unwrap_or_default();
     let path = cred.path.take();
-    let host_url = target::settings_url(&cred).unwrap_or_default();
+    let host_url = target::matching_url(&cred).unwrap_or_default();
     let mut raw = crate::settings_for(&host_url, ctx.env, &Overrides::default())?;
     let cloud = cred.host.as_deref().is_some_and(crate::host::is_cloud_host);
     if path.is_some() && !cloud && raw.get("bitbucketDataCenterUrl").is_none() {
@@ -428,7 +428,7 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
     let cred = credential_for(url, None)?;
     report.git_version();
     report.helpers();
-    let request = target::settings_url(&cred).unwrap_or_default();
+    let request = target::matching_url(&cred).unwrap_or_default();
     let raw = RawSettings::load(&request, ctx.env)?;
     let resolved = target::resolve(&cred, &raw);
     let in_force = resolved.as_ref().ok().and_then(Option::as_ref).map(|(t, _)| t.deployment);

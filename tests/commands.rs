@@ -63,6 +63,20 @@ fn login_with_a_token_then_list_token_and_logout() {
     assert!(stderr(&token).contains("not signed in"), "{}", stderr(&token));
 }
 
+/// `credential.http://alice@HOST.*` applies to alice wherever the helper works for her: in git's
+/// `get` (git matches the username) and in `token --user alice` alike.
+#[test]
+fn settings_for_a_url_with_the_user_apply_to_token_for_that_user() {
+    let s = Setup::with_api_token();
+    assert!(s.login_with_token().status.success());
+    s.env.config(&format!("credential.http://alice@{}.namespace", s.fake.host()), "elsewhere");
+    let for_alice = s.run(&["token", &s.http_root(), "--user", "alice"], &[]);
+    assert_eq!(for_alice.status.code(), Some(1), "alice's namespace holds nothing");
+    assert!(stderr(&for_alice).contains("not signed in"), "{}", stderr(&for_alice));
+    let host_default = s.run(&["token", &s.http_root()], &[]);
+    assert!(host_default.status.success(), "no user, no user setting: {}", stderr(&host_default));
+}
+
 /// `list | head -n1`, `list --json | grep -q alice`: a reader that stops early is not a fault
 /// of the helper, so it stops quietly, as ripgrep does, instead of failing the pipeline.
 #[test]
