@@ -4,13 +4,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use git_credential_bitbucket::cli::Cli;
 use git_credential_bitbucket::prompt::SystemPrompter;
 use git_credential_bitbucket::{Context, commands, trace, unix_now};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
