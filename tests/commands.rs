@@ -128,6 +128,45 @@ fn login_with_oauth_stores_tokens_and_token_refreshes_when_expired() {
     assert_ne!(printed.trim(), first, "the near-expiry token was refreshed");
     assert_eq!(printed.trim(), s.fake.last_access_token("alice").unwrap());
     assert_eq!(s.fake.count(RequestKind::Token), 2, "one exchange, one refresh");
+
+    // A parent that closed stdout: the token must reach no file but the store, whatever the
+    // helper opens (a lock, a temporary file) while fd 1 is free. Rust's runtime start-up would
+    // put /dev/null on fd 1; the helper's own start-up (`main.rs`, `unix_start`) does the same.
+    let mut cmd = s.env.command(HELPER);
+    cmd.args(["token", &s.http_root()])
+        .env("BITBUCKET_OAUTH_CLIENT_ID", "cid")
+        .env("BITBUCKET_OAUTH_CLIENT_SECRET", "csecret")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: only `close`, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s.fake.count(RequestKind::Token), 3, "refreshed again");
+    let newest = s.fake.last_access_token("alice").unwrap();
+    let holders = files_containing(s.env.path(), &newest);
+    assert_eq!(holders.len(), 1, "only the store holds the token: {holders:?}");
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(path);
+        }
+    }
+    found
 }
 
 #[test]
