@@ -353,15 +353,14 @@ python3 - "${med[ours(keyring)]}" "${med[ours(plaintext)]}" "${med[ours --versio
   "${med[git config --null --get-urlmatch credential URL]}" <<'PY'
 import sys
 keyring, plain, version, empty, urlmatch = map(float, sys.argv[1:6])
-empty = max(empty, version)  # noise can make it a hair below --version
 print("breakdown of ours' median get (differences of the medians above, ms):")
-print(f"  {version:6.2f}  process start and exit (as --version)")
-print(f"  {empty - version:6.2f}  work before the request is read (get < /dev/null minus --version)")
+print(f"  {empty:6.2f}  process start, reading an empty request, exit (get < /dev/null)")
 print(f"  {plain - empty:6.2f}  the rest with credentialStore=plaintext (parse, git's config read in the process,"
       f" file read, answer) = {plain:.2f} total")
 print(f"  {keyring - empty:6.2f}  the rest with credentialStore=keyring (config, Secret Service look-up, answer)"
       f" = {keyring:.2f} total")
 print(f"  ({urlmatch:.2f}  what a git config --null --get-urlmatch child would add: timed alone, not run by a get)")
+print(f"  ({version:.2f}  --version, which builds clap's command tree; get, store and erase skip it)")
 PY
 
 if ((CROSSCHECK)) && have hyperfine; then
