@@ -188,9 +188,7 @@ mod tests {
     fn askpass_answer_stops_at_the_first_line_break() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("askpass");
-        std::fs::write(&script, "#!/bin/sh\nprintf 'answer\\nmore'\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bitbucket_test_support::process::write_script(&script, "#!/bin/sh\nprintf 'answer\\nmore'\n");
         let p = SystemPrompter::with_askpass(vec![script.display().to_string()]);
         assert_eq!(p.ask("Password: ", true).unwrap().as_deref(), Some("answer"));
     }

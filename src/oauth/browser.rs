@@ -97,14 +97,13 @@ fn system_openers() -> &'static [(&'static str, &'static [&'static str])] {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     /// A fake browser that records its arguments, one per line.
     fn recorder(dir: &std::path::Path) -> (String, std::path::PathBuf) {
         let out = dir.join("args");
         let script = dir.join("browser");
-        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", out.display())).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", out.display());
+        bitbucket_test_support::process::write_script(&script, &text);
         (script.display().to_string(), out)
     }
 

@@ -85,11 +85,21 @@ pub fn assert_one_line_error(output: &Output, code: i32, what: &str) {
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{what}: {stderr}");
 }
 
-/// Write an executable script.
+/// Write an executable script, safe to run at once from a test process whose other threads
+/// are starting programs. Written by this process, the file's write descriptor could be
+/// inherited by a child another thread forks at that moment, and running the script while
+/// that child still holds it fails with ETXTBSY ("Text file busy"). So `sh` writes it: this
+/// process never holds the file open.
 pub fn write_script(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    use std::io::Write;
+    let mut sh = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    sh.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("script text");
+    assert!(sh.wait().expect("sh").success(), "could not write {}", path.display());
 }
 
 /// An askpass program in `dir` (named by `label`) answering `username` and `secret` to git's
@@ -158,5 +168,37 @@ pub fn finished_consent_log(path: &Path) -> String {
             return log;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Other threads starting programs while scripts are written and run at once: the race that
+    /// made a script fail with ETXTBSY now and then. 300 scripts, each run right after it is
+    /// written, while another thread keeps forking.
+    #[test]
+    fn a_script_runs_at_once_while_other_threads_start_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = Command::new("true").status();
+                }
+            });
+            let failed: Vec<String> = (0..300)
+                .filter_map(|i| {
+                    let script = dir.path().join(format!("script-{i}"));
+                    write_script(&script, "#!/bin/sh\nexit 0\n");
+                    let ran = Command::new(&script).status();
+                    (!ran.as_ref().is_ok_and(|s| s.success())).then(|| format!("script {i}: {ran:?}"))
+                })
+                .collect();
+            stop.store(true, Ordering::Relaxed);
+            assert!(failed.is_empty(), "{} of 300 failed, first: {}", failed.len(), failed[0]);
+        });
     }
 }
