@@ -16,7 +16,21 @@ use git_credential_bitbucket::cli::Cli;
 use git_credential_bitbucket::prompt::SystemPrompter;
 use git_credential_bitbucket::{Context, commands, trace, unix_now};
 
-/// Runs the command line `args` (the program's name first); returns the exit code.
+/// Runs the command line `args` (the program's name first) and flushes stdout; returns the
+/// exit code.
+fn run_and_flush(args: Vec<OsString>) -> u8 {
+    let code = run(args);
+    // Rust's runtime flushes stdout at exit; without it (Unix), this does. A reader that left
+    // is no failure (`commands::reader_left`); any other lost output is.
+    match std::io::stdout().flush() {
+        Err(e) if code == 0 && e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("git-credential-bitbucket: could not write the output: {e}");
+            1
+        }
+        _ => code,
+    }
+}
+
 fn run(args: Vec<OsString>) -> u8 {
     let cli = match Cli::from_args(args) {
         Ok(cli) => cli,
@@ -34,27 +48,18 @@ fn run(args: Vec<OsString>) -> u8 {
         stderr_is_terminal: std::io::stderr().is_terminal(),
         now: &unix_now,
     };
-    let code = match commands::run(cli.command, &ctx) {
+    match commands::run(cli.command, &ctx) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("git-credential-bitbucket: {e}");
             u8::try_from(e.exit_code()).unwrap_or(1)
         }
-    };
-    // Rust's runtime flushes stdout at exit; without it (Unix), this does. A reader that left
-    // is no failure (`commands::reader_left`); any other lost output is.
-    match std::io::stdout().flush() {
-        Err(e) if code == 0 && e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("git-credential-bitbucket: could not write the output: {e}");
-            1
-        }
-        _ => code,
     }
 }
 
 #[cfg(not(unix))]
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(run(std::env::args_os().collect()))
+    std::process::ExitCode::from(run_and_flush(std::env::args_os().collect()))
 }
 
 #[cfg(unix)]
@@ -66,7 +71,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
     unix_start::ignore_sigpipe();
     // SAFETY: the C runtime calls `main` with `argv` holding `argc` NUL-terminated strings.
     let args = unsafe { unix_start::args(argc, argv) };
-    libc::c_int::from(run(args))
+    libc::c_int::from(run_and_flush(args))
 }
 
 /// What Rust's runtime start-up does on Unix that this program relies on.
