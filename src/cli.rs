@@ -171,10 +171,13 @@ fn protocol_operation(args: &[OsString]) -> Option<Command> {
     }
 }
 
-/// Write the shell completion script for `shell` to `out`.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+/// Write the shell completion script for `shell` to `out`. It is made in memory first:
+/// `clap_complete` panics on a write error (a reader that closed the pipe).
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "git-credential-bitbucket", out);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "git-credential-bitbucket", &mut script);
+    out.write_all(&script)
 }
 
 /// Write `git-credential-bitbucket.1` and a page per subcommand into `dir`.

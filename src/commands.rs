@@ -71,8 +71,7 @@ pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
             return if ok != Some(false) { Ok(()) } else { Err(Error::ProblemsFound) };
         }
         Command::Completions { shell } => {
-            cli::completions(shell, &mut stdout.lock());
-            return Ok(());
+            return reader_left(cli::completions(shell, &mut stdout.lock()).map_err(Error::Output));
         }
         Command::GenerateMan { dir } => {
             let written =

@@ -121,14 +121,18 @@ pub fn core_askpass() -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
-/// The `credential.helper` value that runs this executable: always a path, so that git starts
-/// it through `sh` alone. The short name `bitbucket` would make git start a second `git`
-/// (`git credential-bitbucket`) on every `get`, `store` and `erase` only to find the binary.
-/// When `PATH` leads to this very file, the path written is the one on `PATH` (a package
-/// manager's link, which an upgrade keeps), else this executable's own.
+/// The `credential.helper` value that runs this executable: a path wherever one can be written,
+/// so that git starts it through `sh` alone. The short name `bitbucket` makes git start a
+/// second `git` (`git credential-bitbucket`) on every `get`, `store` and `erase` only to find
+/// the binary. When `PATH` leads to this very file, the path written is the one on `PATH` (a
+/// package manager's link, which an upgrade keeps), else this executable's own. The short name
+/// stays where no path can be written faithfully (this executable's path unknown or not
+/// UTF-8), and on Windows when the binary is on `PATH`, as before: a path there has not been
+/// tried through Git for Windows' `sh`.
 pub fn helper_value(path_var: Option<&str>) -> String {
+    const SHORT_NAME: &str = "bitbucket";
     let Some(exe) = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok()) else {
-        return "bitbucket".to_owned();
+        return SHORT_NAME.to_owned();
     };
     let on_path = path_var.and_then(|paths| {
         std::env::split_paths(paths)
@@ -136,23 +140,30 @@ pub fn helper_value(path_var: Option<&str>) -> String {
             .map(|dir| dir.join(exe_name()))
             .find(|candidate| candidate.is_file())
     });
-    match on_path {
-        Some(link) if link.canonicalize().ok().as_deref() == Some(exe.as_path()) => absolute_helper(&link),
-        _ => absolute_helper(&exe),
-    }
+    let path = match on_path {
+        Some(link) if link.canonicalize().ok().as_deref() == Some(exe.as_path()) => {
+            if cfg!(windows) {
+                return SHORT_NAME.to_owned();
+            }
+            link
+        }
+        _ => exe,
+    };
+    absolute_helper(&path).unwrap_or_else(|| SHORT_NAME.to_owned())
 }
 
 fn exe_name() -> PathBuf {
     PathBuf::from(format!("git-credential-bitbucket{}", std::env::consts::EXE_SUFFIX))
 }
 
-fn absolute_helper(exe: &Path) -> String {
-    let text = exe.display().to_string();
+/// `exe` as git's `sh` runs it; `None` for a path that is not UTF-8 (git config holds text).
+fn absolute_helper(exe: &Path) -> Option<String> {
+    let text = exe.to_str()?;
     if text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
-        text
+        Some(text.to_owned())
     } else {
         // Git runs helper values through the shell; `!` plus quoting keeps odd paths whole.
-        format!("!'{}'", text.replace('\'', "'\\''"))
+        Some(format!("!'{}'", text.replace('\'', "'\\''")))
     }
 }
 
@@ -218,10 +229,20 @@ mod tests {
     #[test]
     fn odd_paths_are_quoted_for_the_shell() {
         assert_eq!(
-            absolute_helper(Path::new("/usr/local/bin/git-credential-bitbucket")),
-            "/usr/local/bin/git-credential-bitbucket"
+            absolute_helper(Path::new("/usr/local/bin/git-credential-bitbucket")).as_deref(),
+            Some("/usr/local/bin/git-credential-bitbucket")
         );
-        assert_eq!(absolute_helper(Path::new("/home/a b/it's")), "!'/home/a b/it'\\''s'");
+        assert_eq!(absolute_helper(Path::new("/home/a b/it's")).as_deref(), Some("!'/home/a b/it'\\''s'"));
+    }
+
+    /// Git config holds text: a path with bytes that are not UTF-8 cannot be written as it is
+    /// (a replacement character would name another file), so `configure` keeps the short name.
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_utf8_is_not_written() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/bad\xff/git-credential-bitbucket"));
+        assert_eq!(absolute_helper(path), None);
     }
 
     #[test]

@@ -29,6 +29,8 @@ mod rescue;
 mod secret;
 pub mod store;
 mod target;
+#[cfg(all(test, unix))]
+mod test_script;
 pub mod trace;
 
 use std::io::{BufRead, Write};

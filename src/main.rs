@@ -6,7 +6,9 @@
 //! `/proc/self/maps` to place a stack-overflow guard for the main thread: 7 % of a hot `get`
 //! (docs/performance.md). The two parts of that start-up this program relies on are in
 //! [`unix_start`]. What is given up: a stack overflow ends the process with `SIGSEGV` instead
-//! of Rust's "has overflowed its stack" line.
+//! of Rust's "has overflowed its stack" line; a panic message names the thread `<unnamed>`
+//! instead of `main`; and in a debug build a panic aborts (`SIGABRT`) instead of exiting 101,
+//! as the release build, with `panic = "abort"`, always did.
 #![cfg_attr(unix, no_main)]
 
 use std::ffi::OsString;

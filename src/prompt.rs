@@ -188,7 +188,7 @@ mod tests {
     fn askpass_answer_stops_at_the_first_line_break() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("askpass");
-        bitbucket_test_support::process::write_script(&script, "#!/bin/sh\nprintf 'answer\\nmore'\n");
+        crate::test_script::write_script(&script, "#!/bin/sh\nprintf 'answer\\nmore'\n");
         let p = SystemPrompter::with_askpass(vec![script.display().to_string()]);
         assert_eq!(p.ask("Password: ", true).unwrap().as_deref(), Some("answer"));
     }

@@ -83,7 +83,7 @@ fn settings_for_a_url_with_the_user_apply_to_token_for_that_user() {
 fn a_reader_that_closed_the_pipe_ends_list_quietly() {
     let s = Setup::with_api_token();
     assert!(s.login_with_token().status.success());
-    for args in [&["list"][..], &["list", "--json"], &["--version"], &["--help"]] {
+    for args in [&["list"][..], &["list", "--json"], &["--version"], &["--help"], &["completions", "bash"]] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader); // every write now fails with a broken pipe, whatever the timing
         let mut cmd = s.env.command(HELPER);

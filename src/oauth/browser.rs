@@ -103,7 +103,7 @@ mod tests {
         let out = dir.join("args");
         let script = dir.join("browser");
         let text = format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", out.display());
-        bitbucket_test_support::process::write_script(&script, &text);
+        crate::test_script::write_script(&script, &text);
         (script.display().to_string(), out)
     }
 
