@@ -191,8 +191,7 @@ impl Authenticator<'_> {
     /// A token git rejected because it had run out (a push that outlived it), while a refresh
     /// token is stored: the sign-in itself is fine, and the next `get` refreshes it.
     fn merely_expired(&self, record: &StoredSecret) -> bool {
-        let refreshable = record.has_refresh_token
-            && self.account().refresh_key().is_some_and(|k| matches!(self.store.load(&k), Ok(Some(_))));
+        let refreshable = record.has_refresh_token && self.stored_refresh(&self.account()).is_some();
         refreshable && !self.is_fresh(record)
     }
 }
@@ -223,12 +222,7 @@ fn is_older_generation(
     }
     let same_refresh =
         incoming.oauth_refresh_token.is_some() && incoming.oauth_refresh_token.as_ref() == stored_refresh;
-    let later = match (incoming.password_expiry_utc, stored.expires_at) {
-        (Some(new), Some(old)) => new > old,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    !(same_refresh || later)
+    !(same_refresh || is_provably_newer(stored, incoming))
 }
 
 /// Whether git's copy is provably newer than `old`: a later expiry, or an expiry where none

@@ -182,6 +182,13 @@ impl<'a> Authenticator<'a> {
         stored_facts(record).is_fresh(self.now())
     }
 
+    /// The account's stored refresh token; a store that cannot be read counts as none (for
+    /// answers and bookkeeping only: a refresh reads the store itself and reports its errors).
+    fn stored_refresh(&self, account: &Account) -> Option<StoredSecret> {
+        let key = account.refresh_key()?;
+        self.store.load(&key).ok().flatten()
+    }
+
     /// `get`: the order of attempts, answered in git's terms.
     pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
         let now = self.now();
@@ -383,9 +390,9 @@ impl<'a> Authenticator<'a> {
             answer.username = None;
             answer.password = None;
         }
-        if let Some(key) = found.account.refresh_key().filter(|_| record.has_refresh_token) {
+        if record.has_refresh_token {
             // The answer never depends on reading it (a store that just refused a write).
-            answer.oauth_refresh_token = self.store.load(&key).ok().flatten().map(|r| r.secret);
+            answer.oauth_refresh_token = self.stored_refresh(&found.account).map(|r| r.secret);
         }
         Ok(answer)
     }

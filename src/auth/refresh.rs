@@ -226,8 +226,7 @@ impl Authenticator<'_> {
         record.deployment = Some(endpoints.deployment);
         record.client_id = Some(issued.client.id.clone());
         let refresh = tokens.refresh_token.map(|t| StoredSecret::new(SecretKind::Refresh, username, t));
-        record.has_refresh_token = refresh.is_some()
-            || account.refresh_key().is_some_and(|k| matches!(self.store.load(&k), Ok(Some(_))));
+        record.has_refresh_token = refresh.is_some() || self.stored_refresh(&account).is_some();
         let written = self
             .write_tokens(&account, &record, refresh.as_ref())
             .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));
@@ -240,8 +239,7 @@ impl Authenticator<'_> {
 
     /// The fingerprint of the account's stored refresh token, if any.
     fn stored_refresh_fingerprint(&self, account: &Account) -> Option<String> {
-        let key = account.refresh_key()?;
-        self.store.load(&key).ok().flatten().map(|r| fingerprint(&r.secret))
+        self.stored_refresh(account).map(|r| fingerprint(&r.secret))
     }
 
     fn write_tokens(
