@@ -67,8 +67,8 @@ pub fn run(command: Command, ctx: &Context) -> Result<(), Error> {
             return reader_left(token(&url(u), user.as_deref(), ctx, &mut stdout.lock()));
         }
         Command::Diagnose { url: u } => {
-            let ok = reader_left(diagnose(&url(u), ctx, &mut stdout.lock()).map(Some))?;
-            return if ok != Some(false) { Ok(()) } else { Err(Error::ProblemsFound) };
+            let verdict = diagnose(&url(u), ctx, &mut stdout.lock());
+            return reader_left(verdict.and_then(|ok| if ok { Ok(()) } else { Err(Error::ProblemsFound) }));
         }
         Command::Completions { shell } => {
             return reader_left(cli::completions(shell, &mut stdout.lock()).map_err(Error::Output));
@@ -94,9 +94,9 @@ fn unknown_operation(args: &[std::ffi::OsString]) -> Result<(), Error> {
 
 /// A reader that closed the pipe early (`list | head -n1`, `grep -q`) is not a fault of the
 /// command: it stops quietly and succeeds, as ripgrep does, so a pipeline does not fail on it.
-fn reader_left<T: Default>(result: Result<T, Error>) -> Result<T, Error> {
+fn reader_left(result: Result<(), Error>) -> Result<(), Error> {
     match result {
-        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(T::default()),
+        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
 }
