@@ -20,7 +20,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::host::{Deployment, Provider};
-use crate::paths::Paths;
+use crate::paths::{Paths, expand_home};
 use crate::secret::Secret;
 
 /// The process environment, read through one function: the binary's and the library's
@@ -622,14 +622,6 @@ fn loopback_port(uri: &str) -> Option<u16> {
     let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
     let plain = url.username().is_empty() && url.password().is_none();
     (url.scheme() == "http" && loopback && bare && plain).then(|| url.port()).flatten()
-}
-
-/// `~/x` under `home`; any other path as it is.
-fn expand_home(path: &str, home: Option<&std::path::Path>) -> PathBuf {
-    match (path.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(path),
-    }
 }
 
 /// An interactive (or CI) way of signing in.

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::config::ConfigError;
+use crate::paths::expand_home;
 use crate::secret::Secret;
 
 /// Where a network setting's value came from, named the way the person would set it.
@@ -472,7 +473,7 @@ fn trust(http: &HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Result<Tr
             .map(|v| (v, Origin::Env(var)))
             .or_else(|| http.get(key).map(|v| (v.to_owned(), Origin::GitConfig(name))))
             .filter(|(v, _)| !v.is_empty())
-            .map(|(v, origin)| (expand_home(&v, env), origin))
+            .map(|(v, origin)| (expand_home(&v, env("HOME").map(PathBuf::from).as_deref()), origin))
     };
     let ca_info = path_setting("sslcainfo", "http.sslCAInfo", "GIT_SSL_CAINFO").filter(|_| !ignore_ca_info);
     let ca_path = path_setting("sslcapath", "http.sslCAPath", "GIT_SSL_CAPATH");
@@ -480,13 +481,6 @@ fn trust(http: &HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Result<Tr
         return Ok(Trust::System);
     }
     Ok(Trust::Only { ca_info, ca_path })
-}
-
-fn expand_home(path: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    match (path.strip_prefix("~/"), env("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
 }
 
 /// The PEM files whose certificates are the trust anchors of [`Trust::Only`]: the

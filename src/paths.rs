@@ -29,6 +29,14 @@ pub struct Paths {
     pub locks: PathBuf,
 }
 
+/// `~/x` under `home`; any other path as it is (git's own `~/` expansion of path settings).
+pub(crate) fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
 impl Paths {
     /// Resolve from `env` (empty values count as unset, as in the XDG specification).
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Paths {
