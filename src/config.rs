@@ -286,7 +286,14 @@ impl RawSettings {
 
     /// Build from the output of `git config --null --get-urlmatch credential URL` and `env`.
     pub fn from_git_output(output: &[u8], env: &dyn Fn(&str) -> Option<String>) -> RawSettings {
-        let mut raw = RawSettings::default();
+        // Built here rather than from `Default`, which would read the process settings once
+        // more (a file check for WSL, the lock directory) on every `get`.
+        let mut raw = RawSettings {
+            values: HashMap::new(),
+            url: None,
+            other: HashMap::new(),
+            process: ProcessSettings::from_env(env),
+        };
         let mut from_git: HashMap<String, String> = HashMap::new();
         for entry in output.split(|&b| b == 0).filter(|e| !e.is_empty()) {
             let entry = String::from_utf8_lossy(entry);
@@ -311,7 +318,6 @@ impl RawSettings {
             }
         }
         raw.other = from_git;
-        raw.process = ProcessSettings::from_env(env);
         raw
     }
 
