@@ -144,7 +144,7 @@ fn discover(env: &Env, cwd: &Path) -> Result<Option<PathBuf>, Unsupported> {
     let device = device_of(cwd);
     let mut dir = cwd;
     loop {
-        if device_of(dir) != device {
+        if dir != cwd && device_of(dir) != device {
             return Err(Unsupported::new("the repository search crosses a file system"));
         }
         let dot_git = dir.join(".git");
@@ -189,8 +189,12 @@ fn gitdir_at(dot_git: &Path, worktree: &Path) -> Result<Option<PathBuf>, Unsuppo
 
 /// git's `is_git_directory`: a `HEAD`, and `objects` and `refs` in the common directory.
 fn is_git_directory(dir: &Path) -> bool {
+    // `HEAD` first: most directories on the way up have none, and then `commondir` is not read.
+    if !dir.join("HEAD").is_file() {
+        return false;
+    }
     let Ok(common) = common_dir(dir) else { return false };
-    dir.join("HEAD").is_file() && common.join("objects").is_dir() && common.join("refs").is_dir()
+    common.join("objects").is_dir() && common.join("refs").is_dir()
 }
 
 /// `commondir` of a linked worktree's git directory, or the directory itself.
