@@ -78,9 +78,34 @@ EOF
 } >"$gen/copyright"
 
 maintainer=()
+maintainer_line=$(sed -n 's/^maintainer = "\(.*\)"$/\1/p' Cargo.toml)
 if [[ -n ${DEBFULLNAME:-} && -n ${DEBEMAIL:-} ]]; then
   maintainer=(--maintainer "$DEBFULLNAME <$DEBEMAIL>")
+  maintainer_line="$DEBFULLNAME <$DEBEMAIL>"
 fi
+[[ -n $maintainer_line ]] || die "no maintainer in [package.metadata.deb] of Cargo.toml"
+
+# The Debian changelog (policy 12.7; Cargo.toml's `changelog`): one entry for this package
+# version, signed by the Maintainer, dated by the commit (or SOURCE_DATE_EPOCH) so that two
+# builds of one commit give the same file. What changed upstream is in changelog.gz.
+version=$(cargo metadata --format-version 1 --no-deps --locked |
+  grep -o '"name":"git-credential-bitbucket","version":"[^"]*"' | cut -d'"' -f8)
+[[ -n $version ]] || die "cargo metadata named no version"
+if [[ -n ${SOURCE_DATE_EPOCH:-} ]]; then
+  when=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
+elif when=$(git log -1 --format=%cD 2>/dev/null) && [[ -n $when ]]; then
+  :
+else
+  when=$(date -u -R)
+fi
+cat >"$gen/changelog.Debian" <<EOF
+git-credential-bitbucket ($version-1) unstable; urgency=medium
+
+  * Package of upstream version $version; its changes are in changelog.gz
+    beside this file.
+
+ -- $maintainer_line  $when
+EOF
 echo "build-deb: packaging with cargo deb" >&2
 deb=$(cargo deb --no-build --locked -p git-credential-bitbucket "${maintainer[@]}" | tail -n 1)
 [[ -f $deb ]] || die "cargo deb did not report a .deb (got: $deb)"

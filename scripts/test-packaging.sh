@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The ways in and out of a machine, tested as a person would use them (issue 15):
 #   1. the Debian package: scripts/build-deb.sh builds it; its control data and files are
-#      checked; `dpkg -i` installs it into this machine; the installed helper runs `configure`
-#      and serves a real `git clone` from the fake Bitbucket; `man git-credential-bitbucket`
-#      renders the installed page; `dpkg --purge` removes it and leaves nothing on the machine
-#      but the person's own git config and stored credential;
+#      checked, and lintian finds no error or warning in it; `dpkg -i` installs it into this
+#      machine; the installed helper runs `configure` and serves a real `git clone` from the
+#      fake Bitbucket; `man git-credential-bitbucket` renders the installed page; `dpkg --purge`
+#      removes it and leaves nothing on the machine but the person's own git config and stored
+#      credential;
 #   2. cargo: `cargo install --locked --path .` from this clone; `cargo package --locked` builds
 #      and verifies the crate, and `cargo install` from the unpacked .crate gives a helper that
 #      serves the same clone;
@@ -194,13 +195,28 @@ check_contents() {
     /usr/share/zsh/vendor-completions/_git-credential-bitbucket \
     /usr/share/fish/vendor_completions.d/git-credential-bitbucket.fish \
     /usr/share/doc/git-credential-bitbucket/copyright \
-    /usr/share/doc/git-credential-bitbucket/changelog.gz; do
+    /usr/share/doc/git-credential-bitbucket/changelog.gz \
+    /usr/share/doc/git-credential-bitbucket/changelog.Debian.gz; do
     grep -qxF "$expected" "$work/deb-files" || fail "the .deb has no $expected"
   done
   dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/git-credential-bitbucket/copyright |
     grep -q '^License: MIT or Apache-2.0' || fail "the copyright file names no license"
 }
 check "the .deb holds the binary, man pages, completions, copyright and changelog" check_contents
+
+# Debian's own checker. --fail-on error,warning makes any error or warning fail the step.
+# The package's overrides, each with its reason, are scripts/lintian-overrides.
+check_lintian() {
+  command -v lintian >/dev/null || fail "lintian is not installed (apt-get install lintian)"
+  local out status=0
+  # lintian warns once that it runs as root; that line is about the test machine, not the package.
+  out=$(lintian --fail-on error,warning "$deb" 2>&1) || status=$?
+  out=$(grep -v '^running with root privileges is not recommended!$' <<<"$out" || true)
+  echo "lintian: ${out:-no tags}"
+  ((status == 0)) || fail "lintian found errors or warnings (exit $status): $out"
+  ! grep -qE '^[EW]: ' <<<"$out" || fail "lintian reported: $out"
+}
+check "lintian reports no error and no warning on the .deb" check_lintian
 
 install_deb() {
   if dpkg-query -W -f='${Status}' git-credential-bitbucket 2>/dev/null | grep -q 'install ok installed'; then
