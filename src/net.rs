@@ -60,6 +60,17 @@ pub enum NetError {
         /// The feature it asks for.
         what: &'static str,
     },
+    /// A TLS backend that curl has only on another operating system (`schannel` on Windows,
+    /// `secure-transport` on Apple's): git here refuses it too, so the value is a mistake.
+    #[error(
+        "http.sslBackend is {name}, {platform}'s own TLS backend, which neither git nor this helper has here; remove it, or set it only in a {platform} machine's git config"
+    )]
+    BackendElsewhere {
+        /// The backend as written.
+        name: String,
+        /// The operating system that has it.
+        platform: &'static str,
+    },
     /// A CA file or directory that cannot be read or holds no certificate.
     #[error("cannot use {path} ({origin}) as trusted certificates: {reason}")]
     Trust {
@@ -225,7 +236,7 @@ impl Network {
         let proxy = self.proxy.as_ref()?;
         let host = target.host_str()?;
         match &self.no_proxy {
-            Some((list, _)) if no_proxy_matches(list, host, target.port_or_known_default()) => None,
+            Some((list, _)) if no_proxy_matches(list, host) => None,
             _ => Some(proxy),
         }
     }
@@ -433,6 +444,39 @@ const SSL_BACKENDS: &[&str] = &[
     "bearssl",
 ];
 
+/// An operating system that alone has one of curl's TLS backends.
+#[derive(Clone, Copy)]
+enum BackendPlatform {
+    Windows,
+    Apple,
+}
+
+impl BackendPlatform {
+    fn is_this_one(self) -> bool {
+        match self {
+            BackendPlatform::Windows => cfg!(windows),
+            BackendPlatform::Apple => cfg!(target_vendor = "apple"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BackendPlatform::Windows => "Windows",
+            BackendPlatform::Apple => "macOS",
+        }
+    }
+}
+
+/// Where a backend exists at all: curl builds `schannel` only for Windows and Secure
+/// Transport only for Apple's systems, so git elsewhere dies with "Unsupported SSL backend".
+fn backend_platform(backend: &str) -> Option<BackendPlatform> {
+    match backend {
+        "schannel" => Some(BackendPlatform::Windows),
+        "secure-transport" | "sectransp" => Some(BackendPlatform::Apple),
+        _ => None,
+    }
+}
+
 fn trust(http: &HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Result<Trust, NetError> {
     for (key, name, var) in
         [("sslcert", "http.sslCert", "GIT_SSL_CERT"), ("sslkey", "http.sslKey", "GIT_SSL_KEY")]
@@ -464,6 +508,9 @@ fn trust(http: &HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Result<Tr
                 name: "http.sslBackend".to_owned(),
                 expected: "one of openssl, gnutls, schannel, secure-transport (or another curl backend)",
             });
+        }
+        if let Some(platform) = backend_platform(&backend).filter(|p| !p.is_this_one()) {
+            return Err(NetError::BackendElsewhere { name: backend, platform: platform.name() });
         }
         let use_ca_info = http.get("schannelusesslcainfo").and_then(git_bool).unwrap_or(false);
         ignore_ca_info = backend == "schannel" && !use_ca_info;
@@ -510,19 +557,18 @@ pub fn trust_files(trust: &Trust) -> Result<Vec<(PathBuf, Origin)>, NetError> {
 /// entry matches the host itself or any host under it at a label boundary (a leading dot
 /// changes nothing: `.example.com` matches `example.com` and `www.example.com`), letter case
 /// ignored, IP addresses compared as addresses, with an optional CIDR suffix
-/// (`10.0.0.0/8`). An entry `host:port` matches only that port (curl has no ports; a
-/// port-less entry matches every port, as in curl).
-pub fn no_proxy_matches(list: &str, host: &str, port: Option<u16>) -> bool {
+/// (`10.0.0.0/8`). An entry with a port (`host:8080`, `[::1]:8080`) matches nothing: curl
+/// compares the whole entry with the host name, so such an entry never excludes a host.
+pub fn no_proxy_matches(list: &str, host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
     list.split([',', ' ', '\t']).map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
         if entry == "*" {
             return true;
         }
-        let (name, entry_port) = split_entry_port(entry);
-        if entry_port.is_some() && entry_port != port {
-            return false;
+        match split_entry_port(entry) {
+            (name, None) => entry_matches(name, host),
+            (_, Some(_)) => false,
         }
-        entry_matches(name, host)
     })
 }
 

@@ -474,3 +474,58 @@ fn a_ca_directory_in_git_ssl_capath_is_trusted_too() {
         "{message}"
     );
 }
+
+/// curl compares a `NO_PROXY` entry with the host name as a whole, so `127.0.0.1:PORT`
+/// never excludes `127.0.0.1`: git's requests go through the proxy, and the helper's must too.
+#[test]
+fn a_no_proxy_entry_with_a_port_is_ignored_as_curl_ignores_it() {
+    let site = Site::tls();
+    site.setup.env.config("http.sslCAInfo", &site.ca_cert());
+    let port = site.tls.as_ref().unwrap().1.port();
+    let proxy = Tinyproxy::start(&[port], None);
+    let url = proxy.url();
+    let entry = format!("127.0.0.1:{port}");
+    let env = [("HTTPS_PROXY", url.as_str()), ("NO_PROXY", entry.as_str())];
+
+    let curl = site
+        .setup
+        .env
+        .command("curl")
+        .args(["-s", "-o", "/dev/null", "--cacert", &site.ca_cert()])
+        .arg(format!("{}/", site.base()))
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(curl.status.success(), "curl: {}", stderr(&curl));
+    let tunnel = format!("CONNECT 127.0.0.1:{port}");
+    assert_eq!(count_starting(&proxy.requests(), &tunnel), 1, "curl used the proxy: {}", proxy.log());
+
+    site.seed_expired();
+    let out = site.get(&env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count_starting(&proxy.requests(), &tunnel), 2, "the refresh used the proxy: {}", proxy.log());
+}
+
+/// git dies with "Unsupported SSL backend" on a backend its curl cannot have here; the
+/// helper stops too, before any request, naming the setting.
+#[cfg(not(windows))]
+#[test]
+fn a_tls_backend_of_another_system_is_refused_as_git_refuses_it() {
+    let site = Site::tls();
+    site.setup.env.config("http.sslCAInfo", &site.ca_cert());
+    site.seed_expired();
+    site.setup.env.config("http.sslBackend", "schannel");
+    let before = site.setup.stored();
+
+    let out = site.get(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("http.sslBackend is schannel, Windows's own TLS backend"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert_eq!(site.setup.fake.count(RequestKind::Token), 0);
+    assert_eq!(site.setup.stored(), before);
+
+    let clone = site.clone("schannel", &[]);
+    assert!(!clone.status.success());
+    assert!(stderr(&clone).contains("Unsupported SSL backend 'schannel'"), "{}", stderr(&clone));
+}

@@ -234,47 +234,41 @@ fn empty_http_proxy_is_reported_as_turned_off() {
 
 #[test]
 fn no_proxy_is_read_as_curl_reads_it() {
-    let cases: &[(&str, &str, Option<u16>, bool)] = &[
-        ("example.com", "example.com", Some(443), true),
-        ("example.com", "www.example.com", Some(443), true),
-        ("example.com", "a.b.example.com", Some(443), true),
-        ("example.com", "notexample.com", Some(443), false),
-        ("example.com", "example.com.evil.org", Some(443), false),
-        (".example.com", "example.com", Some(443), true),
-        (".example.com", "www.example.com", Some(443), true),
-        (".example.com", "wwwexample.com", Some(443), false),
-        ("EXAMPLE.com", "www.Example.COM", Some(443), true),
-        ("example.com.", "www.example.com", Some(443), true),
-        ("*", "anything.at.all", Some(443), true),
-        ("*.example.com", "www.example.com", Some(443), false),
-        ("other.org, example.com", "example.com", Some(443), true),
-        (" other.org ,\texample.com ", "example.com", Some(443), true),
-        ("other.org,,", "example.com", Some(443), false),
-        ("", "example.com", Some(443), false),
-        ("example.com:8443", "example.com", Some(8443), true),
-        ("example.com:8443", "example.com", Some(443), false),
-        ("127.0.0.1", "127.0.0.1", Some(7990), true),
-        ("127.0.0.1", "127.0.0.10", Some(7990), false),
-        ("127.0.0.1:7990", "127.0.0.1", Some(7990), true),
-        ("127.0.0.1:7990", "127.0.0.1", Some(7991), false),
-        ("localhost", "127.0.0.1", Some(80), false),
-        ("10.0.0.0/8", "10.1.2.3", Some(443), true),
-        ("10.0.0.0/8", "11.1.2.3", Some(443), false),
-        ("192.168.1.0/24", "192.168.1.200", Some(443), true),
-        ("0.0.0.0/0", "8.8.8.8", Some(443), true),
-        ("10.0.0.0/8", "ten.example.com", Some(443), false),
-        ("::1", "[::1]", Some(443), true),
-        ("[::1]:8080", "[::1]", Some(8080), true),
-        ("[::1]:8080", "[::1]", Some(8081), false),
-        ("fd00::/8", "fd12::1", Some(443), true),
-        (".", "example.com", Some(443), false),
+    let cases: &[(&str, &str, bool)] = &[
+        ("example.com", "example.com", true),
+        ("example.com", "www.example.com", true),
+        ("example.com", "a.b.example.com", true),
+        ("example.com", "notexample.com", false),
+        ("example.com", "example.com.evil.org", false),
+        (".example.com", "example.com", true),
+        (".example.com", "www.example.com", true),
+        (".example.com", "wwwexample.com", false),
+        ("EXAMPLE.com", "www.Example.COM", true),
+        ("example.com.", "www.example.com", true),
+        ("*", "anything.at.all", true),
+        ("*.example.com", "www.example.com", false),
+        ("other.org, example.com", "example.com", true),
+        (" other.org ,\texample.com ", "example.com", true),
+        ("other.org,,", "example.com", false),
+        ("", "example.com", false),
+        ("example.com:8443", "example.com", false),
+        ("127.0.0.1", "127.0.0.1", true),
+        ("127.0.0.1", "127.0.0.10", false),
+        ("127.0.0.1:7990", "127.0.0.1", false),
+        ("localhost", "127.0.0.1", false),
+        ("10.0.0.0/8", "10.1.2.3", true),
+        ("10.0.0.0/8", "11.1.2.3", false),
+        ("192.168.1.0/24", "192.168.1.200", true),
+        ("0.0.0.0/0", "8.8.8.8", true),
+        ("10.0.0.0/8", "ten.example.com", false),
+        ("::1", "[::1]", true),
+        ("[::1]:8080", "[::1]", false),
+        ("[::1]", "[::1]", true),
+        ("fd00::/8", "fd12::1", true),
+        (".", "example.com", false),
     ];
-    for (list, host, port, expected) in cases {
-        assert_eq!(
-            no_proxy_matches(list, host, *port),
-            *expected,
-            "NO_PROXY={list:?} host={host} port={port:?}"
-        );
+    for (list, host, expected) in cases {
+        assert_eq!(no_proxy_matches(list, host), *expected, "NO_PROXY={list:?} host={host}");
     }
 }
 
@@ -432,21 +426,6 @@ fn tls_trust_follows_git_for_paths_and_verification() {
             Trust::Off(Origin::Env("GIT_SSL_NO_VERIFY")),
         ),
         (
-            "schannel ignores sslCAInfo, as git",
-            &[("sslbackend", "schannel"), ("sslcainfo", "/ca.pem")],
-            &[],
-            Trust::System,
-        ),
-        (
-            "schannel with schannelUseSSLCAInfo",
-            &[("sslbackend", "schannel"), ("sslcainfo", "/ca.pem"), ("schannelusesslcainfo", "true")],
-            &[],
-            Trust::Only {
-                ca_info: Some(("/ca.pem".into(), Origin::GitConfig("http.sslCAInfo"))),
-                ca_path: None,
-            },
-        ),
-        (
             "openssl backend changes nothing",
             &[("sslbackend", "openssl"), ("sslcainfo", "/ca.pem")],
             &[],
@@ -521,4 +500,45 @@ fn git_output_keys_are_case_insensitive_and_bare_keys_are_true() {
     assert_eq!(settings.get("proxy"), Some("http://p:1"));
     assert_eq!(settings.get("sslverify"), Some("true"));
     assert_eq!(settings.get("sslcainfo"), Some("/x"));
+}
+
+#[cfg(windows)]
+#[test]
+fn schannel_ignores_ssl_ca_info_unless_told_as_git_does() {
+    let target = url("https://bitbucket.example.com/");
+    let trust_of = |pairs: Pairs| {
+        decide(&target, &CredentialProxies::default(), &http(pairs), &env_of(&[])).unwrap().trust
+    };
+    assert_eq!(trust_of(&[("sslbackend", "schannel"), ("sslcainfo", "/ca.pem")]), Trust::System);
+    assert_eq!(
+        trust_of(&[("sslbackend", "schannel"), ("sslcainfo", "/ca.pem"), ("schannelusesslcainfo", "true")]),
+        Trust::Only { ca_info: Some(("/ca.pem".into(), Origin::GitConfig("http.sslCAInfo"))), ca_path: None }
+    );
+}
+
+/// git dies on a backend its curl lacks ("Unsupported SSL backend"); curl has `schannel`
+/// only on Windows and Secure Transport only on Apple's systems.
+#[test]
+fn a_backend_of_another_operating_system_is_an_error_naming_the_setting() {
+    let target = url("https://bitbucket.example.com/");
+    let error_of = |backend: &str| {
+        decide(&target, &CredentialProxies::default(), &http(&[("sslbackend", backend)]), &env_of(&[]))
+            .err()
+            .map(|e| e.to_string())
+    };
+    let schannel = error_of("schannel");
+    let secure_transport = error_of("Secure-Transport");
+    if cfg!(windows) {
+        assert_eq!(schannel, None);
+    } else {
+        let message = schannel.unwrap_or_default();
+        assert!(message.contains("http.sslBackend is schannel, Windows's own TLS backend"), "{message}");
+    }
+    if cfg!(target_vendor = "apple") {
+        assert_eq!(secure_transport, None);
+    } else {
+        let message = secure_transport.unwrap_or_default();
+        assert!(message.contains("http.sslBackend is secure-transport, macOS's own"), "{message}");
+    }
+    assert_eq!(error_of("gnutls"), None);
 }
