@@ -194,6 +194,7 @@ impl Authenticator<'_> {
             }
             Err(e) => tracing::debug!("the store still refuses the rescued sign-in ({e}); using it as it is"),
         }
+        self.remember_obtained_refresh(&rescued.account, rescued.refresh.as_ref());
         Ok(Some(rescued))
     }
 
@@ -227,6 +228,7 @@ impl Authenticator<'_> {
         record.client_id = Some(issued.client.id.clone());
         let refresh = tokens.refresh_token.map(|t| StoredSecret::new(SecretKind::Refresh, username, t));
         record.has_refresh_token = refresh.is_some() || self.stored_refresh(&account).is_some();
+        self.remember_obtained_refresh(&account, refresh.as_ref());
         let written = self
             .write_tokens(&account, &record, refresh.as_ref())
             .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));
