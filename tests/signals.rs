@@ -2,7 +2,9 @@
 //! while a refresh (or a code exchange) is in flight is held until the new tokens are kept,
 //! then acted on; outside those windows (the browser wait, a prompt) a signal ends the helper
 //! at once. Real git in its own process group, the fake token endpoint rotating and then
-//! holding its answer back, as a slow network does.
+//! holding its answer back, as a slow network does. Unix only: Windows has no such signals
+//! (docs/decisions.md).
+#![cfg(unix)]
 
 mod common;
 
