@@ -27,6 +27,7 @@ mod protocol;
 mod recognized;
 mod rescue;
 mod secret;
+mod signals;
 pub mod store;
 mod target;
 #[cfg(all(test, unix))]

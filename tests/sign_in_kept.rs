@@ -195,6 +195,11 @@ fn a_failed_save_after_a_refresh_still_answers_and_the_next_run_uses_the_new_ref
     let t2 = field(&out, "password").unwrap().to_owned();
     assert_ne!(t2, t1);
     assert_eq!(Some(t2.clone()), setup.fake.last_access_token("alice"), "git got the new token");
+    assert_eq!(
+        field(&out, "oauth_refresh_token"),
+        setup.fake.last_refresh_token("alice").as_deref(),
+        "the answer carries the new refresh token, not the one the server just retired"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("could not save"), "says what happened: {stderr}");
     for secret in [&t1, &t2, &r1] {

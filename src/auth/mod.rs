@@ -92,6 +92,10 @@ pub(crate) struct Authenticator<'a> {
     client: std::cell::OnceCell<Option<OAuthClient>>,
     refresh_policy: Option<RefreshPolicy<'a>>,
     jwt: Option<Secret>,
+    /// The refresh token this run obtained (a grant's answer, or a rescue), with the key it
+    /// belongs under: the answer carries it even when the store refused to take it, and still
+    /// holds the one the server has just retired.
+    obtained_refresh: std::cell::RefCell<Option<(crate::store::StoreKey, Secret)>>,
 }
 
 impl<'a> Authenticator<'a> {
@@ -112,6 +116,7 @@ impl<'a> Authenticator<'a> {
             client: std::cell::OnceCell::new(),
             refresh_policy: None,
             jwt: None,
+            obtained_refresh: std::cell::RefCell::new(None),
         }
     }
 
@@ -187,6 +192,20 @@ impl<'a> Authenticator<'a> {
     fn stored_refresh(&self, account: &Account) -> Option<StoredSecret> {
         let key = account.refresh_key()?;
         self.store.load(&key).ok().flatten()
+    }
+
+    /// The refresh token this run obtained for `account`, if any.
+    fn obtained_refresh(&self, account: &Account) -> Option<Secret> {
+        let key = account.refresh_key()?;
+        let obtained = self.obtained_refresh.borrow();
+        obtained.as_ref().filter(|(k, _)| *k == key).map(|(_, secret)| secret.clone())
+    }
+
+    /// Remember the refresh token this run obtained for `account` (see [`Self::answer`]).
+    fn remember_obtained_refresh(&self, account: &Account, refresh: Option<&StoredSecret>) {
+        if let (Some(key), Some(refresh)) = (account.refresh_key(), refresh) {
+            *self.obtained_refresh.borrow_mut() = Some((key, refresh.secret.clone()));
+        }
     }
 
     /// `get`: the order of attempts, answered in git's terms.
@@ -391,8 +410,11 @@ impl<'a> Authenticator<'a> {
             answer.password = None;
         }
         if record.has_refresh_token {
-            // The answer never depends on reading it (a store that just refused a write).
-            answer.oauth_refresh_token = self.stored_refresh(&found.account).map(|r| r.secret);
+            // What this run obtained first: the store may have refused it, and still hold the
+            // refresh token the server retired. The answer never depends on reading the store.
+            answer.oauth_refresh_token = self
+                .obtained_refresh(&found.account)
+                .or_else(|| self.stored_refresh(&found.account).map(|r| r.secret));
         }
         Ok(answer)
     }

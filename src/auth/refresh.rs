@@ -66,6 +66,8 @@ impl Authenticator<'_> {
         }
         let endpoints = self.endpoints()?;
         tracing::debug!("refreshing the token of {}", found.account.url());
+        // From the request until its answer is kept, a signal waits (see `crate::signals`).
+        let _held = crate::signals::hold();
         match oauth::request_token(self.http()?, &endpoints, client, Grant::Refresh(&refresh.secret)) {
             Ok(tokens) => {
                 let kind = match found.record.kind {
@@ -117,6 +119,7 @@ impl Authenticator<'_> {
         }
         let endpoints = self.endpoints()?;
         tracing::debug!("refreshing with the refresh token git passed for {}", account.url());
+        let _held = crate::signals::hold();
         let tokens = match oauth::request_token(self.http()?, &endpoints, client, Grant::Refresh(offered)) {
             Ok(tokens) => tokens,
             Err(e @ TokenError::Rejected { .. }) => {
@@ -185,6 +188,8 @@ impl Authenticator<'_> {
             }
             return Ok(None);
         }
+        // Moving the rescued pair into the store is not interrupted half-way by a signal.
+        let held = crate::signals::hold();
         match self.write_tokens(&rescued.account, &rescued.access, rescued.refresh.as_ref()) {
             Ok(()) => {
                 tracing::debug!("saved the rescued sign-in of {}", rescued.account.url());
@@ -194,6 +199,8 @@ impl Authenticator<'_> {
             }
             Err(e) => tracing::debug!("the store still refuses the rescued sign-in ({e}); using it as it is"),
         }
+        drop(held);
+        self.remember_obtained_refresh(&rescued.account, rescued.refresh.as_ref());
         Ok(Some(rescued))
     }
 
@@ -227,6 +234,7 @@ impl Authenticator<'_> {
         record.client_id = Some(issued.client.id.clone());
         let refresh = tokens.refresh_token.map(|t| StoredSecret::new(SecretKind::Refresh, username, t));
         record.has_refresh_token = refresh.is_some() || self.stored_refresh(&account).is_some();
+        self.remember_obtained_refresh(&account, refresh.as_ref());
         let written = self
             .write_tokens(&account, &record, refresh.as_ref())
             .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));

@@ -44,7 +44,9 @@ impl Authenticator<'_> {
             paste_source: oauth::terminal_paste_source(),
         };
         let (port, timeout) = (self.settings.redirect_port, self.settings.oauth_timeout);
-        let tokens = oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
+        // `_held`: from the code exchange until the tokens are kept, a signal waits.
+        let (tokens, _held) =
+            oauth::sign_in_with_browser(self.http()?, &endpoints, client, port, timeout, ui)?;
         let username = self.username_for_token(&endpoints, &tokens.access_token)?;
         tracing::debug!("signed in with OAuth to {}", account.url());
         let issued = Issued { account, username: &username, kind: SecretKind::OAuth, client };

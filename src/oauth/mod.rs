@@ -280,14 +280,17 @@ pub struct BrowserUi<'a> {
 }
 
 /// Run the authorization code grant with PKCE through the browser and exchange the code.
-pub fn sign_in_with_browser(
+/// The wait for the browser can be interrupted; from the exchange on, SIGINT, SIGTERM and
+/// SIGHUP are held until the caller drops the returned guard, once it has kept the tokens
+/// (see `crate::signals`).
+pub(crate) fn sign_in_with_browser(
     http: &Http,
     endpoints: &Endpoints,
     client: &OAuthClient,
     port: u16,
     timeout: Duration,
     ui: BrowserUi<'static>,
-) -> Result<TokenResponse, TokenError> {
+) -> Result<(TokenResponse, crate::signals::Held), TokenError> {
     let pkce = pkce::Pkce::new()?;
     let state = pkce::new_state()?;
     let listener = Listener::bind(port)?;
@@ -342,7 +345,8 @@ pub fn sign_in_with_browser(
     })?;
     let grant =
         Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, verifier: &pkce.verifier };
-    request_token(http, endpoints, client, grant)
+    let held = crate::signals::hold();
+    Ok((request_token(http, endpoints, client, grant)?, held))
 }
 
 /// Read pasted lines from the terminal into the wait (a thread; ends with the process).

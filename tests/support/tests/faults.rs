@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bitbucket_test_support::client::{self, basic_auth};
-use bitbucket_test_support::{FakeBitbucket, Fault, FaultTimes, Mode, RequestKind, User};
+use bitbucket_test_support::{FakeBitbucket, Fault, FaultTimes, Gate, Mode, RequestKind, User};
 
 fn cloud() -> FakeBitbucket {
     let fake = FakeBitbucket::start(Mode::Cloud);
@@ -83,6 +83,31 @@ fn delay_ends_when_the_fake_is_dropped() {
     if let Ok(answer) = answer {
         assert_eq!(answer.status, 503);
     }
+}
+
+#[test]
+fn answer_late_rotates_first_then_holds_the_answer() {
+    let fake = cloud();
+    fake.add_consumer("key", "secret", "http://localhost/");
+    let refresh = fake.issue_refresh_token("alice", "key");
+    let gate = Gate::default();
+    let hold = Duration::from_secs(2);
+    fake.inject("/site/oauth2/access_token", Fault::AnswerLate(hold, gate.clone()), FaultTimes::Once);
+    let url = format!("{}/site/oauth2/access_token", fake.base_url());
+    let started = Instant::now();
+    let waiting = std::thread::spawn(move || {
+        let auth = basic_auth("key", "secret");
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        client::post_form(&url, &[("Authorization", &auth)], &form).expect("request")
+    });
+
+    assert!(gate.wait_for_arrival(Duration::from_secs(10)), "the fake acted on the request");
+    assert_eq!(fake.refresh_tokens_issued(), 1, "rotated before the answer left");
+    assert!(!waiting.is_finished(), "the answer is still held back");
+    let answer = waiting.join().expect("client thread");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json().unwrap()["refresh_token"].as_str(), fake.last_refresh_token("alice").as_deref());
+    assert!(started.elapsed() >= hold, "the answer was held back");
 }
 
 #[test]

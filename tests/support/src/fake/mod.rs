@@ -113,6 +113,14 @@ pub enum Fault {
     /// Hold the request until the test opens the gate (or the server is dropped), then
     /// answer normally: lets a test act while a client is known to be mid-request.
     Hold(Gate),
+    /// Act on the request at once (a token endpoint rotates: the refresh token sent is
+    /// retired, the new pair issued), count an arrival at the gate, then hold the answer back
+    /// this long (cut short when the server is dropped) before sending it. What a client sees
+    /// on a slow network: Bitbucket has already retired its refresh token while the answer
+    /// with the new one is still on its way (the rotation itself is Atlassian's, see
+    /// spec/bitbucket-api.md; the delay is the network's). The gate is never waited on: the
+    /// test waits for the arrival to know the server has acted.
+    AnswerLate(Duration, Gate),
 }
 
 /// A gate for [`Fault::Hold`]: the test waits until a request arrives at it, does what it
@@ -152,6 +160,13 @@ impl Gate {
     pub fn open(&self) {
         let (state, signal) = &*self.0;
         lock(state).open = true;
+        signal.notify_all();
+    }
+
+    /// Counts an arrival without waiting for the gate to open.
+    fn arrive(&self) {
+        let (state, signal) = &*self.0;
+        lock(state).arrived += 1;
         signal.notify_all();
     }
 
@@ -747,6 +762,12 @@ fn handle(shared: &Shared, mut request: Request) {
         Some(Fault::Hold(gate)) => {
             gate.pass();
             route(shared, &mut request, &method, kind, inner, &query, &presented)
+        }
+        Some(Fault::AnswerLate(delay, gate)) => {
+            let reply = route(shared, &mut request, &method, kind, inner, &query, &presented);
+            gate.arrive();
+            shared.pause(delay);
+            reply
         }
     };
     let reply = if shared.is_datacenter() {
