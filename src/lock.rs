@@ -57,13 +57,15 @@ impl AccountLock {
         let path = dir.join(format!("{}.lock", &name[..32]));
         let err = |source| LockError::Io { path: path.display().to_string(), source };
         crate::paths::private_dir(dir).map_err(err)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(err)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Never through a symlink planted in place of the lock file.
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(&path).map_err(err)?;
         let deadline = Instant::now() + timeout;
         loop {
             match file.try_lock() {
@@ -111,6 +113,48 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(max_inside.load(Ordering::SeqCst), 1);
+    }
+
+    /// Another local user who can write the lock directory could plant a symlink to a file
+    /// of the victim's: the lock file is never opened through one.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_place_of_the_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StoreKey { service: "git:https://a@h/refresh_token".into(), account: "a".into() };
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let _ = AccountLock::acquire(dir.path(), &key, Duration::from_secs(1)).unwrap();
+        let lock_file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "lock"))
+            .unwrap();
+        std::fs::remove_file(&lock_file).unwrap();
+        std::os::unix::fs::symlink(&victim, &lock_file).unwrap();
+        let err = AccountLock::acquire(dir.path(), &key, Duration::from_secs(1)).unwrap_err().to_string();
+        assert!(err.contains("cannot take the refresh lock"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    /// The per-user fallback under the shared temp directory is checked itself: one that
+    /// another user made first (here: root made it for uid 1) is refused, never used.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_directory_of_another_user_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("git-credential-bitbucket-1-locks");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let other = if crate::paths::current_uid() == 0 { 1 } else { 0 };
+        if std::os::unix::fs::chown(&dir, Some(other), None).is_err() {
+            return; // not root: cannot make a directory of another user's here
+        }
+        let key = StoreKey { service: "git:https://a@h/refresh_token".into(), account: "a".into() };
+        let err = AccountLock::acquire(&dir, &key, Duration::from_secs(1)).unwrap_err().to_string();
+        assert!(err.contains("belongs to another user"), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was created in it");
     }
 
     #[test]

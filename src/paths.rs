@@ -25,7 +25,9 @@ pub struct Paths {
     /// `$XDG_STATE_HOME`, `~/.local/state`, or `%LOCALAPPDATA%`, then `git-credential-bitbucket`.
     pub state: Option<PathBuf>,
     /// Refresh locks: `$XDG_RUNTIME_DIR`, `$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`,
-    /// else a per-user directory in the system temp directory.
+    /// then `git-credential-bitbucket/locks`; else `git-credential-bitbucket-UID-locks` in
+    /// the system temp directory: there, in a directory every user can write, the one
+    /// directory of the user's own is the lock directory itself, which every lock checks.
     pub locks: PathBuf,
 }
 
@@ -50,9 +52,8 @@ impl Paths {
         let state = under("XDG_STATE_HOME", ".local/state").map(|d| d.join(APP));
         let locks = var("XDG_RUNTIME_DIR")
             .or_else(|| under("XDG_CACHE_HOME", ".cache"))
-            .map(|d| d.join(APP))
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("{APP}-{}", current_uid())))
-            .join("locks");
+            .map(|d| d.join(APP).join("locks"))
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("{APP}-{}-locks", current_uid())));
         Paths { home, data, state, locks }
     }
 }
@@ -161,8 +162,8 @@ mod tests {
         let paths = Paths::from_env(&env_of(&[("HOME", "")]));
         assert_eq!(paths.data, None);
         assert_eq!(paths.state, None);
-        let expected = std::env::temp_dir().join(format!("git-credential-bitbucket-{}", current_uid()));
-        assert_eq!(paths.locks, expected.join("locks"));
+        let expected = std::env::temp_dir().join(format!("git-credential-bitbucket-{}-locks", current_uid()));
+        assert_eq!(paths.locks, expected, "one directory of the user's own, checked itself");
     }
 
     #[cfg(unix)]

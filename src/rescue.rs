@@ -73,10 +73,23 @@ impl RescueDir {
         Ok(path)
     }
 
-    /// The rescue kept for the account of `refresh_key`, if any.
+    /// The rescue kept for the account of `refresh_key`, if any: read only from a directory
+    /// of the user's own that nobody else can open (an open one is tightened), and never
+    /// through a symlink.
     pub fn load(&self, refresh_key: &StoreKey) -> std::io::Result<Option<Rescued>> {
-        let Some(path) = self.file(refresh_key) else { return Ok(None) };
-        let file = match std::fs::File::open(&path) {
+        let (Some(dir), Some(path)) = (&self.dir, self.file(refresh_key)) else { return Ok(None) };
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => crate::paths::private_dir(dir)?,
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = match options.open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -138,6 +151,33 @@ mod tests {
         rescue.remove(&key).unwrap();
         rescue.remove(&key).unwrap();
         assert_eq!(rescue.load(&key).unwrap(), None);
+    }
+
+    /// A rescue file is read only from a directory of the user's own, never through a symlink
+    /// (another user's planted file could hand this account tokens of theirs).
+    #[cfg(unix)]
+    #[test]
+    fn a_rescue_is_not_read_through_a_symlink_or_from_an_open_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let rescue = RescueDir::new(Some(tmp.path()));
+        let r = rescued();
+        let key = r.account.refresh_key().unwrap();
+        let path = rescue.keep(&key, &r).unwrap();
+        let elsewhere = tmp.path().join("elsewhere.json");
+        std::fs::rename(&path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(rescue.load(&key).is_err(), "a symlinked rescue file is not followed");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&elsewhere, &path).unwrap();
+        let dir = path.parent().unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(rescue.load(&key).unwrap(), Some(r), "the user's own directory, tightened");
+        assert_eq!(std::fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
+        if std::os::unix::fs::chown(dir, Some(1), None).is_ok() && crate::paths::current_uid() != 1 {
+            assert!(rescue.load(&key).is_err(), "a directory of another user's is refused");
+        }
     }
 
     #[test]

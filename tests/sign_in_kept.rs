@@ -223,6 +223,42 @@ fn a_failed_save_after_a_refresh_still_answers_and_the_next_run_uses_the_new_ref
     assert_sign_in_still_works(&setup);
 }
 
+/// Tokens left aside by a run whose save failed are secrets on disk: a later sign-in of the
+/// account that the store takes makes them useless (they are applied only over the refresh
+/// token they replaced), so it deletes them instead of leaving them to a refresh that may
+/// never come.
+#[test]
+fn a_new_sign_in_deletes_the_tokens_an_earlier_run_left_aside() {
+    let setup = Setup::cloud();
+    setup.seed_oauth(0);
+    pad_store(&setup, 40);
+    let out = setup.helper_limited("get", &alice_input(&setup), 8 * 1024);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rescue_files(&setup).len(), 1, "the refreshed tokens wait aside");
+
+    // The person signs in again (in a browser) rather than waiting for the next refresh.
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = recording_browser(dir.path());
+    let mut child = setup
+        .env
+        .command(HELPER)
+        .args(["login", &setup.http_root(), "--method", "oauth", "--user", "alice"])
+        .env("BROWSER", &browser)
+        .env_remove("GIT_TERMINAL_PROMPT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = wait_for_file(&opened, &mut child);
+    let callback = setup.consent_callback(&url, bitbucket_test_support::Consent::Grant);
+    assert_eq!(bitbucket_test_support::client::get(&callback).unwrap().status, 200);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(setup.stored().contains(&setup.fake.last_refresh_token("alice").unwrap()));
+    assert_eq!(rescue_files(&setup), Vec::<PathBuf>::new(), "the outdated rescue is gone");
+}
+
 fn commit_a_change(setup: &Setup, clone: &Path) {
     std::fs::write(clone.join("change.txt"), "a change\n").unwrap();
     for args in [&["add", "change.txt"][..], &["commit", "-q", "-m", "change"]] {

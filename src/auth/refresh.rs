@@ -238,9 +238,14 @@ impl Authenticator<'_> {
         let written = self
             .write_tokens(&account, &record, refresh.as_ref())
             .or_else(|_| self.write_tokens(&account, &record, refresh.as_ref()));
-        if let Err(cause) = written {
-            let rescued = Rescued { replaces: in_store, account, access: record.clone(), refresh };
-            self.rescue_tokens(&rescued, &cause);
+        match written {
+            Err(cause) => {
+                let rescued = Rescued { replaces: in_store, account, access: record.clone(), refresh };
+                self.rescue_tokens(&rescued, &cause);
+            }
+            // Whatever an earlier run of this account left aside is older than what was just
+            // kept, and would never be applied: it goes, with the secrets in it.
+            Ok(()) => self.forget_rescued(&account),
         }
         Ok(record)
     }
@@ -267,6 +272,12 @@ impl Authenticator<'_> {
     /// whether or not stderr is a terminal, because a sign-in is at stake.
     fn rescue_tokens(&self, rescued: &Rescued, cause: &Error) {
         let url = rescued.account.url();
+        if self.store.memory_only() {
+            return self.ctx.notice(&format!(
+                "could not save the new sign-in for {url} ({cause}); git gets the new token, but the {} store keeps nothing on disk, so once it expires you will have to sign in again",
+                self.store.name()
+            ));
+        }
         let kept = match rescued.account.refresh_key() {
             Some(key) => self.rescue_dir().keep(&key, rescued),
             None => Err(std::io::Error::other("no account name")),
@@ -286,10 +297,18 @@ impl Authenticator<'_> {
     pub(super) fn forget_refresh_token(&self, account: &Account) -> Result<(), Error> {
         if let Some(key) = account.refresh_key() {
             self.store.delete(&key)?;
-            if let Err(e) = self.rescue_dir().remove(&key) {
-                tracing::debug!("could not delete a rescue file: {e}");
-            }
         }
+        self.forget_rescued(account);
         Ok(())
+    }
+
+    /// Delete the account's rescue file, if any (a failure only traced: it is never applied
+    /// over a newer sign-in anyway).
+    fn forget_rescued(&self, account: &Account) {
+        if let Some(key) = account.refresh_key()
+            && let Err(e) = self.rescue_dir().remove(&key)
+        {
+            tracing::debug!("could not delete a rescue file: {e}");
+        }
     }
 }

@@ -162,6 +162,11 @@ impl SecretStore for CacheStore {
     fn name(&self) -> &'static str {
         "cache"
     }
+    /// git's `credential-cache` daemon keeps secrets in memory only, and so does this
+    /// store: a sign-in it refuses is answered to git but not kept in a rescue file.
+    fn memory_only(&self) -> bool {
+        true
+    }
 }
 
 const OPTIONS_EXPECTED: &str =

@@ -189,6 +189,11 @@ pub trait SecretStore {
     fn list(&self, namespace: &str) -> Result<Vec<(StoreKey, StoredSecret)>, StoreError>;
     /// Short name for messages and `diagnose`.
     fn name(&self) -> &'static str;
+    /// Whether this store promises that nothing it holds ever reaches a disk: then tokens it
+    /// refused are not kept aside in a rescue file either.
+    fn memory_only(&self) -> bool {
+        false
+    }
 }
 
 impl<T: SecretStore + ?Sized> SecretStore for &T {
@@ -206,6 +211,9 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
     }
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn memory_only(&self) -> bool {
+        (**self).memory_only()
     }
 }
 
