@@ -94,6 +94,17 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
+    /// Bitbucket refused the refresh for a reason that is not about the client, and nobody
+    /// can sign in here (no terminal, or prompts off); the refresh token was kept.
+    #[error(
+        "Bitbucket refused to refresh the sign-in for {url} ({reason}); the saved sign-in was kept; sign in again with: git-credential-bitbucket login {url}"
+    )]
+    RefreshRefused {
+        /// The account (no secret in it).
+        url: String,
+        /// What the token endpoint said (its error code or status, never a body).
+        reason: String,
+    },
     /// OAuth was asked for, but no consumer (Cloud) or client (Data Center) is configured.
     #[error("{}", bitbucket::NO_CLIENT)]
     NoOAuthClient,

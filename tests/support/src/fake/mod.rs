@@ -107,6 +107,9 @@ pub enum Fault {
     Garbage,
     /// Answer 302 with this `Location`.
     RedirectTo(String),
+    /// Answer with this status and this JSON body (an answer no document shows, e.g. a
+    /// token endpoint's 400 the helper cannot read as a dead token).
+    Json(u16, String),
     /// Answer 200 with a JSON user object of about this many bytes (a hostile or broken
     /// server that never stops talking).
     Oversized(usize),
@@ -163,6 +166,23 @@ impl Gate {
         let _ = signal.wait_timeout_while(guard, GATE_TIMEOUT, |s| !s.open);
     }
 }
+
+/// How the token endpoint answers a refresh token that is dead (unknown, already used, or
+/// unused for longer than Bitbucket Cloud keeps one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeadRefreshSpelling {
+    /// `400 {"error":"invalid_grant","error_description":...}`: RFC 6749 §5.2, and what
+    /// Bitbucket's OAuth documents show.
+    #[default]
+    InvalidGrant,
+    /// `400 {"error":"invalid_request","error_description":"Invalid refresh_token"}`: what
+    /// Bitbucket Cloud has answered to a used refresh token (issue 19; spec/bitbucket-api.md).
+    InvalidRequest,
+}
+
+/// How long Bitbucket Cloud keeps a refresh token that is never used: about 3 months
+/// (spec/bitbucket-api.md, "refresh tokens"); the fake counts 90 days.
+pub const CLOUD_UNUSED_REFRESH_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// How many matching requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,6 +434,23 @@ impl FakeBitbucket {
     /// that does not offer browser sign-in.
     pub fn set_identity_provider(&self, listed: bool) {
         self.shared.state().identity_provider = listed;
+    }
+
+    /// How the token endpoint words its answer to a dead refresh token, from now on
+    /// ([`DeadRefreshSpelling::InvalidGrant`] by default).
+    pub fn set_dead_refresh_spelling(&self, spelling: DeadRefreshSpelling) {
+        self.shared.state().dead_refresh_spelling = spelling;
+    }
+
+    /// Makes `refresh_token` look issued `age` ago. On Cloud a refresh token unused for longer
+    /// than [`CLOUD_UNUSED_REFRESH_LIFETIME`] is dead (spec/bitbucket-api.md: "unused, one
+    /// lives about 3 months, then only a new browser sign-in helps"). `false` when the fake
+    /// never issued it.
+    pub fn age_refresh_token(&self, refresh_token: &str, age: Duration) -> bool {
+        let mut state = self.shared.state();
+        let Some(entry) = state.refresh_tokens.get_mut(refresh_token) else { return false };
+        entry.issued_at = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        true
     }
 
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
@@ -740,6 +777,7 @@ fn handle(shared: &Shared, mut request: Request) {
             b"<html><body>Service temporarily unavailable{{not json".to_vec(),
         ),
         Some(Fault::RedirectTo(location)) => Reply::redirect(&location),
+        Some(Fault::Json(status, body)) => Reply::bytes(status, "application/json", body.into_bytes()),
         Some(Fault::Oversized(size)) => {
             let body = format!("{{\"username\":\"{}\"}}", "a".repeat(size));
             Reply::bytes(200, "application/json", body.into_bytes())

@@ -106,6 +106,8 @@ pub(crate) struct RefreshToken {
     pub(crate) username: String,
     pub(crate) scope: String,
     pub(crate) used: bool,
+    /// When it was issued (moved back by [`super::FakeBitbucket::age_refresh_token`]).
+    pub(crate) issued_at: SystemTime,
 }
 
 pub(crate) struct FaultRule {
@@ -141,6 +143,8 @@ pub(crate) struct State {
     pub(crate) faults: Vec<FaultRule>,
     /// Data Center's login options list an identity provider (`IDP`).
     pub(crate) identity_provider: bool,
+    /// How the token endpoint words its answer to a dead refresh token.
+    pub(crate) dead_refresh_spelling: super::DeadRefreshSpelling,
 }
 
 impl Default for State {
@@ -166,6 +170,7 @@ impl Default for State {
             log: Vec::new(),
             faults: Vec::new(),
             identity_provider: true,
+            dead_refresh_spelling: super::DeadRefreshSpelling::InvalidGrant,
         }
     }
 }
@@ -231,6 +236,7 @@ impl State {
             username: username.to_owned(),
             scope: scope.to_owned(),
             used: false,
+            issued_at: SystemTime::now(),
         };
         self.refresh_tokens.insert(token.clone(), entry);
         self.last_refresh.insert(username.to_owned(), token.clone());
