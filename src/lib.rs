@@ -134,14 +134,6 @@ pub enum Error {
         /// The account.
         url: String,
     },
-    /// A valid password of an account with two-step verification, and no OAuth consumer.
-    #[error(
-        "two-step verification is on for {username}: a password cannot be used; use an API token, or configure an OAuth consumer (see docs/configuration.md)"
-    )]
-    TwoStepPassword {
-        /// The account.
-        username: String,
-    },
     /// `use` names an account that has nothing stored.
     #[error(
         "nothing is stored for {username} at {url}; sign in first: git-credential-bitbucket login {url} --user {username}"

@@ -14,13 +14,12 @@ use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
 use crate::store::{Account, SecretKind};
 
-/// What the REST API says about a username + token the person typed.
-enum TokenCheck {
-    /// Accepted, or nothing can be concluded: let git try it.
-    LetGitTry,
-    /// A valid password of an account with two-step verification: OAuth is the way.
-    TwoStep,
-}
+/// The git username answered for an API token typed with the account's email: git over
+/// HTTPS takes the Bitbucket username or this name with any API token, never the email.
+pub(crate) const API_TOKEN_USER: &str = "x-bitbucket-api-token-auth";
+
+/// The scope `/2.0/user` needs; an API token made for git alone lacks it.
+const READ_USER_SCOPE: &str = "read:user:bitbucket";
 
 impl Authenticator<'_> {
     /// Ask the person with the first of `modes` (which can all work here).
@@ -114,18 +113,26 @@ impl Authenticator<'_> {
             return Ok(None);
         };
         let token = Secret::new(token);
-        match self.check_token(&username, &token, account)? {
-            TokenCheck::LetGitTry => Ok(Some(Resolved::Typed { username, secret: token })),
-            TokenCheck::TwoStep => self.sign_in_with_oauth(account).map(|f| Some(Resolved::Stored(f))),
-        }
+        self.check_token(&username, &token, account)?;
+        // Checked with the email (the name the REST API wants), answered with the name git
+        // accepts with any API token; git's `store` then keeps it under that name.
+        let username = if self.profile.rest_wants_email && username.contains('@') {
+            tracing::debug!("an email is not a git username: answering {API_TOKEN_USER}");
+            API_TOKEN_USER.to_owned()
+        } else {
+            username
+        };
+        Ok(Some(Resolved::Typed { username, secret: token }))
     }
 
-    /// Ask the user endpoint about a username + secret typed by the person. A 401 for a
-    /// username that is not an email proves nothing where the REST API wants the email with
-    /// an API token (git wants the username); a failed check lets git try the token.
-    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<TokenCheck, Error> {
+    /// Ask the user endpoint about a username + secret typed by the person; `Ok` lets git try
+    /// it. A 401 for a username that is not an email proves nothing where the REST API wants
+    /// the email with an API token (git wants the username); a 403 is a valid token without
+    /// the scope the check needs (git needs other scopes), said in one line; a failed check
+    /// lets git try the token too.
+    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<(), Error> {
         if !self.profile.asks_for_tokens {
-            return Ok(TokenCheck::LetGitTry);
+            return Ok(());
         }
         let endpoints = self.endpoints()?;
         let checked = self
@@ -136,17 +143,17 @@ impl Authenticator<'_> {
             Ok(UserCheck::Unauthorized) if username.contains('@') || !self.profile.rest_wants_email => {
                 Err(Error::TypedTokenRefused { url: account.url() })
             }
-            Ok(UserCheck::Forbidden) if self.has_oauth_client() => {
-                tracing::debug!(
-                    "the user endpoint answered 403: two-step verification is on; switching to OAuth"
-                );
-                Ok(TokenCheck::TwoStep)
+            Ok(UserCheck::Forbidden) => {
+                self.ctx.notice(&format!(
+                    "could not check the token: {} needs the scope {READ_USER_SCOPE}, which this token does not have; git will try it (git needs read:repository:bitbucket, and write:repository:bitbucket to push)",
+                    api::redacted(&endpoints.user)
+                ));
+                Ok(())
             }
-            Ok(UserCheck::Forbidden) => Err(Error::TwoStepPassword { username: username.to_owned() }),
-            Ok(UserCheck::Valid(_) | UserCheck::Unauthorized) => Ok(TokenCheck::LetGitTry),
+            Ok(UserCheck::Valid(_) | UserCheck::Unauthorized) => Ok(()),
             Err(e) => {
                 tracing::debug!("could not check the token with the REST API ({e}); letting git try it");
-                Ok(TokenCheck::LetGitTry)
+                Ok(())
             }
         }
     }

@@ -339,7 +339,9 @@ pub enum UserCheck {
     Valid(String),
     /// 401: not accepted (or, for Cloud API tokens, a username instead of the email).
     Unauthorized,
-    /// 403: a valid username and password of an account with two-step verification.
+    /// 403: valid credentials without the scope the endpoint needs (`read:user:bitbucket` on
+    /// Cloud). Bitbucket answered 403 to account passwords with two-step verification until
+    /// it stopped taking passwords in 2022; it means a missing scope now.
     Forbidden,
 }
 

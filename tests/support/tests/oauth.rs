@@ -92,7 +92,8 @@ fn code_flow_with_pkce_issues_long_tokens_that_work() {
     assert!(access.len() >= 2600, "{}", access.len());
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 7200);
-    assert_eq!(body["scopes"], "repository:write account");
+    assert_eq!(body["scope"], "repository:write account");
+    assert!(body.get("scopes").is_none(), "today's servers say `scope`");
     assert_eq!(body["refresh_token"].as_str(), fake.last_refresh_token("alice").as_deref());
     assert_eq!(fake.last_access_token("alice").as_deref(), Some(access));
     let user = client::request(
@@ -202,6 +203,16 @@ fn cloud_refresh_tokens_unused_for_three_months_are_dead() {
     assert_eq!(expired.status, 400);
     assert_eq!(json(&expired)["error"], "invalid_grant");
     assert_eq!(fake.rejected_grants(), 1);
+}
+
+#[test]
+fn older_cloud_token_responses_say_scopes() {
+    let fake = cloud();
+    fake.set_legacy_scopes_field(true);
+    let answer = refresh(&fake, &fake.issue_refresh_token("alice", CLIENT_ID));
+    let body = json(&answer);
+    assert_eq!(body["scopes"], "repository:write account");
+    assert!(body.get("scope").is_none());
 }
 
 #[test]

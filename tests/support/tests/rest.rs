@@ -41,6 +41,34 @@ fn cloud_user_endpoint_applies_the_credential_rules() {
 }
 
 #[test]
+fn an_api_token_without_read_user_gets_403_from_the_user_endpoint_and_still_clones() {
+    let fake = FakeBitbucket::start(Mode::Cloud);
+    let git_scopes = ["read:repository:bitbucket", "write:repository:bitbucket"];
+    fake.add_user(User::new("erin", "erin@example.com").with_scoped_api_token("git-only", &git_scopes));
+    fake.add_user(
+        User::new("fay", "fay@example.com").with_scoped_api_token("user-only", &["read:user:bitbucket"]),
+    );
+    let url = format!("{}/2.0/user", fake.base_url());
+
+    let forbidden = get(&url, Some(&basic_auth("erin@example.com", "git-only")));
+    assert_eq!(forbidden.status, 403);
+    let body = forbidden.json().expect("JSON");
+    assert_eq!(body["error"]["detail"]["required"][0], "read:user:bitbucket");
+    assert_eq!(body["error"]["detail"]["granted"].as_array().map(Vec::len), Some(2));
+    assert_eq!(get(&url, Some(&basic_auth("fay@example.com", "user-only"))).status, 200);
+
+    // git: the repository scopes are what counts; an email is never a git username.
+    fake.create_repo("team/repo");
+    let refs = format!("{}/team/repo.git/info/refs?service=git-upload-pack", fake.base_url());
+    let push = format!("{}/team/repo.git/info/refs?service=git-receive-pack", fake.base_url());
+    assert_eq!(get(&refs, Some(&basic_auth("x-bitbucket-api-token-auth", "git-only"))).status, 200);
+    assert_eq!(get(&refs, Some(&basic_auth("erin", "git-only"))).status, 200);
+    assert_eq!(get(&push, Some(&basic_auth("erin", "git-only"))).status, 200);
+    assert_eq!(get(&refs, Some(&basic_auth("erin@example.com", "git-only"))).status, 401);
+    assert_eq!(get(&refs, Some(&basic_auth("x-bitbucket-api-token-auth", "user-only"))).status, 401);
+}
+
+#[test]
 fn datacenter_endpoints_distinguish_anonymous_users() {
     let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".into() });
     fake.add_user(User::new("bob", "bob@example.com").with_password("bob-pw"));

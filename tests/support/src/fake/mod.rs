@@ -63,7 +63,16 @@ pub struct User {
     pub password: Option<String>,
     /// Two-step verification is on: Cloud REST answers 403 to a correct username + password.
     pub two_step: bool,
+    /// The scopes of Cloud API tokens made "with scopes" by [`User::with_scoped_api_token`];
+    /// a token in `api_tokens` without an entry here has [`API_TOKEN_SCOPES`].
+    pub api_token_scopes: Vec<(String, Vec<String>)>,
 }
+
+/// The scopes a Cloud API token gets from [`User::with_api_token`]: those to read the user
+/// (the REST check) and to read and write repositories (git). Atlassian: "API tokens with
+/// scopes" (support.atlassian.com/bitbucket-cloud/docs/api-token-permissions/).
+pub const API_TOKEN_SCOPES: [&str; 3] =
+    ["read:user:bitbucket", "read:repository:bitbucket", "write:repository:bitbucket"];
 
 impl User {
     /// A user with no tokens, no password and no two-step verification.
@@ -74,6 +83,24 @@ impl User {
             api_tokens: Vec::new(),
             password: None,
             two_step: false,
+            api_token_scopes: Vec::new(),
+        }
+    }
+
+    /// Adds a Cloud API token with exactly `scopes` (e.g. only `read:repository:bitbucket` and
+    /// `write:repository:bitbucket`, what git needs: `/2.0/user` then answers 403).
+    pub fn with_scoped_api_token(mut self, token: &str, scopes: &[&str]) -> Self {
+        self.api_tokens.push(token.to_owned());
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.api_token_scopes.push((token.to_owned(), scopes));
+        self
+    }
+
+    /// Whether API token `token` of this user carries `scope`.
+    pub fn api_token_has_scope(&self, token: &str, scope: &str) -> bool {
+        match self.api_token_scopes.iter().find(|(t, _)| t == token) {
+            Some((_, scopes)) => scopes.iter().any(|s| s == scope),
+            None => API_TOKEN_SCOPES.contains(&scope),
         }
     }
 
@@ -451,6 +478,12 @@ impl FakeBitbucket {
         let Some(entry) = state.refresh_tokens.get_mut(refresh_token) else { return false };
         entry.issued_at = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
         true
+    }
+
+    /// Cloud token responses name the scopes `scopes` (older servers) instead of `scope`
+    /// (spec/bitbucket-api.md: "token responses say `scope` (older ones `scopes`)").
+    pub fn set_legacy_scopes_field(&self, legacy: bool) {
+        self.shared.state().legacy_scopes_field = legacy;
     }
 
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).

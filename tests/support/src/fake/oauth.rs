@@ -329,8 +329,9 @@ fn mint(
         "token_type": "bearer",
         "expires_in": expires_in,
     });
-    // Cloud says `scopes` (plural); Data Center says `scope`, as the real servers do.
-    let scope_field = if datacenter { "scope" } else { "scopes" };
+    // Token responses say `scope`; older Cloud ones said `scopes` (spec/bitbucket-api.md,
+    // "OAuth changes enforced 2026-05-04"), which a test can ask for.
+    let scope_field = if !datacenter && state.legacy_scopes_field { "scopes" } else { "scope" };
     body[scope_field] = json!(scope);
     if let (Some(username), Some((client_id, refresh_scope))) = (username, refresh) {
         let refresh_token = state.new_refresh_token(&username, &client_id, &refresh_scope);

@@ -30,6 +30,18 @@ fn cloud(shared: &Shared, inner: &str, presented: &Presented) -> Reply {
         CloudRestVerdict::TwoStepRequired => {
             Reply::json(403, &cloud_error("Two-step verification is enabled for this account: use OAuth"))
         }
+        // Bitbucket Cloud's answer to credentials without the scope an endpoint needs (its
+        // REST API documents, "Scopes for the Bitbucket Cloud REST API"): 403 naming both lists.
+        CloudRestVerdict::MissingScope { granted } => Reply::json(
+            403,
+            &json!({
+                "type": "error",
+                "error": {
+                    "message": "Your credentials lack one or more required privilege scopes.",
+                    "detail": { "granted": granted, "required": ["read:user:bitbucket"] },
+                },
+            }),
+        ),
         CloudRestVerdict::Unauthorized => Reply::json(401, &cloud_error("Unauthorized"))
             .with_header("WWW-Authenticate", "Basic realm=\"Bitbucket.org HTTP\""),
     }
