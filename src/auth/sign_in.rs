@@ -9,6 +9,7 @@ use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, UserCheck};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
+use crate::host::Deployment;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
@@ -17,6 +18,11 @@ use crate::store::{Account, SecretKind};
 /// The git username answered for an API token typed with the account's email: git over
 /// HTTPS takes the Bitbucket username or this name with any API token, never the email.
 pub(crate) const API_TOKEN_USER: &str = "x-bitbucket-api-token-auth";
+
+/// The username a Data Center OAuth sign-in is kept under when the server does not say whose
+/// token it is: Git Credential Manager's placeholder (`DataCenterConstants.OAuthUserName`), so
+/// both name the account alike. Data Center takes the token over Basic with any username.
+pub(crate) const DATA_CENTER_OAUTH_USER: &str = "OAUTH_USERNAME";
 
 /// The scope `/2.0/user` needs; an API token made for git alone lacks it.
 const READ_USER_SCOPE: &str = "read:user:bitbucket";
@@ -81,15 +87,60 @@ impl Authenticator<'_> {
         Ok(offered)
     }
 
-    /// Who an access token belongs to, from the deployment's user endpoint.
+    /// Who an access token belongs to, from the deployment's user endpoint (Data Center:
+    /// see [`Self::datacenter_username`]).
     pub(super) fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
         let response = self.http()?.get_bearer(&endpoints.user, token)?;
+        if endpoints.deployment == Deployment::DataCenter {
+            return self.datacenter_username(endpoints, token, response);
+        }
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
             UserCheck::Unauthorized | UserCheck::Forbidden => {
                 Err(Error::NewTokenRefused { url: api::redacted(&endpoints.user) })
             }
         }
+    }
+
+    /// Data Center has no endpoint documented to map an OAuth token to its user (GCM and
+    /// other clients): the name comes from `X-AUSERNAME` of the `whoami` answer, then
+    /// `whoami`'s body, then `X-AUSERNAME` of the validation endpoint (which needs a user);
+    /// when none names the user, the sign-in is kept under the name git gave, or the
+    /// placeholder [`DATA_CENTER_OAUTH_USER`] (git sends the token with any username).
+    fn datacenter_username(
+        &self,
+        endpoints: &Endpoints,
+        token: &Secret,
+        whoami: reqwest::blocking::Response,
+    ) -> Result<String, Error> {
+        let refused = |url| Error::NewTokenRefused { url: api::redacted(url) };
+        if let Some(name) = api::authenticated_username(&whoami) {
+            return Ok(name);
+        }
+        match api::read_user(&endpoints.user, whoami) {
+            Ok(UserCheck::Valid(name)) => return Ok(name),
+            Ok(UserCheck::Unauthorized | UserCheck::Forbidden) => return Err(refused(&endpoints.user)),
+            Err(e @ api::ApiError::BadResponse { .. }) => {
+                tracing::debug!("{e}; asking the validation endpoint")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match self.http()?.get_bearer(&endpoints.validate, token) {
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                return Err(refused(&endpoints.validate));
+            }
+            Ok(r) => match api::authenticated_username(&r) {
+                Some(name) => return Ok(name),
+                None => tracing::debug!("{} named no user", api::redacted(&endpoints.validate)),
+            },
+            Err(e) => tracing::debug!("{e}"),
+        }
+        let name = self.target.username.clone().unwrap_or_else(|| DATA_CENTER_OAUTH_USER.to_owned());
+        self.ctx.hint(&format!(
+            "{} did not say who signed in (no X-AUSERNAME, and whoami answered no name); the sign-in is kept under the name {name}",
+            self.target.origin()
+        ));
+        Ok(name)
     }
 
     /// Ask for a username (unless git gave one) and a token, the way git itself asks. The

@@ -62,7 +62,8 @@ pub(crate) fn handle(
         return Reply::text(403, "Your credentials lack one or more required privilege scopes.\n");
     }
     let path_info = if shared.is_datacenter() { inner.strip_prefix("/scm").unwrap_or(inner) } else { inner };
-    shared.git.serve(request, method, path_info, query, &remote_user)
+    let reply = shared.git.serve(request, method, path_info, query, &remote_user);
+    if shared.is_datacenter() { super::rest::with_ausername(shared, reply, &identity) } else { reply }
 }
 
 /// The repositories and the `git http-backend` that serves them.

@@ -486,6 +486,18 @@ impl FakeBitbucket {
         self.shared.state().legacy_scopes_field = legacy;
     }
 
+    /// Whether Data Center puts `X-AUSERNAME` (the user a request was authenticated as) on
+    /// its answers: yes by default, as the real servers do.
+    pub fn set_ausername_header(&self, on: bool) {
+        self.shared.state().ausername_header = on;
+    }
+
+    /// Makes Data Center's `plugins/servlet/applinks/whoami` answer an empty body to a Bearer
+    /// token (GCM and other clients: no endpoint there maps an OAuth token to a user).
+    pub fn set_whoami_empty_for_bearer(&self, empty: bool) {
+        self.shared.state().whoami_empty_for_bearer = empty;
+    }
+
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
     pub fn set_expires_in(&self, secs: u64) {
         self.shared.state().expires_in = secs;

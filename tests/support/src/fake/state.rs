@@ -152,6 +152,10 @@ pub(crate) struct State {
     pub(crate) dead_refresh_spelling: super::DeadRefreshSpelling,
     /// Cloud token responses say `scopes` (older servers) rather than `scope`.
     pub(crate) legacy_scopes_field: bool,
+    /// Data Center puts `X-AUSERNAME` on its answers (on by default).
+    pub(crate) ausername_header: bool,
+    /// Data Center's `whoami` answers an empty body to a Bearer token.
+    pub(crate) whoami_empty_for_bearer: bool,
 }
 
 impl Default for State {
@@ -179,6 +183,8 @@ impl Default for State {
             identity_provider: true,
             dead_refresh_spelling: super::DeadRefreshSpelling::InvalidGrant,
             legacy_scopes_field: false,
+            ausername_header: true,
+            whoami_empty_for_bearer: false,
         }
     }
 }
@@ -347,6 +353,13 @@ impl State {
         match presented {
             Presented::Nothing => Identity::Anonymous,
             Presented::Basic { username, secret } => {
+                // An OAuth access token is the credential, whatever the username beside it:
+                // Git Credential Manager sends it under the placeholder `OAUTH_USERNAME`
+                // (DataCenterConstants.OAuthUserName: "Bitbucket Server/DC does not have a
+                // REST API we can use to trade an OAuth access_token for the owning username").
+                if let Some(principal @ Principal::User(_)) = self.live_access_token(secret) {
+                    return Identity::from(principal);
+                }
                 let Some(user) = self.user(username) else {
                     return Identity::Rejected;
                 };
