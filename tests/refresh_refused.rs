@@ -22,10 +22,14 @@ fn assert_signed_in_again(setup: &Setup, old_refresh: &str) {
     assert_ne!(new_refresh, old_refresh);
     assert!(stored.contains(&new_refresh), "the new refresh token is stored");
     assert!(!stored.contains(old_refresh), "the old refresh token is gone");
-    assert!(
-        stored.contains(&setup.fake.last_access_token("alice").unwrap()),
-        "the new access token is stored"
-    );
+    let access = setup.fake.last_access_token("alice").unwrap();
+    assert!(stored.contains(&access), "the new access token is stored");
+    // And it stays: the next `get` answers it without a request, the old token never comes back.
+    setup.fake.reset_log();
+    let out = setup.helper("get", &alice_input(setup), &[NO_PROMPT]);
+    assert_eq!(field(&out, "password"), Some(access.as_str()), "{}", stderr(&out));
+    assert_eq!(field(&out, "oauth_refresh_token"), Some(new_refresh.as_str()));
+    assert_eq!(setup.fake.count(RequestKind::Token), 0);
 }
 
 /// `git credential fill` for alice at a real terminal, with a recording browser: waits until
