@@ -63,6 +63,9 @@ pub struct Situation {
     pub validated: Option<bool>,
     /// A refresh was tried and gave nothing (no refresh token, or a dead one).
     pub refresh_failed: bool,
+    /// A refresh was refused for a reason that says nothing certain about the refresh token
+    /// (not a dead one, not the client): it was kept, and only a new sign-in can help now.
+    pub refresh_refused: bool,
     /// Git passed a refresh token (from a storage helper earlier in the chain, git >= 2.41)
     /// with no usable password, and it has not been tried yet.
     pub offered_refresh: bool,
@@ -83,6 +86,9 @@ pub enum Step {
     Grant(AppGrant),
     /// Ask the person, with these methods in this order.
     SignIn(Vec<AuthMode>),
+    /// The refresh was refused and nobody can sign in here: fail, naming `login`, so the
+    /// person is never left to guess.
+    NeedsLogin,
     /// Answer nothing.
     Nothing,
 }
@@ -117,6 +123,9 @@ pub fn next_step(s: &Situation) -> Step {
     if s.may_prompt && !s.sign_in_modes.is_empty() {
         return Step::SignIn(s.sign_in_modes.clone());
     }
+    if s.refresh_refused && !s.may_prompt {
+        return Step::NeedsLogin;
+    }
     Step::Nothing
 }
 
@@ -147,6 +156,7 @@ mod tests {
             sign_in_modes: vec![AuthMode::OAuth, AuthMode::Token],
             validated: None,
             refresh_failed: false,
+            refresh_refused: false,
             offered_refresh: false,
         }
     }
@@ -314,6 +324,51 @@ mod tests {
                 "offered before a client-credentials grant",
                 Situation { app_grant: Some(AppGrant::ClientCredentials), ..offered(None) },
                 Step::RefreshOffered,
+            ),
+        ];
+        check(rows);
+    }
+
+    /// A refresh Bitbucket refused for a reason that is not a dead token nor the client: the
+    /// refresh token is kept, and the person is never left stuck.
+    #[test]
+    fn a_refused_refresh_is_never_a_dead_end() {
+        let modes = vec![AuthMode::OAuth, AuthMode::Token];
+        let refused = |stored| Situation { refresh_failed: true, refresh_refused: true, ..situation(stored) };
+        let rows: Vec<(&str, Situation, Step)> = vec![
+            (
+                "refused, expired, prompts allowed: sign in",
+                refused(oauth(-10, true)),
+                Step::SignIn(modes.clone()),
+            ),
+            (
+                "refused, expired, prompts off: fail naming login",
+                Situation { may_prompt: false, ..refused(oauth(-10, true)) },
+                Step::NeedsLogin,
+            ),
+            (
+                "refused, still fresh (always refresh): answer the fresh token",
+                Situation { always_refresh: true, ..refused(oauth(3600, true)) },
+                Step::Answer,
+            ),
+            (
+                "refused, git offers a refresh token: try it first",
+                Situation { offered_refresh: true, may_prompt: false, ..refused(oauth(-10, true)) },
+                Step::RefreshOffered,
+            ),
+            (
+                "refused, client credentials: a new grant needs no person",
+                Situation {
+                    app_grant: Some(AppGrant::ClientCredentials),
+                    may_prompt: false,
+                    ..refused(oauth(-10, true))
+                },
+                Step::Grant(AppGrant::ClientCredentials),
+            ),
+            (
+                "refused, prompts allowed but no method here: git asks (nothing)",
+                Situation { sign_in_modes: vec![], ..refused(oauth(-10, true)) },
+                Step::Nothing,
             ),
         ];
         check(rows);

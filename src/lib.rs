@@ -95,6 +95,17 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
+    /// Bitbucket refused the refresh for a reason that is not about the client, and nobody
+    /// can sign in here (no terminal, or prompts off); the refresh token was kept.
+    #[error(
+        "Bitbucket refused to refresh the sign-in for {url} ({reason}); the saved sign-in was kept; sign in again with: git-credential-bitbucket login {url}"
+    )]
+    RefreshRefused {
+        /// The account (no secret in it).
+        url: String,
+        /// What the token endpoint said (its error code or status, never a body).
+        reason: String,
+    },
     /// OAuth was asked for, but no consumer (Cloud) or client (Data Center) is configured.
     #[error("{}", bitbucket::NO_CLIENT)]
     NoOAuthClient,
@@ -123,14 +134,6 @@ pub enum Error {
     TypedTokenRefused {
         /// The account.
         url: String,
-    },
-    /// A valid password of an account with two-step verification, and no OAuth consumer.
-    #[error(
-        "two-step verification is on for {username}: a password cannot be used; use an API token, or configure an OAuth consumer (see docs/configuration.md)"
-    )]
-    TwoStepPassword {
-        /// The account.
-        username: String,
     },
     /// `use` names an account that has nothing stored.
     #[error(

@@ -242,23 +242,48 @@ fn ctrl_c_while_waiting_ends_cleanly_and_frees_the_port() {
     TcpListener::bind(("127.0.0.1", setup.port)).expect("the callback port is free again");
 }
 
+/// A 403 from `/2.0/user` meant two-step verification while Bitbucket took account passwords
+/// (until 2022; GCM dropped the rule then). It means a missing scope now: no switch to the
+/// browser, no two-step message; what was typed is left to git, which decides.
 #[test]
-fn two_step_password_switches_to_oauth() {
+fn a_403_from_the_user_endpoint_no_longer_switches_to_oauth() {
     let setup = Setup::cloud();
-    let (askpass, _) = setup.askpass("two-step", "alice", "pw");
-    let BrowserSignIn { child, url, .. } = setup.start_browser_sign_in(&[
-        ("GIT_ASKPASS", askpass.to_str().unwrap()),
-        ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),
-    ]);
-    client::get(&setup.consent_callback(&url, Consent::Grant)).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (askpass, _) = setup.askpass("forbidden", "alice", "pw");
+    let (browser, opened) = recording_browser(setup.tmp.path());
+    let out = setup.helper(
+        "get",
+        &setup.fill_input(),
+        &[
+            ("GIT_ASKPASS", askpass.to_str().unwrap()),
+            ("GIT_BITBUCKET_AUTHMODES", "token,oauth"),
+            ("BROWSER", browser.as_str()),
+            ("GIT_TERMINAL_PROMPT", "1"),
+        ],
+    );
+    let stderr = stderr(&out);
+    assert!(out.status.success(), "{stderr}");
     assert_eq!(
         setup.fake.requests().iter().filter(|r| r.kind == RequestKind::Rest && r.status == 403).count(),
         1
     );
-    assert_ne!(field(&out, "password"), Some("pw"), "the password is never answered");
-    assert!(setup.stored().contains("\"kind\": \"oauth\""));
+    assert!(!stderr.to_lowercase().contains("two-step"), "{stderr}");
+    assert!(stderr.contains("read:user:bitbucket") && stderr.lines().count() == 1, "{stderr}");
+    assert!(!opened.exists(), "no browser");
+    assert_eq!(setup.fake.count(RequestKind::Authorize), 0);
+    assert_eq!(field(&out, "username"), Some("alice"));
+    assert_eq!(setup.stored(), "", "nothing stored before git accepts it");
+}
+
+/// Token responses say `scope` today; older Cloud ones said `scopes`: both refresh.
+#[test]
+fn an_older_token_response_saying_scopes_still_refreshes() {
+    let setup = Setup::cloud();
+    setup.fake.set_legacy_scopes_field(true);
+    setup.seed_oauth(0);
+    let out = setup.helper("get", &alice_input(&setup), &[NO_PROMPT]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(field(&out, "password"), setup.fake.last_access_token("alice").as_deref());
+    assert_eq!(setup.fake.count(RequestKind::Token), 1);
 }
 
 #[test]

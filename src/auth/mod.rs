@@ -245,6 +245,9 @@ impl<'a> Authenticator<'a> {
         };
         let found = if force_credentials { None } else { self.find(&account)? };
         let mut situation = self.situation(found.as_ref(), offered.is_some());
+        // A refresh Bitbucket refused (the refresh token kept): said before a sign-in, or
+        // returned when nobody can sign in here.
+        let mut refused: Option<Error> = None;
         loop {
             match (decide::next_step(&situation), &found) {
                 (Step::Answer, Some(found)) => {
@@ -256,9 +259,16 @@ impl<'a> Authenticator<'a> {
                     return Ok(Some(Resolved::Stored(found.clone())));
                 }
                 (Step::Validate, Some(found)) => situation.validated = Some(self.validate(found)?),
-                (Step::Refresh, Some(found)) => match self.refresh(found)? {
-                    Some(refreshed) => return Ok(Some(Resolved::Stored(refreshed))),
-                    None => situation.refresh_failed = true,
+                (Step::Refresh, Some(found)) => match self.refresh(found) {
+                    Ok(Some(refreshed)) => return Ok(Some(Resolved::Stored(refreshed))),
+                    Ok(None) => situation.refresh_failed = true,
+                    Err(e @ Error::RefreshRefused { .. }) => {
+                        tracing::debug!("{e}");
+                        situation.refresh_failed = true;
+                        situation.refresh_refused = true;
+                        refused = Some(e);
+                    }
+                    Err(e) => return Err(e),
                 },
                 (Step::RefreshOffered, _) => {
                     match offered.map(|token| self.refresh_offered(&account, token)).transpose()?.flatten() {
@@ -274,7 +284,17 @@ impl<'a> Authenticator<'a> {
                 {
                     situation.sign_in_modes.retain(|mode| *mode != AuthMode::OAuth);
                 }
-                (Step::SignIn(modes), _) => return self.sign_in(&account, &modes),
+                (Step::SignIn(modes), _) => {
+                    if let Some(Error::RefreshRefused { url, reason }) = refused.take() {
+                        self.ctx.hint(&format!(
+                            "Bitbucket refused to refresh the saved sign-in for {url} ({reason}); sign in again"
+                        ));
+                    }
+                    return self.sign_in(&account, &modes);
+                }
+                (Step::NeedsLogin, _) => {
+                    return Err(refused.take().unwrap_or_else(|| Error::NotSignedIn { url: account.url() }));
+                }
                 // Answer, Validate and Refresh need a stored secret: without one they never come.
                 (Step::Nothing | Step::Answer | Step::Validate | Step::Refresh, _) => {
                     self.explain_nothing(&situation);
@@ -301,6 +321,7 @@ impl<'a> Authenticator<'a> {
             sign_in_modes: self.sign_in_modes(),
             validated: None,
             refresh_failed: false,
+            refresh_refused: false,
             offered_refresh,
         }
     }

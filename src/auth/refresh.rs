@@ -5,6 +5,7 @@
 use super::{Authenticator, Found};
 use crate::Error;
 use crate::bitbucket::Endpoints;
+use crate::bitbucket::api::ApiError;
 use crate::config::OAuthClient;
 use crate::lock::AccountLock;
 use crate::oauth::{self, Grant, TokenError, TokenResponse};
@@ -126,7 +127,15 @@ impl Authenticator<'_> {
                 tracing::debug!("{e}: the refresh token git passed cannot be used here");
                 return Ok(None);
             }
-            Err(e) => return Err(self.refresh_failed(account, e)),
+            Err(e) => {
+                return match self.refresh_failed(account, e) {
+                    Error::RefreshRefused { reason, .. } => {
+                        tracing::debug!("{reason}: the refresh token git passed cannot be used here");
+                        Ok(None)
+                    }
+                    e => Err(e),
+                };
+            }
         };
         let username = match &account.username {
             Some(name) => name.clone(),
@@ -151,7 +160,10 @@ impl Authenticator<'_> {
     }
 
     /// A refresh that failed for a reason other than a dead refresh token: what went wrong
-    /// and, when the consumer was refused, which settings hold it.
+    /// and, when the consumer was refused, which settings hold it. Any other refusal (a 400
+    /// or 401 with an error code the helper cannot read as a dead token, or a 400 without
+    /// one) is [`Error::RefreshRefused`]: the refresh token is kept and a new sign-in is the
+    /// way on; a failure to get an answer at all (network, 5xx, 429) stays an error.
     fn refresh_failed(&self, account: &Account, e: TokenError) -> Error {
         let reason = match &e {
             TokenError::Rejected { error, .. }
@@ -161,6 +173,19 @@ impl Authenticator<'_> {
                 format!(
                     "Bitbucket refused the OAuth consumer ({error}); check credential.{id} and credential.{secret} (or their environment variables)"
                 )
+            }
+            TokenError::Rejected { error, status, .. } => {
+                return Error::RefreshRefused {
+                    url: account.url(),
+                    reason: format!("HTTP {status}, {error}"),
+                };
+            }
+            TokenError::Api(ApiError::Status { status: 400, error, .. }) => {
+                let reason = match error {
+                    Some(error) => format!("HTTP 400, {error}"),
+                    None => "HTTP 400".to_owned(),
+                };
+                return Error::RefreshRefused { url: account.url(), reason };
             }
             _ => e.to_string(),
         };

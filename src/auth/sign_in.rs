@@ -9,18 +9,23 @@ use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, UserCheck};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
+use crate::host::Deployment;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
 use crate::store::{Account, SecretKind};
 
-/// What the REST API says about a username + token the person typed.
-enum TokenCheck {
-    /// Accepted, or nothing can be concluded: let git try it.
-    LetGitTry,
-    /// A valid password of an account with two-step verification: OAuth is the way.
-    TwoStep,
-}
+/// The git username answered for an API token typed with the account's email: git over
+/// HTTPS takes the Bitbucket username or this name with any API token, never the email.
+pub(crate) const API_TOKEN_USER: &str = "x-bitbucket-api-token-auth";
+
+/// The username a Data Center OAuth sign-in is kept under when the server does not say whose
+/// token it is: Git Credential Manager's placeholder (`DataCenterConstants.OAuthUserName`), so
+/// both name the account alike. Data Center takes the token over Basic with any username.
+pub(crate) const DATA_CENTER_OAUTH_USER: &str = "OAUTH_USERNAME";
+
+/// The scope `/2.0/user` needs; an API token made for git alone lacks it.
+const READ_USER_SCOPE: &str = "read:user:bitbucket";
 
 impl Authenticator<'_> {
     /// Ask the person with the first of `modes` (which can all work here).
@@ -84,15 +89,60 @@ impl Authenticator<'_> {
         Ok(offered)
     }
 
-    /// Who an access token belongs to, from the deployment's user endpoint.
+    /// Who an access token belongs to, from the deployment's user endpoint (Data Center:
+    /// see [`Self::datacenter_username`]).
     pub(super) fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
         let response = self.http()?.get_bearer(&endpoints.user, token)?;
+        if endpoints.deployment == Deployment::DataCenter {
+            return self.datacenter_username(endpoints, token, response);
+        }
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
             UserCheck::Unauthorized | UserCheck::Forbidden => {
                 Err(Error::NewTokenRefused { url: api::redacted(&endpoints.user) })
             }
         }
+    }
+
+    /// Data Center has no endpoint documented to map an OAuth token to its user (GCM and
+    /// other clients): the name comes from `X-AUSERNAME` of the `whoami` answer, then
+    /// `whoami`'s body, then `X-AUSERNAME` of the validation endpoint (which needs a user);
+    /// when none names the user, the sign-in is kept under the name git gave, or the
+    /// placeholder [`DATA_CENTER_OAUTH_USER`] (git sends the token with any username).
+    fn datacenter_username(
+        &self,
+        endpoints: &Endpoints,
+        token: &Secret,
+        whoami: reqwest::blocking::Response,
+    ) -> Result<String, Error> {
+        let refused = |url| Error::NewTokenRefused { url: api::redacted(url) };
+        if let Some(name) = api::authenticated_username(&whoami) {
+            return Ok(name);
+        }
+        match api::read_user(&endpoints.user, whoami) {
+            Ok(UserCheck::Valid(name)) => return Ok(name),
+            Ok(UserCheck::Unauthorized | UserCheck::Forbidden) => return Err(refused(&endpoints.user)),
+            Err(e @ api::ApiError::BadResponse { .. }) => {
+                tracing::debug!("{e}; asking the validation endpoint")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match self.http()?.get_bearer(&endpoints.validate, token) {
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                return Err(refused(&endpoints.validate));
+            }
+            Ok(r) => match api::authenticated_username(&r) {
+                Some(name) => return Ok(name),
+                None => tracing::debug!("{} named no user", api::redacted(&endpoints.validate)),
+            },
+            Err(e) => tracing::debug!("{e}"),
+        }
+        let name = self.target.username.clone().unwrap_or_else(|| DATA_CENTER_OAUTH_USER.to_owned());
+        self.ctx.hint(&format!(
+            "{} did not say who signed in (no X-AUSERNAME, and whoami answered no name); the sign-in is kept under the name {name}",
+            self.target.origin()
+        ));
+        Ok(name)
     }
 
     /// Ask for a username (unless git gave one) and a token, the way git itself asks. The
@@ -116,18 +166,26 @@ impl Authenticator<'_> {
             return Ok(None);
         };
         let token = Secret::new(token);
-        match self.check_token(&username, &token, account)? {
-            TokenCheck::LetGitTry => Ok(Some(Resolved::Typed { username, secret: token })),
-            TokenCheck::TwoStep => self.sign_in_with_oauth(account).map(|f| Some(Resolved::Stored(f))),
-        }
+        self.check_token(&username, &token, account)?;
+        // Checked with the email (the name the REST API wants), answered with the name git
+        // accepts with any API token; git's `store` then keeps it under that name.
+        let username = if self.profile.rest_wants_email && username.contains('@') {
+            tracing::debug!("an email is not a git username: answering {API_TOKEN_USER}");
+            API_TOKEN_USER.to_owned()
+        } else {
+            username
+        };
+        Ok(Some(Resolved::Typed { username, secret: token }))
     }
 
-    /// Ask the user endpoint about a username + secret typed by the person. A 401 for a
-    /// username that is not an email proves nothing where the REST API wants the email with
-    /// an API token (git wants the username); a failed check lets git try the token.
-    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<TokenCheck, Error> {
+    /// Ask the user endpoint about a username + secret typed by the person; `Ok` lets git try
+    /// it. A 401 for a username that is not an email proves nothing where the REST API wants
+    /// the email with an API token (git wants the username); a 403 is a valid token without
+    /// the scope the check needs (git needs other scopes), said in one line; a failed check
+    /// lets git try the token too.
+    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<(), Error> {
         if !self.profile.asks_for_tokens {
-            return Ok(TokenCheck::LetGitTry);
+            return Ok(());
         }
         let endpoints = self.endpoints()?;
         let checked = self
@@ -138,17 +196,17 @@ impl Authenticator<'_> {
             Ok(UserCheck::Unauthorized) if username.contains('@') || !self.profile.rest_wants_email => {
                 Err(Error::TypedTokenRefused { url: account.url() })
             }
-            Ok(UserCheck::Forbidden) if self.has_oauth_client() => {
-                tracing::debug!(
-                    "the user endpoint answered 403: two-step verification is on; switching to OAuth"
-                );
-                Ok(TokenCheck::TwoStep)
+            Ok(UserCheck::Forbidden) => {
+                self.ctx.notice(&format!(
+                    "could not check the token: {} needs the scope {READ_USER_SCOPE}, which this token does not have; git will try it (git needs read:repository:bitbucket, and write:repository:bitbucket to push)",
+                    api::redacted(&endpoints.user)
+                ));
+                Ok(())
             }
-            Ok(UserCheck::Forbidden) => Err(Error::TwoStepPassword { username: username.to_owned() }),
-            Ok(UserCheck::Valid(_) | UserCheck::Unauthorized) => Ok(TokenCheck::LetGitTry),
+            Ok(UserCheck::Valid(_) | UserCheck::Unauthorized) => Ok(()),
             Err(e) => {
                 tracing::debug!("could not check the token with the REST API ({e}); letting git try it");
-                Ok(TokenCheck::LetGitTry)
+                Ok(())
             }
         }
     }

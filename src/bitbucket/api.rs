@@ -339,7 +339,9 @@ pub enum UserCheck {
     Valid(String),
     /// 401: not accepted (or, for Cloud API tokens, a username instead of the email).
     Unauthorized,
-    /// 403: a valid username and password of an account with two-step verification.
+    /// 403: valid credentials without the scope the endpoint needs (`read:user:bitbucket` on
+    /// Cloud). Bitbucket answered 403 to account passwords with two-step verification until
+    /// it stopped taking passwords in 2022; it means a missing scope now.
     Forbidden,
 }
 
@@ -406,6 +408,25 @@ pub fn read_user(url: &Url, response: Response) -> Result<UserCheck, ApiError> {
     Ok(UserCheck::Valid(name))
 }
 
+/// The user Data Center says an answer was authenticated as: its `X-AUSERNAME` header
+/// (Atlassian's Seraph filter sets it, URL-encoded, on every answer; `anonymous` when the
+/// request was not authenticated). Only a success status is believed. `None` when absent,
+/// anonymous or unusable.
+pub fn authenticated_username(response: &Response) -> Option<String> {
+    if !response.status().is_success() {
+        return None;
+    }
+    ausername(response.headers().get("X-AUSERNAME")?.to_str().ok()?)
+}
+
+/// The username in an `X-AUSERNAME` value: URL-decoded; `None` for `anonymous` or a name
+/// that is not usable.
+pub fn ausername(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let name = url::form_urlencoded::parse(raw.as_bytes()).next().map(|(name, _)| name.into_owned())?;
+    (name != "anonymous" && is_usable_username(&name)).then_some(name)
+}
+
 /// A username from a server may end up in a terminal, a store key and git's protocol: no
 /// control character (ESC included) and at most 255 bytes.
 pub fn is_usable_username(name: &str) -> bool {
@@ -424,6 +445,16 @@ mod tests {
             assert!(!is_usable_username(bad), "{bad:?}");
         }
         assert!(!is_usable_username(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn ausername_is_decoded_and_anonymous_is_nobody() {
+        assert_eq!(ausername("alice").as_deref(), Some("alice"));
+        assert_eq!(ausername("j%C3%BCrgen.m%40corp").as_deref(), Some("jürgen.m@corp"));
+        assert_eq!(ausername("anne+marie").as_deref(), Some("anne marie"));
+        assert_eq!(ausername("anonymous"), None);
+        assert_eq!(ausername(""), None);
+        assert_eq!(ausername("a%1Bb"), None, "no control character");
     }
 
     #[test]

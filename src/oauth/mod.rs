@@ -50,8 +50,8 @@ pub enum TokenError {
         /// HTTP status.
         status: u16,
         /// The code or refresh token itself is dead (`invalid_grant`, or a 400 whose
-        /// description says the token is unknown or expired); any other refusal is about the
-        /// client or the request, and says nothing about the token.
+        /// description says the refresh token, or `refresh_token`, is unknown, invalid or
+        /// expired); any other refusal says nothing certain about the token.
         grant_is_dead: bool,
     },
     /// The request did not complete.
@@ -113,15 +113,22 @@ struct RawError {
 }
 
 impl RawError {
-    /// `invalid_grant`, or a 400 that says in words that the refresh token is unknown or
-    /// expired (some servers answer `invalid_request` with such a description).
+    /// `invalid_grant`, or a 400 that says in words that the refresh token is unknown,
+    /// invalid or expired, spelled `refresh token` or `refresh_token` (Bitbucket Cloud has
+    /// answered a used refresh token with `invalid_request` and "Invalid refresh_token").
+    /// A refusal of the client (`invalid_client`, `unauthorized_client`) never is.
     fn grant_is_dead(&self, status: u16) -> bool {
-        if self.error.as_deref() == Some("invalid_grant") {
+        let error = self.error.as_deref();
+        if error == Some("invalid_grant") {
             return true;
         }
+        if matches!(error, Some("invalid_client" | "unauthorized_client")) {
+            return false;
+        }
         let description = self.error_description.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let names_the_token = description.contains("refresh token") || description.contains("refresh_token");
         status == 400
-            && description.contains("refresh token")
+            && names_the_token
             && ["expired", "unknown", "invalid", "revoked", "not found"]
                 .iter()
                 .any(|w| description.contains(w))
@@ -410,6 +417,27 @@ mod tests {
                 br#"{"error":"invalid_request","error_description":"Refresh token expired"}"#
             ),
             Err(ParsedError::Rejected { error: "invalid_request".into(), status: 400, grant_is_dead: true })
+        );
+        assert_eq!(
+            parse_token_response(
+                400,
+                br#"{"error":"invalid_request","error_description":"Invalid refresh_token"}"#
+            ),
+            Err(ParsedError::Rejected { error: "invalid_request".into(), status: 400, grant_is_dead: true })
+        );
+        assert_eq!(
+            parse_token_response(
+                401,
+                br#"{"error":"invalid_client","error_description":"Invalid refresh_token"}"#
+            ),
+            Err(ParsedError::Rejected { error: "invalid_client".into(), status: 401, grant_is_dead: false })
+        );
+        assert_eq!(
+            parse_token_response(
+                400,
+                br#"{"error":"invalid_request","error_description":"refresh_token is missing"}"#
+            ),
+            Err(ParsedError::Rejected { error: "invalid_request".into(), status: 400, grant_is_dead: false })
         );
         assert_eq!(
             parse_token_response(400, br#"{"error":"invalid_request","error_description":"missing field"}"#),

@@ -92,7 +92,8 @@ fn code_flow_with_pkce_issues_long_tokens_that_work() {
     assert!(access.len() >= 2600, "{}", access.len());
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 7200);
-    assert_eq!(body["scopes"], "repository:write account");
+    assert_eq!(body["scope"], "repository:write account");
+    assert!(body.get("scopes").is_none(), "today's servers say `scope`");
     assert_eq!(body["refresh_token"].as_str(), fake.last_refresh_token("alice").as_deref());
     assert_eq!(fake.last_access_token("alice").as_deref(), Some(access));
     let user = client::request(
@@ -169,6 +170,49 @@ fn refresh_tokens_rotate_and_each_works_once() {
     assert_eq!(fake.rejected_grants(), 2);
     assert_eq!(fake.refresh_tokens_issued(), 2);
     assert_eq!(fake.access_tokens_issued(), 2);
+}
+
+#[test]
+fn a_dead_refresh_token_is_answered_in_the_spelling_the_test_chose() {
+    use bitbucket_test_support::fake::DeadRefreshSpelling;
+    let fake = cloud();
+    let first = fake.issue_refresh_token("alice", CLIENT_ID);
+    assert_eq!(refresh(&fake, &first).status, 200);
+    fake.set_dead_refresh_spelling(DeadRefreshSpelling::InvalidRequest);
+    let reused = refresh(&fake, &first);
+    assert_eq!(reused.status, 400);
+    assert_eq!(json(&reused)["error"], "invalid_request");
+    assert_eq!(json(&reused)["error_description"], "Invalid refresh_token");
+    assert_eq!(fake.rejected_grants(), 1);
+    fake.set_dead_refresh_spelling(DeadRefreshSpelling::InvalidGrant);
+    assert_eq!(json(&refresh(&fake, &first))["error"], "invalid_grant");
+}
+
+#[test]
+fn cloud_refresh_tokens_unused_for_three_months_are_dead() {
+    use bitbucket_test_support::fake::CLOUD_UNUSED_REFRESH_LIFETIME;
+    use std::time::Duration;
+    let fake = cloud();
+    let young = fake.issue_refresh_token("alice", CLIENT_ID);
+    let old = fake.issue_refresh_token("alice", CLIENT_ID);
+    assert!(fake.age_refresh_token(&young, CLOUD_UNUSED_REFRESH_LIFETIME - Duration::from_secs(3600)));
+    assert!(fake.age_refresh_token(&old, CLOUD_UNUSED_REFRESH_LIFETIME + Duration::from_secs(60)));
+    assert!(!fake.age_refresh_token("not-issued", Duration::ZERO));
+    assert_eq!(refresh(&fake, &young).status, 200, "younger than 3 months: works");
+    let expired = refresh(&fake, &old);
+    assert_eq!(expired.status, 400);
+    assert_eq!(json(&expired)["error"], "invalid_grant");
+    assert_eq!(fake.rejected_grants(), 1);
+}
+
+#[test]
+fn older_cloud_token_responses_say_scopes() {
+    let fake = cloud();
+    fake.set_legacy_scopes_field(true);
+    let answer = refresh(&fake, &fake.issue_refresh_token("alice", CLIENT_ID));
+    let body = json(&answer);
+    assert_eq!(body["scopes"], "repository:write account");
+    assert!(body.get("scope").is_none());
 }
 
 #[test]

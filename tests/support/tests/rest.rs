@@ -41,6 +41,34 @@ fn cloud_user_endpoint_applies_the_credential_rules() {
 }
 
 #[test]
+fn an_api_token_without_read_user_gets_403_from_the_user_endpoint_and_still_clones() {
+    let fake = FakeBitbucket::start(Mode::Cloud);
+    let git_scopes = ["read:repository:bitbucket", "write:repository:bitbucket"];
+    fake.add_user(User::new("erin", "erin@example.com").with_scoped_api_token("git-only", &git_scopes));
+    fake.add_user(
+        User::new("fay", "fay@example.com").with_scoped_api_token("user-only", &["read:user:bitbucket"]),
+    );
+    let url = format!("{}/2.0/user", fake.base_url());
+
+    let forbidden = get(&url, Some(&basic_auth("erin@example.com", "git-only")));
+    assert_eq!(forbidden.status, 403);
+    let body = forbidden.json().expect("JSON");
+    assert_eq!(body["error"]["detail"]["required"][0], "read:user:bitbucket");
+    assert_eq!(body["error"]["detail"]["granted"].as_array().map(Vec::len), Some(2));
+    assert_eq!(get(&url, Some(&basic_auth("fay@example.com", "user-only"))).status, 200);
+
+    // git: the repository scopes are what counts; an email is never a git username.
+    fake.create_repo("team/repo");
+    let refs = format!("{}/team/repo.git/info/refs?service=git-upload-pack", fake.base_url());
+    let push = format!("{}/team/repo.git/info/refs?service=git-receive-pack", fake.base_url());
+    assert_eq!(get(&refs, Some(&basic_auth("x-bitbucket-api-token-auth", "git-only"))).status, 200);
+    assert_eq!(get(&refs, Some(&basic_auth("erin", "git-only"))).status, 200);
+    assert_eq!(get(&push, Some(&basic_auth("erin", "git-only"))).status, 200);
+    assert_eq!(get(&refs, Some(&basic_auth("erin@example.com", "git-only"))).status, 401);
+    assert_eq!(get(&refs, Some(&basic_auth("x-bitbucket-api-token-auth", "user-only"))).status, 401);
+}
+
+#[test]
 fn datacenter_endpoints_distinguish_anonymous_users() {
     let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".into() });
     fake.add_user(User::new("bob", "bob@example.com").with_password("bob-pw"));
@@ -67,4 +95,44 @@ fn datacenter_endpoints_distinguish_anonymous_users() {
     assert_eq!(user.json().expect("JSON")["emailAddress"], "bob@example.com");
     assert_eq!(get(&format!("{base}/rest/api/latest/users/nobody"), Some(&personal)).status, 404);
     assert!(fake.requests().iter().all(|r| r.kind == RequestKind::Rest && r.path.starts_with("/bitbucket/")));
+}
+
+#[test]
+fn datacenter_names_the_user_in_x_ausername_and_whoami_can_say_nothing_to_bearer() {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: String::new() });
+    fake.add_user(User::new("bob", "bob@example.com"));
+    fake.create_repo("PROJ/repo");
+    let base = fake.base_url();
+    let whoami = format!("{base}/plugins/servlet/applinks/whoami");
+    let recent = format!("{base}/rest/api/1.0/profile/recent/repos");
+    let bearer = format!("Bearer {}", fake.issue_access_token("bob", 60));
+
+    let answer = get(&whoami, Some(&bearer));
+    assert_eq!((answer.text().as_str(), answer.header("X-AUSERNAME")), ("bob", Some("bob")));
+    assert_eq!(get(&whoami, None).header("X-AUSERNAME"), Some("anonymous"));
+    assert_eq!(get(&recent, Some("Bearer wrong")).header("X-AUSERNAME"), None);
+
+    fake.set_whoami_empty_for_bearer(true);
+    let answer = get(&whoami, Some(&bearer));
+    assert_eq!((answer.status, answer.text().as_str()), (200, ""));
+    assert_eq!(answer.header("X-AUSERNAME"), Some("bob"), "the header still names the user");
+
+    fake.set_ausername_header(false);
+    assert_eq!(get(&recent, Some(&bearer)).header("X-AUSERNAME"), None);
+}
+
+#[test]
+fn datacenter_takes_an_oauth_token_over_basic_with_any_username() {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: String::new() });
+    fake.add_user(User::new("bob", "bob@example.com"));
+    fake.create_repo("PROJ/repo");
+    let token = fake.issue_access_token("bob", 60);
+    let refs = format!("{}/scm/PROJ/repo.git/info/refs?service=git-upload-pack", fake.base_url());
+    for username in ["bob", "OAUTH_USERNAME", "anyone"] {
+        let answer = get(&refs, Some(&basic_auth(username, &token)));
+        assert_eq!(answer.status, 200, "{username}");
+        assert_eq!(answer.header("X-AUSERNAME"), Some("bob"));
+    }
+    let expired = fake.issue_access_token("bob", 0);
+    assert_eq!(get(&refs, Some(&basic_auth("OAUTH_USERNAME", &expired))).status, 401);
 }

@@ -52,8 +52,18 @@ pub(crate) fn handle(
     let Some(remote_user) = identity.remote_user() else {
         return shared.challenge();
     };
+    // Cloud: pushing with an API token needs `write:repository:bitbucket` (Atlassian, "API
+    // token permissions"); without it Bitbucket answers 403.
+    let pushing = inner.ends_with("/git-receive-pack") || query.contains("service=git-receive-pack");
+    if !shared.is_datacenter()
+        && pushing
+        && shared.state().cloud_api_token_lacks(presented, "write:repository:bitbucket")
+    {
+        return Reply::text(403, "Your credentials lack one or more required privilege scopes.\n");
+    }
     let path_info = if shared.is_datacenter() { inner.strip_prefix("/scm").unwrap_or(inner) } else { inner };
-    shared.git.serve(request, method, path_info, query, &remote_user)
+    let reply = shared.git.serve(request, method, path_info, query, &remote_user);
+    if shared.is_datacenter() { super::rest::with_ausername(shared, reply, &identity) } else { reply }
 }
 
 /// The repositories and the `git http-backend` that serves them.

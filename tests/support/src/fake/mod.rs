@@ -63,7 +63,16 @@ pub struct User {
     pub password: Option<String>,
     /// Two-step verification is on: Cloud REST answers 403 to a correct username + password.
     pub two_step: bool,
+    /// The scopes of Cloud API tokens made "with scopes" by [`User::with_scoped_api_token`];
+    /// a token in `api_tokens` without an entry here has [`API_TOKEN_SCOPES`].
+    pub api_token_scopes: Vec<(String, Vec<String>)>,
 }
+
+/// The scopes a Cloud API token gets from [`User::with_api_token`]: those to read the user
+/// (the REST check) and to read and write repositories (git). Atlassian: "API tokens with
+/// scopes" (support.atlassian.com/bitbucket-cloud/docs/api-token-permissions/).
+pub const API_TOKEN_SCOPES: [&str; 3] =
+    ["read:user:bitbucket", "read:repository:bitbucket", "write:repository:bitbucket"];
 
 impl User {
     /// A user with no tokens, no password and no two-step verification.
@@ -74,6 +83,24 @@ impl User {
             api_tokens: Vec::new(),
             password: None,
             two_step: false,
+            api_token_scopes: Vec::new(),
+        }
+    }
+
+    /// Adds a Cloud API token with exactly `scopes` (e.g. only `read:repository:bitbucket` and
+    /// `write:repository:bitbucket`, what git needs: `/2.0/user` then answers 403).
+    pub fn with_scoped_api_token(mut self, token: &str, scopes: &[&str]) -> Self {
+        self.api_tokens.push(token.to_owned());
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.api_token_scopes.push((token.to_owned(), scopes));
+        self
+    }
+
+    /// Whether API token `token` of this user carries `scope`.
+    pub fn api_token_has_scope(&self, token: &str, scope: &str) -> bool {
+        match self.api_token_scopes.iter().find(|(t, _)| t == token) {
+            Some((_, scopes)) => scopes.iter().any(|s| s == scope),
+            None => API_TOKEN_SCOPES.contains(&scope),
         }
     }
 
@@ -107,6 +134,9 @@ pub enum Fault {
     Garbage,
     /// Answer 302 with this `Location`.
     RedirectTo(String),
+    /// Answer with this status and this JSON body (an answer no document shows, e.g. a
+    /// token endpoint's 400 the helper cannot read as a dead token).
+    Json(u16, String),
     /// Answer 200 with a JSON user object of about this many bytes (a hostile or broken
     /// server that never stops talking).
     Oversized(usize),
@@ -178,6 +208,23 @@ impl Gate {
         let _ = signal.wait_timeout_while(guard, GATE_TIMEOUT, |s| !s.open);
     }
 }
+
+/// How the token endpoint answers a refresh token that is dead (unknown, already used, or
+/// unused for longer than Bitbucket Cloud keeps one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeadRefreshSpelling {
+    /// `400 {"error":"invalid_grant","error_description":...}`: RFC 6749 §5.2, and what
+    /// Bitbucket's OAuth documents show.
+    #[default]
+    InvalidGrant,
+    /// `400 {"error":"invalid_request","error_description":"Invalid refresh_token"}`: what
+    /// Bitbucket Cloud has answered to a used refresh token (issue 19; spec/bitbucket-api.md).
+    InvalidRequest,
+}
+
+/// How long Bitbucket Cloud keeps a refresh token that is never used: about 3 months
+/// (spec/bitbucket-api.md, "refresh tokens"); the fake counts 90 days.
+pub const CLOUD_UNUSED_REFRESH_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// How many matching requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -429,6 +476,41 @@ impl FakeBitbucket {
     /// that does not offer browser sign-in.
     pub fn set_identity_provider(&self, listed: bool) {
         self.shared.state().identity_provider = listed;
+    }
+
+    /// How the token endpoint words its answer to a dead refresh token, from now on
+    /// ([`DeadRefreshSpelling::InvalidGrant`] by default).
+    pub fn set_dead_refresh_spelling(&self, spelling: DeadRefreshSpelling) {
+        self.shared.state().dead_refresh_spelling = spelling;
+    }
+
+    /// Makes `refresh_token` look issued `age` ago. On Cloud a refresh token unused for longer
+    /// than [`CLOUD_UNUSED_REFRESH_LIFETIME`] is dead (spec/bitbucket-api.md: "unused, one
+    /// lives about 3 months, then only a new browser sign-in helps"). `false` when the fake
+    /// never issued it.
+    pub fn age_refresh_token(&self, refresh_token: &str, age: Duration) -> bool {
+        let mut state = self.shared.state();
+        let Some(entry) = state.refresh_tokens.get_mut(refresh_token) else { return false };
+        entry.issued_at = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        true
+    }
+
+    /// Cloud token responses name the scopes `scopes` (older servers) instead of `scope`
+    /// (spec/bitbucket-api.md: "token responses say `scope` (older ones `scopes`)").
+    pub fn set_legacy_scopes_field(&self, legacy: bool) {
+        self.shared.state().legacy_scopes_field = legacy;
+    }
+
+    /// Whether Data Center puts `X-AUSERNAME` (the user a request was authenticated as) on
+    /// its answers: yes by default, as the real servers do.
+    pub fn set_ausername_header(&self, on: bool) {
+        self.shared.state().ausername_header = on;
+    }
+
+    /// Makes Data Center's `plugins/servlet/applinks/whoami` answer an empty body to a Bearer
+    /// token (GCM and other clients: no endpoint there maps an OAuth token to a user).
+    pub fn set_whoami_empty_for_bearer(&self, empty: bool) {
+        self.shared.state().whoami_empty_for_bearer = empty;
     }
 
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
@@ -755,6 +837,7 @@ fn handle(shared: &Shared, mut request: Request) {
             b"<html><body>Service temporarily unavailable{{not json".to_vec(),
         ),
         Some(Fault::RedirectTo(location)) => Reply::redirect(&location),
+        Some(Fault::Json(status, body)) => Reply::bytes(status, "application/json", body.into_bytes()),
         Some(Fault::Oversized(size)) => {
             let body = format!("{{\"username\":\"{}\"}}", "a".repeat(size));
             Reply::bytes(200, "application/json", body.into_bytes())

@@ -245,9 +245,18 @@ impl<'a> Exchange<'a> {
             return oauth_error(400, "invalid_request", "refresh_token is missing");
         };
         let client_id = self.client_id;
+        let datacenter = self.datacenter;
         let verdict = match self.state.refresh_tokens.get_mut(token) {
             None => Err("The refresh token is unknown"),
             Some(entry) if entry.used => Err("The refresh token was already used (refresh tokens rotate)"),
+            // Cloud: unused for about 3 months, a refresh token is dead (spec/bitbucket-api.md).
+            Some(entry)
+                if !datacenter
+                    && entry.issued_at.elapsed().unwrap_or_default()
+                        > super::CLOUD_UNUSED_REFRESH_LIFETIME =>
+            {
+                Err("The refresh token has expired")
+            }
             Some(entry) if entry.client_id != client_id => {
                 Err("The refresh token was issued to another client")
             }
@@ -261,7 +270,19 @@ impl<'a> Exchange<'a> {
                 let refresh = (client_id.to_owned(), scope.clone());
                 self.mint(Principal::User(username), &scope, Some(refresh))
             }
-            Err(description) => self.reject(description),
+            Err(description) => self.reject_refresh_token(description),
+        }
+    }
+
+    /// A dead refresh token, in the spelling the test chose.
+    fn reject_refresh_token(&mut self, description: &str) -> Reply {
+        match self.state.dead_refresh_spelling {
+            super::DeadRefreshSpelling::InvalidGrant => self.reject(description),
+            super::DeadRefreshSpelling::InvalidRequest => {
+                self.state.rejected_grants += 1;
+                // Bitbucket Cloud's own words for a used refresh token (issue 19).
+                oauth_error(400, "invalid_request", "Invalid refresh_token")
+            }
         }
     }
 
@@ -308,8 +329,9 @@ fn mint(
         "token_type": "bearer",
         "expires_in": expires_in,
     });
-    // Cloud says `scopes` (plural); Data Center says `scope`, as the real servers do.
-    let scope_field = if datacenter { "scope" } else { "scopes" };
+    // Token responses say `scope`; older Cloud ones said `scopes` (spec/bitbucket-api.md,
+    // "OAuth changes enforced 2026-05-04"), which a test can ask for.
+    let scope_field = if !datacenter && state.legacy_scopes_field { "scopes" } else { "scope" };
     body[scope_field] = json!(scope);
     if let (Some(username), Some((client_id, refresh_scope))) = (username, refresh) {
         let refresh_token = state.new_refresh_token(&username, &client_id, &refresh_scope);

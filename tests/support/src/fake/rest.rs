@@ -30,6 +30,18 @@ fn cloud(shared: &Shared, inner: &str, presented: &Presented) -> Reply {
         CloudRestVerdict::TwoStepRequired => {
             Reply::json(403, &cloud_error("Two-step verification is enabled for this account: use OAuth"))
         }
+        // Bitbucket Cloud's answer to credentials without the scope an endpoint needs (its
+        // REST API documents, "Scopes for the Bitbucket Cloud REST API"): 403 naming both lists.
+        CloudRestVerdict::MissingScope { granted } => Reply::json(
+            403,
+            &json!({
+                "type": "error",
+                "error": {
+                    "message": "Your credentials lack one or more required privilege scopes.",
+                    "detail": { "granted": granted, "required": ["read:user:bitbucket"] },
+                },
+            }),
+        ),
         CloudRestVerdict::Unauthorized => Reply::json(401, &cloud_error("Unauthorized"))
             .with_header("WWW-Authenticate", "Basic realm=\"Bitbucket.org HTTP\""),
     }
@@ -54,6 +66,28 @@ fn cloud_error(message: &str) -> serde_json::Value {
 
 fn datacenter(shared: &Shared, inner: &str, presented: &Presented) -> Reply {
     let identity = shared.state().datacenter_identity(presented);
+    let reply = datacenter_answer(shared, inner, presented, &identity);
+    with_ausername(shared, reply, &identity)
+}
+
+/// Data Center names the user a request was authenticated as in `X-AUSERNAME` (Atlassian's
+/// Seraph filter, URL-encoded; `anonymous` without a user), on every answer; GCM's users and
+/// other clients read it where no endpoint says who an OAuth token belongs to.
+pub(crate) fn with_ausername(shared: &Shared, reply: Reply, identity: &Identity) -> Reply {
+    if !shared.state().ausername_header {
+        return reply;
+    }
+    let name = match identity {
+        Identity::Rejected => return reply,
+        Identity::Anonymous => "anonymous".to_owned(),
+        _ => identity.remote_user().unwrap_or_default(),
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    reply.with_header("X-AUSERNAME", &encoded)
+}
+
+fn datacenter_answer(shared: &Shared, inner: &str, presented: &Presented, identity: &Identity) -> Reply {
+    let identity = identity.clone();
     if identity == Identity::Rejected {
         // Real Data Center refuses bad credentials even on endpoints open to anonymous users.
         return datacenter_unauthorized();
@@ -61,7 +95,8 @@ fn datacenter(shared: &Shared, inner: &str, presented: &Presented) -> Reply {
     let api = inner.strip_prefix("/rest/api/1.0").or_else(|| inner.strip_prefix("/rest/api/latest"));
     match (inner, api) {
         ("/plugins/servlet/applinks/whoami", _) => {
-            let name = identity.remote_user().unwrap_or_default();
+            let empty = shared.state().whoami_empty_for_bearer && matches!(presented, Presented::Bearer(_));
+            let name = if empty { String::new() } else { identity.remote_user().unwrap_or_default() };
             Reply::text(200, &name)
         }
         ("/rest/authconfig/1.0/login-options", _) => {

@@ -65,6 +65,11 @@ pub(crate) enum CloudRestVerdict {
     Ok(Principal),
     /// A correct username and password on an account with two-step verification.
     TwoStepRequired,
+    /// A valid email + API token whose scopes lack `read:user:bitbucket`: Bitbucket answers
+    /// 403 ("Your credentials lack one or more required privilege scopes").
+    MissingScope {
+        granted: Vec<String>,
+    },
     Unauthorized,
 }
 
@@ -106,6 +111,8 @@ pub(crate) struct RefreshToken {
     pub(crate) username: String,
     pub(crate) scope: String,
     pub(crate) used: bool,
+    /// When it was issued (moved back by [`super::FakeBitbucket::age_refresh_token`]).
+    pub(crate) issued_at: SystemTime,
 }
 
 pub(crate) struct FaultRule {
@@ -141,6 +148,14 @@ pub(crate) struct State {
     pub(crate) faults: Vec<FaultRule>,
     /// Data Center's login options list an identity provider (`IDP`).
     pub(crate) identity_provider: bool,
+    /// How the token endpoint words its answer to a dead refresh token.
+    pub(crate) dead_refresh_spelling: super::DeadRefreshSpelling,
+    /// Cloud token responses say `scopes` (older servers) rather than `scope`.
+    pub(crate) legacy_scopes_field: bool,
+    /// Data Center puts `X-AUSERNAME` on its answers (on by default).
+    pub(crate) ausername_header: bool,
+    /// Data Center's `whoami` answers an empty body to a Bearer token.
+    pub(crate) whoami_empty_for_bearer: bool,
 }
 
 impl Default for State {
@@ -166,6 +181,10 @@ impl Default for State {
             log: Vec::new(),
             faults: Vec::new(),
             identity_provider: true,
+            dead_refresh_spelling: super::DeadRefreshSpelling::InvalidGrant,
+            legacy_scopes_field: false,
+            ausername_header: true,
+            whoami_empty_for_bearer: false,
         }
     }
 }
@@ -231,6 +250,7 @@ impl State {
             username: username.to_owned(),
             scope: scope.to_owned(),
             used: false,
+            issued_at: SystemTime::now(),
         };
         self.refresh_tokens.insert(token.clone(), entry);
         self.last_refresh.insert(username.to_owned(), token.clone());
@@ -248,7 +268,8 @@ impl State {
     }
 
     /// Cloud git over HTTPS: HTTP Basic only, with an API token (username or
-    /// `x-bitbucket-api-token-auth`) or an OAuth access token (username or `x-token-auth`).
+    /// `x-bitbucket-api-token-auth`, never the email) or an OAuth access token (username or
+    /// `x-token-auth`).
     pub(crate) fn cloud_git_identity(&self, presented: &Presented) -> Identity {
         let Presented::Basic { username, secret } = presented else {
             return match presented {
@@ -256,30 +277,55 @@ impl State {
                 _ => Identity::Rejected,
             };
         };
+        // An API token works for git only with `read:repository:bitbucket` (Atlassian, "API
+        // token permissions"); pushing also needs the write scope (see `git.rs`).
+        let readable = |u: &User| u.api_token_has_scope(secret, "read:repository:bitbucket");
         let by_api_token = || self.users.iter().find(|u| u.api_tokens.iter().any(|t| t == secret));
         match username.as_str() {
-            "x-bitbucket-api-token-auth" => {
-                by_api_token().map(|u| Identity::User(u.username.clone())).unwrap_or(Identity::Rejected)
-            }
+            "x-bitbucket-api-token-auth" => by_api_token()
+                .filter(|u| readable(u))
+                .map(|u| Identity::User(u.username.clone()))
+                .unwrap_or(Identity::Rejected),
             "x-token-auth" => {
                 self.live_access_token(secret).map(Identity::from).unwrap_or(Identity::Rejected)
             }
             name => match self.user(name) {
-                Some(user) if user.api_tokens.iter().any(|t| t == secret) => Identity::User(name.to_owned()),
+                Some(user) if user.api_tokens.iter().any(|t| t == secret) && readable(user) => {
+                    Identity::User(name.to_owned())
+                }
                 Some(_) if self.access_token_of(name, secret) => Identity::User(name.to_owned()),
                 _ => Identity::Rejected,
             },
         }
     }
 
-    /// Cloud `GET /2.0/user`: email + API token, Bearer access token, or username + password
-    /// (403 with two-step verification). Username + API token is 401: REST wants the email.
+    /// Cloud git: whether `presented` is an API token that lacks `scope` (pushing needs
+    /// `write:repository:bitbucket`).
+    pub(crate) fn cloud_api_token_lacks(&self, presented: &Presented, scope: &str) -> bool {
+        let Presented::Basic { secret, .. } = presented else { return false };
+        self.users
+            .iter()
+            .find(|u| u.api_tokens.iter().any(|t| t == secret))
+            .is_some_and(|u| !u.api_token_has_scope(secret, scope))
+    }
+
+    /// Cloud `GET /2.0/user`: email + API token (403 when the token lacks
+    /// `read:user:bitbucket`), Bearer access token, or username + password (403 with two-step
+    /// verification). Username + API token is 401: REST wants the email.
     pub(crate) fn cloud_rest_verdict(&self, presented: &Presented) -> CloudRestVerdict {
         match presented {
             Presented::Basic { username, secret } => {
                 if let Some(user) = self.users.iter().find(|u| &u.email == username)
                     && user.api_tokens.iter().any(|t| t == secret)
                 {
+                    if !user.api_token_has_scope(secret, "read:user:bitbucket") {
+                        let granted = super::API_TOKEN_SCOPES
+                            .iter()
+                            .filter(|s| user.api_token_has_scope(secret, s))
+                            .map(|s| (*s).to_owned())
+                            .collect();
+                        return CloudRestVerdict::MissingScope { granted };
+                    }
                     return CloudRestVerdict::Ok(Principal::User(user.username.clone()));
                 }
                 match self.user(username) {
@@ -307,6 +353,13 @@ impl State {
         match presented {
             Presented::Nothing => Identity::Anonymous,
             Presented::Basic { username, secret } => {
+                // An OAuth access token is the credential, whatever the username beside it:
+                // Git Credential Manager sends it under the placeholder `OAUTH_USERNAME`
+                // (DataCenterConstants.OAuthUserName: "Bitbucket Server/DC does not have a
+                // REST API we can use to trade an OAuth access_token for the owning username").
+                if let Some(principal @ Principal::User(_)) = self.live_access_token(secret) {
+                    return Identity::from(principal);
+                }
                 let Some(user) = self.user(username) else {
                     return Identity::Rejected;
                 };
