@@ -387,6 +387,7 @@ impl RawSettings {
         let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
         Ok(Settings {
             auth_modes: self.auth_modes()?,
+            auth_modes_source: self.get("bitbucketAuthModes").map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
@@ -683,6 +684,9 @@ pub enum ClientOrigin {
 pub struct Settings {
     /// Interactive methods to offer, in order.
     pub auth_modes: Vec<AuthMode>,
+    /// Where `auth_modes` came from: anything but [`Source::Default`] is the person's choice,
+    /// and the server is not asked which methods it offers.
+    pub auth_modes_source: Source,
     /// Cloud OAuth consumer.
     pub cloud_client: Option<OAuthClient>,
     /// Data Center OAuth client.

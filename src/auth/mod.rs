@@ -14,6 +14,8 @@ mod keep;
 mod refresh;
 mod sign_in;
 
+pub(crate) use sign_in::ProviderAnswer;
+
 use crate::Error;
 use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};

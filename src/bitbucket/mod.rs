@@ -35,9 +35,10 @@ pub struct Endpoints {
     pub scopes: Option<&'static str>,
     /// How the client authenticates at `token`.
     pub client_auth: ClientAuth,
-    /// Where the server says which sign-in it offers (Data Center), asked before offering
-    /// OAuth; `None` where OAuth is always possible (Cloud).
-    pub login_options: Option<Url>,
+    /// Where an anonymous `GET` tells whether the server has an OAuth 2.0 provider (Data
+    /// Center's `rest/oauth2/1.0/client`: 401 or 200 present, 404 absent), asked before
+    /// offering OAuth; `None` where OAuth is always possible (Cloud).
+    pub oauth_provider: Option<Url>,
 }
 
 /// Why the endpoints of a host cannot be known.
@@ -67,7 +68,7 @@ impl Endpoints {
             validate: join(api, "2.0/user"),
             scopes: None,
             client_auth: ClientAuth::Basic,
-            login_options: None,
+            oauth_provider: None,
         }
     }
 
@@ -81,7 +82,7 @@ impl Endpoints {
             validate: join(base, "rest/api/1.0/profile/recent/repos"),
             scopes: Some("REPO_WRITE"),
             client_auth: ClientAuth::Form,
-            login_options: Some(join(base, "rest/authconfig/1.0/login-options")),
+            oauth_provider: Some(join(base, "rest/oauth2/1.0/client")),
         }
     }
 

@@ -113,6 +113,9 @@ pub enum Fault {
     /// Hold the request until the test opens the gate (or the server is dropped), then
     /// answer normally: lets a test act while a client is known to be mid-request.
     Hold(Gate),
+    /// Answer bytes that are not HTTP at all: to the client the connection fails, as a refused
+    /// or reset connection does (recorded with status 0).
+    BrokenConnection,
 }
 
 /// A gate for [`Fault::Hold`]: the test waits until a request arrives at it, does what it
@@ -181,7 +184,7 @@ pub enum RequestKind {
     /// Git smart HTTP (`/{ws}/{repo}.git/...`, Data Center `/scm/...`).
     Git,
     /// REST API (`/2.0/...`; Data Center `/rest/api/...`, `/rest/authconfig/...`,
-    /// `/plugins/servlet/applinks/whoami`).
+    /// `/rest/oauth2/1.0/client`, `/plugins/servlet/applinks/whoami`).
     Rest,
     /// The OAuth token endpoint.
     Token,
@@ -410,10 +413,18 @@ impl FakeBitbucket {
     }
 
     /// Whether Data Center's `login-options` lists an identity provider (`IDP`, single
-    /// sign-on) beside the login form: yes by default. The helper takes "no" as a server
-    /// that does not offer browser sign-in.
+    /// sign-on for the web login) beside the login form: no by default (`LOGIN_FORM` only, the
+    /// common set-up). It says nothing about OAuth 2.0 application links.
     pub fn set_identity_provider(&self, listed: bool) {
         self.shared.state().identity_provider = listed;
+    }
+
+    /// Whether Data Center has its OAuth 2.0 provider (built in since 7.20): yes by default.
+    /// An anonymous `GET {base}/rest/oauth2/1.0/client` answers 401 when it is there (listing
+    /// clients needs an administrator) and 404 when it is not (an older server), as Git
+    /// Credential Manager's `IsOAuthInstalledAsync` expects (bitbucket-api.md).
+    pub fn set_oauth_provider(&self, installed: bool) {
+        self.shared.state().oauth_provider = installed;
     }
 
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
@@ -656,6 +667,7 @@ fn classify_datacenter(inner: &str) -> RequestKind {
         RequestKind::Authorize
     } else if inner.starts_with("/rest/api/")
         || inner.starts_with("/rest/authconfig/")
+        || inner == "/rest/oauth2/1.0/client"
         || inner == "/plugins/servlet/applinks/whoami"
     {
         RequestKind::Rest
@@ -723,7 +735,16 @@ fn handle(shared: &Shared, mut request: Request) {
     let presented = Presented::parse(authorization.as_deref());
     let (kind, inner) = shared.classify(&path);
 
-    let reply = match shared.take_fault(&path, authorization.is_some()) {
+    let fault = shared.take_fault(&path, authorization.is_some());
+    if fault == Some(Fault::BrokenConnection) {
+        shared.record(RecordedRequest { method, path, kind, status: 0, authorization_scheme: scheme });
+        use std::io::Write as _;
+        let mut writer = request.into_writer();
+        let _ = writer.write_all(b"this is not HTTP\r\n\r\n");
+        let _ = writer.flush();
+        return;
+    }
+    let reply = match fault {
         None => route(shared, &mut request, &method, kind, inner, &query, &presented),
         Some(Fault::Delay(delay)) => {
             shared.pause(delay);
@@ -748,6 +769,7 @@ fn handle(shared: &Shared, mut request: Request) {
             gate.pass();
             route(shared, &mut request, &method, kind, inner, &query, &presented)
         }
+        Some(Fault::BrokenConnection) => Reply::text(500, "unreachable\n"),
     };
     let reply = if shared.is_datacenter() {
         let id = shared.request_ids.fetch_add(1, Ordering::Relaxed);

@@ -139,8 +139,11 @@ pub(crate) struct State {
     pub(crate) dc_project_tokens: Vec<(String, String)>,
     pub(crate) log: Vec<RecordedRequest>,
     pub(crate) faults: Vec<FaultRule>,
-    /// Data Center's login options list an identity provider (`IDP`).
+    /// Data Center's login options list an identity provider (`IDP`) beside `LOGIN_FORM`.
     pub(crate) identity_provider: bool,
+    /// Data Center has its OAuth 2.0 provider (7.20 and later): `rest/oauth2/1.0/client`
+    /// answers 401 to anonymous requests, else 404.
+    pub(crate) oauth_provider: bool,
 }
 
 impl Default for State {
@@ -165,7 +168,8 @@ impl Default for State {
             dc_project_tokens: Vec::new(),
             log: Vec::new(),
             faults: Vec::new(),
-            identity_provider: true,
+            identity_provider: false,
+            oauth_provider: true,
         }
     }
 }
