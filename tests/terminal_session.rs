@@ -1,6 +1,7 @@
 //! A person at a real terminal (tmux): `login --method token` prompts on the terminal, then
 //! `list` shows the account, then `logout` removes it; and an OAuth sign-in from a machine
-//! without a browser, finished by pasting the address the browser was sent to. The screen is
+//! without a browser, finished by pasting the address the browser was sent to (on Cloud, which
+//! does not check PKCE, a bare code and another sign-in's address are refused). The screen is
 //! captured with `tmux capture-pane` and printed, so each session reads as a person saw it.
 
 mod common;
@@ -53,7 +54,7 @@ fn login_prompts_on_the_terminal_then_list_and_logout() {
 }
 
 #[test]
-fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_signs_in() {
+fn without_a_browser_on_cloud_only_the_pasted_address_with_this_state_signs_in() {
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com"));
     fake.set_consenting_user("alice");
@@ -68,26 +69,56 @@ fn without_a_browser_the_sign_in_address_is_printed_and_the_pasted_redirect_sign
     let tmux = terminal(&env, "paste");
     tmux.wait_for("$");
     tmux.type_line(&format!("git-credential-bitbucket login {url} --method oauth"));
-    let screen = tmux.wait_for("or just the code:");
+    let screen = tmux.wait_for("&state=...):");
+    assert!(
+        !screen.contains("or just the code"),
+        "Cloud does not check PKCE: no bare code offered:\n{screen}"
+    );
     let authorize = screen
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with(&format!("{url}/site/oauth2/authorize?")))
         .unwrap_or_else(|| panic!("no sign-in address on the screen:\n{screen}"))
         .to_owned();
+    let code_of = |address: &str| {
+        address.split("code=").nth(1).and_then(|c| c.split('&').next()).unwrap_or_default().to_owned()
+    };
+
+    // A code from another sign-in (another state: someone else's attempt, or an old one). Cloud
+    // would exchange it, PKCE or not, so only the state can refuse it.
+    let mut other = url::Url::parse(&authorize).unwrap();
+    let pairs: Vec<(String, String)> = other
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" { "another-sign-in".to_owned() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    other.query_pairs_mut().clear().extend_pairs(pairs);
+    let stolen = fake.consent(other.as_str(), Consent::Grant);
+    assert!(stolen.contains("state=another-sign-in"), "{stolen}");
+    tmux.type_line(&code_of(&stolen));
+    tmux.wait_for("a code alone is not accepted here");
+    tmux.type_line(&stolen);
+    tmux.wait_for("that is not the sign-in address or code; paste it again");
+
     // The person opens the address elsewhere, grants access, and copies where the browser went
     // (on another machine: localhost there is not this machine, so nothing reaches the listener).
     let redirected = fake.consent(&authorize, Consent::Grant);
     assert!(redirected.starts_with(&format!("http://localhost:{port}/?code=")), "{redirected}");
     tmux.type_line(&redirected);
     let screen = tmux.wait_for("as alice (oauth, expires");
-    // The terminal echoes what the person pasted; the code is the fake's secret, so the printed
-    // copy of the screen shows it as <code> (the suite's output is scanned for the fake's secrets).
-    let code = redirected.split("code=").nth(1).and_then(|c| c.split('&').next()).unwrap_or_default();
-    let shown = screen.replace(code, "<code>");
+    // The terminal echoes what the person pasted; the codes are the fake's secrets, so the
+    // printed copy of the screen shows them as <code>.
+    let shown = screen.replace(&code_of(&redirected), "<code>").replace(&code_of(&stolen), "<code>");
     eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", shown.trim_end());
+    assert!(screen.contains("paste the whole address"), "{screen}");
     assert!(!screen.contains("fakeSECRET_at") && !screen.contains("fakeSECRET_rt"), "no token on the screen");
-    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1);
+    assert_eq!(
+        fake.count(bitbucket_test_support::RequestKind::Token),
+        1,
+        "only the right code was exchanged"
+    );
 }
 
 #[test]

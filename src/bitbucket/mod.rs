@@ -39,6 +39,9 @@ pub struct Endpoints {
     /// Center's `rest/oauth2/1.0/client`: 401 or 200 present, 404 absent), asked before
     /// offering OAuth; `None` where OAuth is always possible (Cloud).
     pub oauth_provider: Option<Url>,
+    /// The server checks PKCE's `code_verifier` (Data Center). Cloud ignores PKCE
+    /// (BCLOUD-23469): there only the `state` binds a code to this sign-in.
+    pub verifies_pkce: bool,
 }
 
 /// Why the endpoints of a host cannot be known.
@@ -69,6 +72,7 @@ impl Endpoints {
             scopes: None,
             client_auth: ClientAuth::Basic,
             oauth_provider: None,
+            verifies_pkce: false,
         }
     }
 
@@ -83,6 +87,7 @@ impl Endpoints {
             scopes: Some("REPO_WRITE"),
             client_auth: ClientAuth::Form,
             oauth_provider: Some(join(base, "rest/oauth2/1.0/client")),
+            verifies_pkce: true,
         }
     }
 
