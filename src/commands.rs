@@ -274,10 +274,11 @@ pub fn use_account(url: &str, user: &str, ctx: &Context) -> Result<String, Error
     Ok(format!("{user} is now the default account for {} (remotes without a username)", found.account.url()))
 }
 
-/// `login --setup-oauth`: create a consumer (guided), keep it, then sign in with it.
+/// `login --setup-oauth`: create a Cloud consumer or enter a Data Center application link
+/// (guided), keep it, then sign in with it.
 pub fn set_up_oauth(url: &str, user: Option<&str>, default: bool, ctx: &Context) -> Result<String, Error> {
     let setting = open(url, user, ctx)?.set_up_consumer(user)?;
-    eprintln!("saved the consumer: its secret in the credential store, its key in {setting}");
+    eprintln!("saved the OAuth client: its secret in the credential store, its id in {setting}");
     let auth = open(url, user, ctx)?;
     if let Some(winner) = auth.consumer_overridden() {
         eprintln!("note: {winner}");
@@ -471,13 +472,12 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
     }
     report.line(&format!("built-in OAuth consumer: {}", crate::config::builtin_consumer_word()));
     let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
-    if target.deployment == Deployment::Cloud {
-        match auth.describe_consumer() {
-            Ok((line, true)) => report.line(&line),
-            Ok((line, false)) => report.problem(&line),
-            Err(e) => report.problem(&format!("Cloud OAuth consumer: {e}")),
-        }
-    } else {
+    match auth.describe_consumer() {
+        Ok((line, true)) => report.line(&line),
+        Ok((line, false)) => report.problem(&line),
+        Err(e) => report.problem(&format!("{}: {e}", target.deployment.profile().setup.name)),
+    }
+    if target.deployment == Deployment::DataCenter {
         report.oauth_provider(&auth);
     }
     match target.endpoints(&settings) {

@@ -479,6 +479,12 @@ fn explicit_auth_modes_skip_the_provider_probe() {
     );
     let probes = dc.fake.requests().iter().filter(|r| r.path.ends_with("/rest/oauth2/1.0/client")).count();
     assert_eq!(probes, 0, "diagnose did not ask either");
+    // A secret in git config keeps working (the sign-in above); diagnose says where it is.
+    assert!(
+        report.contains(&format!("Data Center OAuth client: {CLIENT_ID} (id and secret from git config")),
+        "{report}"
+    );
+    assert!(!report.contains(CLIENT_SECRET), "{report}");
 }
 
 // 4. Refresh at the Data Center token endpoint.

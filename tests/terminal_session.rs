@@ -256,3 +256,87 @@ fn setup_oauth_guides_checks_the_secret_keeps_it_in_the_store_then_signs_in() {
     assert!(!in_config("ws-key"), "the key is gone from git config");
     assert!(!std::fs::read_to_string(&store).unwrap().contains("ws-consumer-secret"), "the secret is gone");
 }
+
+#[test]
+fn setup_oauth_for_data_center_says_what_the_admin_creates_checks_the_secret_and_keeps_it_in_the_store() {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".to_owned() });
+    fake.add_user(User::new("carol", "carol@example.com"));
+    fake.set_consenting_user("carol");
+    let port = common::free_port();
+    fake.add_consumer("dc-link-id", "dc-link-secret", &format!("http://localhost:{port}/"));
+    let mut env = GitEnv::new();
+    let url = format!("http://{}", fake.host());
+    env.config(&format!("credential.{url}.provider"), "bitbucket");
+    env.config("credential.bitbucketDataCenterUrl", &fake.base_url());
+    env.config("credential.credentialStore", "plaintext");
+    env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let (browser, opened) = appending_browser(dir.path());
+    env.set_env("BROWSER", &browser);
+    let store = env.home().join(".local/share/git-credential-bitbucket/credentials.json");
+    let config_files = [env.global_config(), env.home().join(".config/git/config")];
+    let in_config = |text: &str| {
+        config_files.iter().any(|f| std::fs::read_to_string(f).unwrap_or_default().contains(text))
+    };
+
+    let tmux = terminal(&env, "dcsetup");
+    tmux.wait_for("$");
+    // What the administrator must create; then a wrong secret, refused before anything is saved.
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --setup-oauth"));
+    let screen = tmux.wait_for("Client ID:");
+    for shown in [
+        "incoming application link",
+        "External application, direction Incoming",
+        &format!("Redirect URL:  http://localhost:{port}/"),
+        "Repositories: Write",
+        &format!("{}/plugins/servlet/applinks/listApplicationLinks", fake.base_url()),
+    ] {
+        assert!(screen.contains(shown), "{shown:?} is not on the screen:\n{screen}");
+    }
+    tmux.type_line("dc-link-id");
+    tmux.wait_for("Client secret:");
+    tmux.type_line("not-the-secret");
+    let screen = tmux.wait_for("Bitbucket refused that client ID and secret");
+    assert!(screen.contains("nothing was saved"), "{screen}");
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1, "checked at the token endpoint");
+    assert_eq!(fake.access_tokens_issued(), 0);
+    assert!(!in_config("dc-link-id"), "no id written after a refused secret");
+    assert!(!store.exists(), "nothing stored after a refused secret");
+
+    // The right secret: checked, kept in the store (in no git config file), then the sign-in.
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --setup-oauth"));
+    tmux.wait_for_nth("Client ID:", 2);
+    tmux.type_line("dc-link-id");
+    tmux.wait_for_nth("Client secret:", 2);
+    tmux.type_line("dc-link-secret");
+    tmux.wait_for("Bitbucket accepted the client ID and secret");
+    let authorize = wait_for_opened(&opened, "/rest/oauth2/latest/authorize?");
+    let back = bitbucket_test_support::client::get(
+        &fake.consent(&authorize, Consent::Grant).replace("localhost", "127.0.0.1"),
+    )
+    .unwrap();
+    assert_eq!(back.status, 200);
+    tmux.wait_for("as carol (oauth, expires");
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 3, "two checks, one code exchange");
+    assert!(in_config("bitbucketDataCenterOAuthClientId = dc-link-id"), "the id is in git config");
+    assert!(!in_config("dc-link-secret"), "the secret is in no git config file");
+    let stored = std::fs::read_to_string(&store).unwrap();
+    assert!(
+        stored.contains("oauth-consumer:") && stored.contains("dc-link-secret"),
+        "the secret is in the store"
+    );
+
+    // diagnose says where the id and the secret came from.
+    tmux.type_line(&format!("git-credential-bitbucket diagnose {url} | grep 'OAuth client'"));
+    tmux.wait_for(
+        "Data Center OAuth client: dc-link-id (id from git config, secret from the credential store)",
+    );
+
+    // Forgetting it removes both.
+    tmux.type_line(&format!("git-credential-bitbucket logout {url} --forget-oauth; echo forgot-$?"));
+    let screen = tmux.wait_for("forgot-0");
+    eprintln!("---- tmux capture-pane ----\n{}\n---------------------------", screen.trim_end());
+    assert!(!screen.contains("dc-link-secret"), "the secret is not echoed");
+    assert!(!in_config("dc-link-id"), "the id is gone from git config");
+    assert!(!std::fs::read_to_string(&store).unwrap().contains("dc-link-secret"), "the secret is gone");
+}

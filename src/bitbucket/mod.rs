@@ -135,7 +135,39 @@ pub struct Profile {
     pub rest_wants_email: bool,
     /// The settings that hold its OAuth client: (id, secret).
     pub client_settings: (&'static str, &'static str),
+    /// How `login --setup-oauth` names, reads and checks its OAuth client.
+    pub setup: ClientSetup,
     client: fn(&Settings) -> Option<&OAuthClient>,
+}
+
+/// How `login --setup-oauth` names, reads and checks a deployment's OAuth client.
+#[derive(Debug)]
+pub struct ClientSetup {
+    /// What the client is called (`Cloud OAuth consumer`, `Data Center OAuth client`).
+    pub name: &'static str,
+    /// The prompt for its id.
+    pub id_prompt: &'static str,
+    /// The prompt for its secret (read without echo).
+    pub secret_prompt: &'static str,
+    /// The pair, in messages (`key and secret`).
+    pub words: &'static str,
+    /// Where the person copies them from.
+    pub copied_from: &'static str,
+    /// How the token endpoint is asked whether they are right.
+    pub check: ClientCheck,
+}
+
+/// How `login --setup-oauth` asks the token endpoint whether a client id and secret are right,
+/// without a person signing in. Either way a wrong pair is `invalid_client`: servers
+/// authenticate the client before they look at the grant (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCheck {
+    /// The client credentials grant (Cloud): a public consumer gets `unauthorized_client`, a
+    /// private one a token.
+    ClientCredentials,
+    /// An authorization code no server issued (Data Center, which has no client credentials
+    /// grant): a right pair gets `invalid_grant`.
+    UnknownCode,
 }
 
 impl Profile {
@@ -156,6 +188,14 @@ const CLOUD: Profile = Profile {
     no_client_hint: Some(NO_CLIENT),
     rest_wants_email: true,
     client_settings: ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+    setup: ClientSetup {
+        name: "Cloud OAuth consumer",
+        id_prompt: "Key: ",
+        secret_prompt: "Secret: ",
+        words: "key and secret",
+        copied_from: "the consumer's page",
+        check: ClientCheck::ClientCredentials,
+    },
     client: |s| s.cloud_client.as_ref(),
 };
 
@@ -165,6 +205,14 @@ const DATA_CENTER: Profile = Profile {
     no_client_hint: None,
     rest_wants_email: false,
     client_settings: ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret"),
+    setup: ClientSetup {
+        name: "Data Center OAuth client",
+        id_prompt: "Client ID: ",
+        secret_prompt: "Client secret: ",
+        words: "client ID and secret",
+        copied_from: "the application link (your Bitbucket administrator has them)",
+        check: ClientCheck::UnknownCode,
+    },
     client: |s| s.datacenter_client.as_ref(),
 };
 
