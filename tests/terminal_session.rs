@@ -41,6 +41,7 @@ fn login_prompts_on_the_terminal_then_list_and_logout() {
     let screen = tmux.wait_for("as alice (token, no expiry)");
     assert!(!screen.contains("alice-terminal-token"), "the token is not echoed:\n{screen}");
     assert!(screen.contains("API token"), "the Cloud hint is shown:\n{screen}");
+    assert!(screen.contains("App passwords stopped working on 2026-07-28"), "{screen}");
 
     tmux.type_line("git-credential-bitbucket list");
     tmux.wait_for("host default");

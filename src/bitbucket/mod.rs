@@ -180,7 +180,7 @@ impl Profile {
 /// Why browser sign-in is not offered for Cloud, and how to change that.
 pub const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
 
-const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
+const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens). App passwords stopped working on 2026-07-28: an app password is refused (git says only \"Authentication failed\").";
 
 const CLOUD: Profile = Profile {
     asks_for_tokens: true,
