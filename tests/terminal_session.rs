@@ -101,7 +101,7 @@ fn without_a_browser_on_cloud_only_the_pasted_address_with_this_state_signs_in()
     tmux.type_line(&code_of(&stolen));
     tmux.wait_for("a code alone is not accepted here");
     tmux.type_line(&stolen);
-    tmux.wait_for("that is not the sign-in address or code; paste it again");
+    tmux.wait_for("that is not the address of this sign-in (one with this sign-in's state");
 
     // The person opens the address elsewhere, grants access, and copies where the browser went
     // (on another machine: localhost there is not this machine, so nothing reaches the listener).
@@ -340,4 +340,42 @@ fn setup_oauth_for_data_center_says_what_the_admin_creates_checks_the_secret_and
     assert!(!screen.contains("dc-link-secret"), "the secret is not echoed");
     assert!(!in_config("dc-link-id"), "the id is gone from git config");
     assert!(!std::fs::read_to_string(&store).unwrap().contains("dc-link-secret"), "the secret is gone");
+}
+
+#[test]
+fn without_a_browser_on_data_center_a_pasted_bare_code_signs_in_because_pkce_binds_it() {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".to_owned() });
+    fake.add_user(User::new("carol", "carol@example.com"));
+    fake.set_consenting_user("carol");
+    let port = common::free_port();
+    fake.add_consumer("dc-link-id", "dc-link-secret", &format!("http://localhost:{port}/"));
+    let env = GitEnv::new();
+    let url = format!("http://{}", fake.host());
+    env.config(&format!("credential.{url}.provider"), "bitbucket");
+    env.config("credential.bitbucketDataCenterUrl", &fake.base_url());
+    env.config("credential.credentialStore", "plaintext");
+    env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
+    env.config("credential.bitbucketDataCenterOAuthClientId", "dc-link-id");
+    env.config("credential.bitbucketDataCenterOAuthClientSecret", "dc-link-secret");
+
+    let tmux = terminal(&env, "dcpaste");
+    tmux.wait_for("$");
+    tmux.type_line(&format!("git-credential-bitbucket login {url} --method oauth"));
+    let screen = tmux.wait_for("or just the code:");
+    let authorize = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{}/rest/oauth2/latest/authorize?", fake.base_url())))
+        .unwrap_or_else(|| panic!("no sign-in address on the screen:\n{screen}"))
+        .to_owned();
+    let redirected = fake.consent(&authorize, Consent::Grant);
+    let code = redirected.split("code=").nth(1).and_then(|c| c.split('&').next()).unwrap_or_default();
+    tmux.type_line(code);
+    let screen = tmux.wait_for("as carol (oauth, expires");
+    eprintln!(
+        "---- tmux capture-pane ----\n{}\n---------------------------",
+        screen.replace(code, "<code>").trim_end()
+    );
+    assert_eq!(fake.count(bitbucket_test_support::RequestKind::Token), 1, "the bare code was exchanged");
+    assert_eq!(fake.rejected_grants(), 0, "with this sign-in's PKCE verifier");
 }

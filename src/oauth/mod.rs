@@ -341,8 +341,14 @@ pub fn sign_in_with_browser(
             CallbackOutcome::Code(code) => Some(Ok(code)),
             CallbackOutcome::Denied => Some(Err(CallbackError::Denied)),
             CallbackOutcome::Failed(e) => Some(Err(CallbackError::Failed(e))),
-            CallbackOutcome::Forged => {
+            CallbackOutcome::Forged if pkce_verified => {
                 say("that is not the sign-in address or code; paste it again");
+                None
+            }
+            CallbackOutcome::Forged => {
+                say(
+                    "that is not the address of this sign-in (one with this sign-in's state, from the browser's address bar); paste it again",
+                );
                 None
             }
             CallbackOutcome::BareCode => {
