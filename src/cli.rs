@@ -89,7 +89,8 @@ pub enum Command {
         /// another account is the default [asked at a terminal when absent]
         #[arg(long)]
         default: bool,
-        /// First create an OAuth consumer in your workspace (guided), then sign in with it
+        /// First set up an OAuth client (guided: a Cloud consumer in your workspace, or a Data
+        /// Center application link's id and secret), then sign in with it
         #[arg(long, conflicts_with_all = ["method", "bearer"])]
         setup_oauth: bool,
     },
@@ -107,7 +108,7 @@ pub enum Command {
         /// Which account [default: the host default]
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
-        /// Also forget the OAuth consumer `login --setup-oauth` saved (secret and key)
+        /// Also forget the OAuth client `login --setup-oauth` saved (secret and id)
         #[arg(long)]
         forget_oauth: bool,
     },

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::auth::{Authenticator, Found, Resolved};
+use crate::auth::{Authenticator, Found, ProviderAnswer, Resolved};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{Http, redacted};
 use crate::cli::{self, Command};
@@ -274,10 +274,11 @@ pub fn use_account(url: &str, user: &str, ctx: &Context) -> Result<String, Error
     Ok(format!("{user} is now the default account for {} (remotes without a username)", found.account.url()))
 }
 
-/// `login --setup-oauth`: create a consumer (guided), keep it, then sign in with it.
+/// `login --setup-oauth`: create a Cloud consumer or enter a Data Center application link
+/// (guided), keep it, then sign in with it.
 pub fn set_up_oauth(url: &str, user: Option<&str>, default: bool, ctx: &Context) -> Result<String, Error> {
     let setting = open(url, user, ctx)?.set_up_consumer(user)?;
-    eprintln!("saved the consumer: its secret in the credential store, its key in {setting}");
+    eprintln!("saved the OAuth client: its secret in the credential store, its id in {setting}");
     let auth = open(url, user, ctx)?;
     if let Some(winner) = auth.consumer_overridden() {
         eprintln!("note: {winner}");
@@ -470,13 +471,14 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         }
     }
     report.line(&format!("built-in OAuth consumer: {}", crate::config::builtin_consumer_word()));
-    if target.deployment == Deployment::Cloud {
-        let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
-        match auth.describe_consumer() {
-            Ok((line, true)) => report.line(&line),
-            Ok((line, false)) => report.problem(&line),
-            Err(e) => report.problem(&format!("Cloud OAuth consumer: {e}")),
-        }
+    let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
+    match auth.describe_consumer() {
+        Ok((line, true)) => report.line(&line),
+        Ok((line, false)) => report.problem(&line),
+        Err(e) => report.problem(&format!("{}: {e}", target.deployment.profile().setup.name)),
+    }
+    if target.deployment == Deployment::DataCenter {
+        report.oauth_provider(&auth);
     }
     match target.endpoints(&settings) {
         Ok(endpoints) => {
@@ -504,6 +506,32 @@ impl Report<'_> {
     fn problem(&mut self, text: &str) {
         self.problems += 1;
         self.line(&format!("PROBLEM {text}"));
+    }
+
+    /// Whether the Data Center server has an OAuth 2.0 provider, and where the answer came from.
+    fn oauth_provider(&mut self, auth: &Authenticator) {
+        const WHAT: &str = "Data Center OAuth 2.0 provider";
+        let word = |present: bool| if present { "present" } else { "absent (no browser sign-in)" };
+        match auth.oauth_provider() {
+            Ok(ProviderAnswer::NotAsked(Some(source))) => self.line(&format!(
+                "{WHAT}: not asked (bitbucketAuthModes is set in {}: its methods are used as they are)",
+                source.describe()
+            )),
+            Ok(ProviderAnswer::NotAsked(None)) => {}
+            Ok(ProviderAnswer::Remembered { present, at }) => self.line(&format!(
+                "{WHAT}: {} (the server's answer of {}, remembered until {})",
+                word(present),
+                utc(at),
+                utc(at.saturating_add(crate::recognized::OAUTH_ANSWER_SECS))
+            )),
+            Ok(ProviderAnswer::Asked { present }) => {
+                self.line(&format!("{WHAT}: {} (asked the server just now; remembered for a day)", word(present)))
+            }
+            Ok(ProviderAnswer::Failed { reason }) => self.line(&format!(
+                "{WHAT}: unknown ({reason}); browser sign-in is offered anyway, as Git Credential Manager does"
+            )),
+            Err(e) => self.line(&format!("{WHAT}: not asked ({e})")),
+        }
     }
 
     fn git_version(&mut self) {

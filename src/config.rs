@@ -387,6 +387,7 @@ impl RawSettings {
         let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
         Ok(Settings {
             auth_modes: self.auth_modes()?,
+            auth_modes_source: self.get("bitbucketAuthModes").map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
@@ -431,19 +432,23 @@ impl RawSettings {
         Some(OAuthClient { id: id.to_owned(), secret, origin: ClientOrigin::Settings(source) })
     }
 
-    /// The Cloud consumer: from the settings (a key without a secret there has its secret in
-    /// the credential store, where `login --setup-oauth` put it), else the built-in one.
+    /// An OAuth client from the settings; an id without a secret there has its secret in the
+    /// credential store, where `login --setup-oauth` put it.
+    fn client_or_stored(&self, id: &str, secret: &str) -> Option<OAuthClient> {
+        let mut client = self.client(id, secret)?;
+        if self.value(secret).is_none() {
+            client.origin = match client.origin {
+                ClientOrigin::Settings(source) => ClientOrigin::Store(source),
+                other => other,
+            };
+        }
+        Some(client)
+    }
+
+    /// The Cloud consumer: from the settings (its secret possibly in the credential store),
+    /// else the built-in one.
     fn cloud_client(&self) -> Option<OAuthClient> {
-        const ID: &str = "bitbucketOAuthClientId";
-        const SECRET: &str = "bitbucketOAuthClientSecret";
-        match self.client(ID, SECRET) {
-            Some(mut client) if self.value(SECRET).is_none() => {
-                client.origin = match client.origin {
-                    ClientOrigin::Settings(source) => ClientOrigin::Store(source),
-                    other => other,
-                };
-                Some(client)
-            }
+        match self.client_or_stored("bitbucketOAuthClientId", "bitbucketOAuthClientSecret") {
             Some(client) => Some(client),
             None => BUILTIN_CLOUD_CLIENT.map(|(id, secret)| OAuthClient {
                 id: id.to_owned(),
@@ -477,7 +482,8 @@ impl RawSettings {
         confine_to: Option<&str>,
     ) -> Result<(Option<Url>, Option<OAuthClient>), ConfigError> {
         let url = self.url("bitbucketDataCenterUrl")?;
-        let client = self.client("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
+        let client =
+            self.client_or_stored("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
         let foreign = match (confine_to, &url) {
             (Some(origin), Some(url)) => crate::target::origin_of(url) != origin,
             (Some(_), None) => true,
@@ -683,6 +689,9 @@ pub enum ClientOrigin {
 pub struct Settings {
     /// Interactive methods to offer, in order.
     pub auth_modes: Vec<AuthMode>,
+    /// Where `auth_modes` came from: anything but [`Source::Default`] is the person's choice,
+    /// and the server is not asked which methods it offers.
+    pub auth_modes_source: Source,
     /// Cloud OAuth consumer.
     pub cloud_client: Option<OAuthClient>,
     /// Data Center OAuth client.
@@ -944,6 +953,18 @@ mod tests {
         let output = b"credential.bitbucketoauthclientid\nkey\0credential.bitbucketoauthclientsecret\ns\0";
         let client =
             RawSettings::from_git_output(output, &with_home(&[])).validate(None).unwrap().cloud_client;
+        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig));
+
+        // The same for a Data Center application link's client id.
+        let raw = RawSettings::from_git_output(
+            b"credential.bitbucketdatacenteroauthclientid\ndc-id\0",
+            &with_home(&[]),
+        );
+        let client = raw.validate(None).unwrap().datacenter_client.unwrap();
+        assert_eq!((client.id.as_str(), client.origin), ("dc-id", ClientOrigin::Store(Source::GitConfig)));
+        let output = b"credential.bitbucketdatacenteroauthclientid\ndc-id\0credential.bitbucketdatacenteroauthclientsecret\ns\0";
+        let client =
+            RawSettings::from_git_output(output, &with_home(&[])).validate(None).unwrap().datacenter_client;
         assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig));
     }
 

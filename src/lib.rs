@@ -156,19 +156,25 @@ pub enum Error {
         /// The URL as given.
         url: String,
     },
-    /// `login --setup-oauth`: the token endpoint refused the key and secret typed.
+    /// `login --setup-oauth`: the token endpoint refused the id and secret typed.
     #[error(
-        "Bitbucket refused that key and secret (invalid_client at {url}); nothing was saved: copy both again from the consumer's page and run the set-up again"
+        "Bitbucket refused that {what} (invalid_client at {url}); nothing was saved: copy both again from {from} and run the set-up again"
     )]
     ConsumerRefused {
         /// The token endpoint.
         url: String,
+        /// What was typed (`key and secret`, `client ID and secret`).
+        what: &'static str,
+        /// Where they are copied from.
+        from: &'static str,
     },
-    /// `login --setup-oauth`: the key and secret could not be checked.
-    #[error("could not check the consumer's key and secret at {url} ({reason}); nothing was saved")]
+    /// `login --setup-oauth`: the id and secret could not be checked.
+    #[error("could not check the {what} at {url} ({reason}); nothing was saved")]
     ConsumerUnchecked {
         /// The token endpoint.
         url: String,
+        /// What was typed.
+        what: &'static str,
         /// What went wrong.
         reason: String,
     },

@@ -8,9 +8,10 @@
 //! per line); `store`, `erase` and the commands then recognise it too. Only https origins
 //! are ever written: the realm never makes a plain-http host ours.
 //!
-//! Beside it, [`OAuthOffers`] remembers what a Data Center server's login options said about
-//! browser sign-in (`datacenter-oauth`: `URL yes|no UNIX-TIME` per line), so that the
-//! question is asked once a day, not before every sign-in. Both files are bounded, 0600, and
+//! Beside it, [`OAuthOffers`] remembers whether a Data Center server has an OAuth 2.0
+//! provider (`datacenter-oauth`: `URL yes|no UNIX-TIME` per line, the URL being the probe's,
+//! `…/rest/oauth2/1.0/client`), so that the question is asked once a day, not before every
+//! sign-in. Both files are bounded, 0600, and
 //! replaced atomically under a lock.
 
 use std::fs::{self, OpenOptions};
@@ -68,7 +69,7 @@ impl RecognizedHosts {
 /// How long a server's answer about OAuth is trusted before it is asked again.
 pub const OAUTH_ANSWER_SECS: u64 = 86_400;
 
-/// What Data Center servers said about browser sign-in (their login options), per URL.
+/// What Data Center servers said about their OAuth 2.0 provider, per probe URL.
 #[derive(Debug, Clone)]
 pub struct OAuthOffers {
     path: Option<PathBuf>,
@@ -80,14 +81,15 @@ impl OAuthOffers {
         OAuthOffers { path: paths.state.as_ref().map(|s| s.join("datacenter-oauth")) }
     }
 
-    /// The answer remembered for `url`, unless it is older than [`OAUTH_ANSWER_SECS`].
-    pub fn get(&self, url: &str, now: u64) -> Option<bool> {
+    /// The answer remembered for `url` and when it was given (Unix seconds), unless it is
+    /// older than [`OAUTH_ANSWER_SECS`].
+    pub fn answer(&self, url: &str, now: u64) -> Option<(bool, u64)> {
         let lines = self.path.as_deref().map(read_lines).unwrap_or_default();
         lines.iter().rev().find_map(|line| {
             let mut words = line.split(' ');
             let (found, offered, at) = (words.next()?, words.next()?, words.next()?.parse::<u64>().ok()?);
             let fresh = now.saturating_sub(at) < OAUTH_ANSWER_SECS;
-            (found == url && fresh).then_some(offered == "yes")
+            (found == url && fresh).then_some((offered == "yes", at))
         })
     }
 
@@ -103,7 +105,7 @@ impl OAuthOffers {
             lines.push(line);
         });
         if let Err(e) = written {
-            tracing::debug!("could not remember the login options of {url}: {e}");
+            tracing::debug!("could not remember the answer of {url}: {e}");
         }
     }
 }
@@ -207,14 +209,14 @@ mod tests {
     fn oauth_answers_are_remembered_per_url_for_a_day() {
         let dir = tempfile::tempdir().unwrap();
         let offers = OAuthOffers::new(&paths_in(dir.path()));
-        let url = "https://git.example.com/ctx/rest/authconfig/1.0/login-options";
-        assert_eq!(offers.get(url, 1_000), None);
+        let url = "https://git.example.com/ctx/rest/oauth2/1.0/client";
+        assert_eq!(offers.answer(url, 1_000), None);
         offers.remember(url, false, 1_000);
-        offers.remember("https://other.example.com/rest/authconfig/1.0/login-options", true, 1_000);
-        assert_eq!(offers.get(url, 1_000 + OAUTH_ANSWER_SECS - 1), Some(false));
-        assert_eq!(offers.get(url, 1_000 + OAUTH_ANSWER_SECS), None, "asked again after a day");
+        offers.remember("https://other.example.com/rest/oauth2/1.0/client", true, 1_000);
+        assert_eq!(offers.answer(url, 1_000 + OAUTH_ANSWER_SECS - 1), Some((false, 1_000)));
+        assert_eq!(offers.answer(url, 1_000 + OAUTH_ANSWER_SECS), None, "asked again after a day");
         offers.remember(url, true, 2_000);
-        assert_eq!(offers.get(url, 2_000), Some(true), "the newer answer replaces the older");
+        assert_eq!(offers.answer(url, 2_000), Some((true, 2_000)), "the newer answer replaces the older");
         let file = dir.path().join("git-credential-bitbucket/datacenter-oauth");
         assert_eq!(fs::read_to_string(&file).unwrap().lines().count(), 2);
         #[cfg(unix)]

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, User, client};
+use bitbucket_test_support::{
+    Consent, FakeBitbucket, Fault, FaultTimes, GitEnv, Mode, RequestKind, User, client,
+};
 use common::*;
 
 const CONTEXT: &str = "/bitbucket";
@@ -261,7 +263,10 @@ fn login_with_the_base_url_including_the_context_path_serves_git() {
 
 #[test]
 fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
+    // The common set-up: login options list LOGIN_FORM only (no single sign-on), and the
+    // OAuth 2.0 provider is there (its client endpoint answers 401 without credentials).
     let dc = Setup::datacenter_with_provider();
+    dc.fake.set_identity_provider(false);
     let port = dc.with_oauth_client("carol");
     dc.env.config("credential.useHttpPath", "true");
     let consent_log = dc.tmp.path().join("consent-log");
@@ -284,10 +289,10 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
     assert_eq!(
         rest,
         [
-            ("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None),
+            ("/bitbucket/rest/oauth2/1.0/client".to_owned(), 401, None),
             ("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))
         ],
-        "asked (without credentials) whether OAuth is offered; the username comes from whoami"
+        "asked (without credentials) whether the OAuth 2.0 provider is there; the username comes from whoami"
     );
 
     // Stored for carol (whom only whoami named), under the repository path git sent.
@@ -312,7 +317,7 @@ fn headless_chromium_oauth_with_base_url_from_the_remote_path_then_no_prompt() {
     let out = dc.clone_without_prompt(&dc.remote(), "second");
     assert!(out.status.success(), "second clone failed: {}", stderr(&out));
     assert_eq!(dc.fake.count(RequestKind::Token), 1, "still the one code exchange");
-    assert_eq!(dc.fake.count(RequestKind::Rest), 2, "still the one login-options and the one whoami");
+    assert_eq!(dc.fake.count(RequestKind::Rest), 2, "still the one provider probe and the one whoami");
 }
 
 #[test]
@@ -348,7 +353,7 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
     assert_eq!(
         requests_of(&dc.fake, RequestKind::Rest),
         [
-            ("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None),
+            ("/bitbucket/rest/oauth2/1.0/client".to_owned(), 401, None),
             ("/bitbucket/plugins/servlet/applinks/whoami".to_owned(), 200, Some("Bearer".to_owned()))
         ]
     );
@@ -369,16 +374,16 @@ fn oauth_with_configured_base_url_and_no_http_path_sends_pkce_state_scope_then_n
 }
 
 #[test]
-fn a_server_without_browser_sign_in_is_asked_once_and_git_prompts_for_a_token_instead() {
+fn a_server_without_an_oauth_provider_is_asked_once_and_git_prompts_for_a_token_instead() {
     let dc = Setup::datacenter_with_provider();
     dc.with_oauth_client("alice");
     dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
-    dc.fake.set_identity_provider(false);
+    dc.fake.set_oauth_provider(false);
     dc.fake.add_dc_personal_token("alice", PERSONAL_TOKEN);
     let (browser, opened) = recording_browser(dc.tmp.path());
     let input = format!("url={}\n\n", dc.remote());
 
-    // Asked without credentials; no browser; the message names the setting; nothing answered.
+    // Asked without credentials; no browser; the message says why and names the setting.
     for attempt in 1..=2 {
         let mut get = dc.env.command(HELPER);
         get.arg("get").env_remove("GIT_TERMINAL_PROMPT").env("BROWSER", &browser);
@@ -386,30 +391,100 @@ fn a_server_without_browser_sign_in_is_asked_once_and_git_prompts_for_a_token_in
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(out.stdout.is_empty(), "nothing to answer with");
         let message = stderr(&out);
-        assert!(message.contains("does not offer browser sign-in"), "{message}");
-        assert!(message.contains("credential.bitbucketAuthModes"), "{message}");
+        assert!(message.contains("has no OAuth 2.0 provider"), "{message}");
+        assert!(message.contains("credential.bitbucketAuthModes=token"), "{message}");
         assert!(!opened.exists(), "attempt {attempt}: no browser was opened");
     }
     assert_eq!(
         requests_of(&dc.fake, RequestKind::Rest),
-        [("/bitbucket/rest/authconfig/1.0/login-options".to_owned(), 200, None)],
+        [("/bitbucket/rest/oauth2/1.0/client".to_owned(), 404, None)],
         "asked once, without credentials; the answer is remembered"
     );
     let remembered = dc.env.home().join(".local/state/git-credential-bitbucket/datacenter-oauth");
     let text = std::fs::read_to_string(&remembered).unwrap();
+    assert!(text.starts_with(&format!("{}/rest/oauth2/1.0/client no ", dc.fake.base_url())), "{text}");
+
+    // diagnose shows the remembered answer and where it came from.
+    let out = dc.helper_args(&["diagnose", &dc.remote()], "", &[]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        text.starts_with(&format!("{}/rest/authconfig/1.0/login-options no ", dc.fake.base_url())),
-        "{text}"
+        report
+            .contains("Data Center OAuth 2.0 provider: absent (no browser sign-in) (the server's answer of "),
+        "{report}"
     );
+    let probes = dc.fake.requests().iter().filter(|r| r.path.ends_with("/rest/oauth2/1.0/client")).count();
+    assert_eq!(probes, 1, "diagnose used the remembered answer");
 
     // The token path: git asks (askpass), the helper keeps what the server accepted.
     let (askpass, _) = dc.askpass("fallback", "alice", PERSONAL_TOKEN);
     let out = dc.clone_with_askpass(&dc.remote(), "first", &askpass);
     assert!(out.status.success(), "clone failed: {}", stderr(&out));
+    assert!(stderr(&out).contains("has no OAuth 2.0 provider"), "{}", stderr(&out));
     assert_eq!(dc.fake.count(RequestKind::Authorize), 0, "no consent page");
     assert_eq!(dc.fake.count(RequestKind::Token), 0, "no OAuth token request");
     let host = dc.fake.host();
     assert_eq!(dc.record(&format!("git:http://alice@{host}/"), "alice").unwrap()["kind"], "token");
+}
+
+#[test]
+fn a_provider_probe_that_fails_offers_oauth_and_is_not_remembered() {
+    for (what, fault) in [
+        ("a broken connection", Fault::BrokenConnection),
+        ("HTTP 500", Fault::Status(500)),
+        ("a redirect", Fault::RedirectTo("http://127.0.0.1:1/login".to_owned())),
+        ("200 with no JSON", Fault::Garbage),
+    ] {
+        let dc = Setup::datacenter_with_provider();
+        dc.with_oauth_client("carol");
+        dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
+        dc.fake.inject("/bitbucket/rest/oauth2/1.0/client", fault, FaultTimes::Always);
+        let trace = dc.tmp.path().join("trace");
+        let mut clone = dc.env.command("git");
+        clone.args(["clone", "-q", &dc.remote(), "first"]).env("GIT_BITBUCKET_TRACE", &trace);
+        let (out, _) = sign_in_with_recording_browser(&dc, clone, "");
+        assert!(out.status.success(), "{what}: clone failed: {}", stderr(&out));
+        assert_eq!(dc.fake.count(RequestKind::Token), 1, "{what}: signed in in the browser");
+        let probes =
+            dc.fake.requests().iter().filter(|r| r.path.ends_with("/rest/oauth2/1.0/client")).count();
+        assert_eq!(probes, 1, "{what}: asked once");
+        let trace = std::fs::read_to_string(&trace).unwrap_or_default();
+        assert!(
+            trace.contains("could not tell whether the server has an OAuth 2.0 provider"),
+            "{what}: {trace}"
+        );
+        let remembered = dc.env.home().join(".local/state/git-credential-bitbucket/datacenter-oauth");
+        assert!(!remembered.exists(), "{what}: a failed probe is not remembered");
+    }
+}
+
+#[test]
+fn explicit_auth_modes_skip_the_provider_probe() {
+    let dc = Setup::datacenter_with_provider();
+    dc.with_oauth_client("carol");
+    dc.env.config("credential.bitbucketDataCenterUrl", &dc.fake.base_url());
+    dc.env.config("credential.bitbucketAuthModes", "oauth");
+    let mut clone = dc.env.command("git");
+    clone.args(["clone", "-q", &dc.remote(), "first"]);
+    let (out, _) = sign_in_with_recording_browser(&dc, clone, "");
+    assert!(out.status.success(), "clone failed: {}", stderr(&out));
+    let probes = dc.fake.requests().iter().filter(|r| r.path.ends_with("/rest/oauth2/1.0/client")).count();
+    assert_eq!(probes, 0, "no probe request");
+    assert_eq!(dc.fake.count(RequestKind::Token), 1);
+
+    let out = dc.helper_args(&["diagnose", &dc.remote()], "", &[]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("Data Center OAuth 2.0 provider: not asked (bitbucketAuthModes is set in git config"),
+        "{report}"
+    );
+    let probes = dc.fake.requests().iter().filter(|r| r.path.ends_with("/rest/oauth2/1.0/client")).count();
+    assert_eq!(probes, 0, "diagnose did not ask either");
+    // A secret in git config keeps working (the sign-in above); diagnose says where it is.
+    assert!(
+        report.contains(&format!("Data Center OAuth client: {CLIENT_ID} (id and secret from git config")),
+        "{report}"
+    );
+    assert!(!report.contains(CLIENT_SECRET), "{report}");
 }
 
 // 4. Refresh at the Data Center token endpoint.

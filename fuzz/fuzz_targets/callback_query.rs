@@ -2,7 +2,7 @@
 //!
 //! Input: `query NUL expected_state` (no NUL: the whole input is the query, the state empty).
 //! `judge_callback` and `judge_pasted` must never panic, and a `Code` must never come from a
-//! query without `state=<the expected state>`; that is checked by decoding the query here,
+//! query without `state=<the expected state>` (a bare pasted code only where PKCE is verified); that is checked by decoding the query here,
 //! independently of the `url` crate the code under test uses.
 #![no_main]
 
@@ -20,13 +20,18 @@ fuzz_target!(|data: &[u8]| {
     if let CallbackOutcome::Code(_) = judge_callback(query, state) {
         assert!(carries_state(query, state), "Code without the expected state");
     }
-    if let CallbackOutcome::Code(_) = judge_pasted(query, state) {
+    if let CallbackOutcome::Code(_) = judge_pasted(query, state, true) {
         // A pasted address is judged like a callback; a bare code has no state to check
-        // (PKCE binds it to the attempt).
+        // (where the server verifies PKCE, PKCE binds it to the attempt).
         if let Some((_, pasted_query)) = query.trim().split_once('?') {
             let pasted_query = pasted_query.split('#').next().unwrap_or_default();
             assert!(carries_state(pasted_query, state), "pasted Code without the expected state");
         }
+    }
+    if let CallbackOutcome::Code(_) = judge_pasted(query, state, false) {
+        // Without PKCE (Cloud) only a whole address with the expected state gives a code.
+        let pasted_query = query.trim().split_once('?').map(|(_, q)| q.split('#').next().unwrap_or_default());
+        assert!(pasted_query.is_some_and(|q| carries_state(q, state)), "Code without the expected state (no PKCE)");
     }
 });
 

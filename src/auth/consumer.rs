@@ -1,82 +1,98 @@
-//! The Cloud OAuth consumer a person registers in their own workspace: the guided set-up of
-//! `login --setup-oauth` (the page, the values, the key and secret checked at the token
-//! endpoint before anything is saved), `logout --forget-oauth`, and where the consumer in
-//! force came from, for `diagnose`.
+//! The OAuth client a person brings: a Cloud consumer registered in their own workspace, or
+//! a Data Center incoming application link an administrator created. The guided set-up of
+//! `login --setup-oauth` (what to create and enter, the id and secret checked at the token
+//! endpoint before anything is saved), `logout --forget-oauth`, and where the client in force
+//! came from, for `diagnose`. Cloud and Data Center differ only in the data of
+//! [`ClientSetup`](crate::bitbucket::ClientSetup) and in the guidance shown.
 //!
-//! The consumer secret goes to the credential store (`{namespace}:oauth-consumer:SITE/`,
-//! account = the key), never to a git config file; only the key is written to git config.
+//! The secret goes to the credential store (`{namespace}:oauth-consumer:ORIGIN/`, account =
+//! the id), never to a git config file; only the id is written to git config.
 
 use super::Authenticator;
 use crate::Error;
-use crate::bitbucket::Endpoints;
+use crate::bitbucket::ClientCheck;
 use crate::bitbucket::api::redacted;
 use crate::config::{ClientOrigin, OAuthClient, Source};
 use crate::host::Deployment;
 use crate::oauth::{self, Grant, TokenError};
 use crate::secret::Secret;
-use crate::store::{SecretKind, StoredSecret, consumer_key};
+use crate::store::{SecretKind, StoreKey, StoredSecret};
 
-/// The name suggested for the consumer.
+/// The name suggested for the consumer or application link.
 const CONSUMER_NAME: &str = "git-credential-bitbucket";
 
-/// What the token endpoint said about a key and secret.
+/// What the token endpoint said about an id and secret.
 enum ConsumerCheck {
-    /// The consumer authenticated; only the grant was refused (a public consumer).
-    Public,
-    /// The consumer authenticated and got a token for itself: a private consumer.
+    /// The client authenticated; only the grant was refused (a public consumer, or Data
+    /// Center's refusal of a made-up code).
+    Accepted,
+    /// The client authenticated and got a token for itself: a private Cloud consumer.
     Private,
 }
 
 impl Authenticator<'_> {
-    /// `login --setup-oauth`: show where to create a consumer and what to enter, read its key
-    /// and secret, check them, then keep the secret in the store and the key in git config.
-    /// Returns the git config key written.
-    pub(crate) fn set_up_consumer(&self, username: Option<&str>) -> Result<String, Error> {
-        if self.target.deployment != Deployment::Cloud {
-            return Err(Error::Usage(format!(
-                "--setup-oauth creates a Bitbucket Cloud consumer; {} is Data Center, where an admin creates an incoming application link (then set credential.bitbucketDataCenterOAuthClientId and ...Secret)",
-                self.target.origin()
-            )));
+    /// Where the secret of the client `id` lives in the store: under Cloud's site, or the
+    /// Data Center server's origin.
+    pub(crate) fn client_key(&self, id: &str) -> StoreKey {
+        match self.target.deployment {
+            Deployment::Cloud => {
+                crate::store::consumer_key(&self.settings.namespace, &self.settings.cloud_url, id)
+            }
+            Deployment::DataCenter => {
+                crate::store::consumer_key_at(&self.settings.namespace, &self.target.origin(), id)
+            }
         }
-        if let Some(OAuthClient { origin: ClientOrigin::Settings(source), .. }) = &self.settings.cloud_client
+    }
+
+    /// `login --setup-oauth`: show what to create and enter, read the client's id and secret,
+    /// check them, then keep the secret in the store and the id in git config. Returns the
+    /// git config key written.
+    pub(crate) fn set_up_consumer(&self, username: Option<&str>) -> Result<String, Error> {
+        let setup = &self.profile.setup;
+        if let Some(OAuthClient { origin: ClientOrigin::Settings(source), .. }) =
+            self.profile.client(&self.settings)
         {
+            let (id, secret) = self.profile.client_settings;
             return Err(Error::Usage(format!(
-                "an OAuth consumer with its secret is already configured ({}) and would win over a new one; nothing was changed: remove credential.bitbucketOAuthClientId and ...Secret (or their environment variables) first, or keep using it",
+                "an OAuth client with its secret is already configured ({}) and would win over a new one; nothing was changed: remove credential.{id} and credential.{secret} (or their environment variables) first, or keep using it",
                 source.describe()
             )));
         }
-        let workspace = self.ask_workspace(username)?;
-        let page = self.consumer_page(&workspace)?;
-        self.show_consumer_steps(&page);
-        let prompter = self.ctx.prompter;
-        let key = prompter.ask("Key: ", false)?.map(|k| k.trim().to_owned()).ok_or(Error::NoTerminal)?;
-        let secret = prompter.ask("Secret: ", true)?.map(|s| s.trim().to_owned()).ok_or(Error::NoTerminal)?;
-        if key.is_empty() || secret.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::Usage(
-                "the consumer's Key and Secret are both needed; nothing was saved".into(),
-            ));
+        match self.target.deployment {
+            Deployment::Cloud => {
+                let workspace = self.ask_workspace(username)?;
+                let page = self.consumer_page(&workspace)?;
+                self.show_consumer_steps(&page);
+            }
+            Deployment::DataCenter => self.show_application_link_steps()?,
         }
-        let client = OAuthClient {
-            id: key,
-            secret: Secret::new(secret),
-            origin: ClientOrigin::Settings(Source::Program),
-        };
+        let prompter = self.ctx.prompter;
+        let id =
+            prompter.ask(setup.id_prompt, false)?.map(|k| k.trim().to_owned()).ok_or(Error::NoTerminal)?;
+        let secret =
+            prompter.ask(setup.secret_prompt, true)?.map(|s| s.trim().to_owned()).ok_or(Error::NoTerminal)?;
+        if id.is_empty() || secret.is_empty() || id.contains(char::is_whitespace) {
+            return Err(Error::Usage(format!("the {} are both needed; nothing was saved", setup.words)));
+        }
+        let client =
+            OAuthClient { id, secret: Secret::new(secret), origin: ClientOrigin::Settings(Source::Program) };
         match self.check_consumer(&client)? {
-            ConsumerCheck::Public => self.ctx.notice("Bitbucket accepted the key and secret"),
+            ConsumerCheck::Accepted => self.ctx.notice(&format!("Bitbucket accepted the {}", setup.words)),
             ConsumerCheck::Private => self.ctx.notice(
                 "Bitbucket accepted the key and secret; this is a private consumer (anyone with its secret gets tokens without signing in): keep it for CI, or untick \"This is a private consumer\"",
             ),
         }
-        let key = consumer_key(&self.settings.namespace, &self.settings.cloud_url, &client.id);
+        let key = self.client_key(&client.id);
         self.store.save(&key, &StoredSecret::new(SecretKind::Consumer, &client.id, client.secret))?;
         let setting = self.consumer_setting();
         crate::gitconfig::set_global(&setting, &client.id)?;
         Ok(setting)
     }
 
-    /// `credential.ORIGIN.bitbucketOAuthClientId`: where set-up writes the key (global).
+    /// `credential.ORIGIN.bitbucketOAuthClientId` (or `...DataCenterOAuthClientId`): where
+    /// set-up writes the id (global).
     fn consumer_setting(&self) -> String {
-        format!("credential.{}.bitbucketOAuthClientId", self.target.origin())
+        format!("credential.{}.{}", self.target.origin(), self.profile.client_settings.0)
     }
 
     fn ask_workspace(&self, username: Option<&str>) -> Result<String, Error> {
@@ -138,35 +154,73 @@ impl Authenticator<'_> {
         }
     }
 
-    /// Ask the token endpoint for a client-credentials token: a wrong key or secret is
-    /// refused with `invalid_client`; a right one gets `unauthorized_client` (public
-    /// consumer) or a token (private consumer). Nothing is kept from the answer.
+    /// Data Center: an administrator creates the client (an incoming application link); the
+    /// person may only receive its values. Say what to ask for; the admin page is shown, not
+    /// opened.
+    fn show_application_link_steps(&self) -> Result<(), Error> {
+        let token = self.endpoints()?.token;
+        let base = token.as_str().trim_end_matches("/rest/oauth2/latest/token").to_owned();
+        let port = self.settings.redirect_port;
+        let lines = [
+            "An administrator of this Bitbucket Data Center creates the OAuth client: an incoming application link. If that is not you, send them this:".to_owned(),
+            String::new(),
+            format!("  Administration > Application links ({base}/plugins/servlet/applinks/listApplicationLinks)"),
+            "  > Create link > External application, direction Incoming, with:".to_owned(),
+            format!("  Name:          {CONSUMER_NAME} (any name will do)"),
+            format!("  Redirect URL:  http://localhost:{port}/"),
+            "  Permission:    Repositories: Write".to_owned(),
+            String::new(),
+            "Then enter the link's Client ID and Client secret here.".to_owned(),
+        ];
+        for line in lines {
+            eprintln!("{line}");
+        }
+        Ok(())
+    }
+
+    /// Ask the token endpoint whether the id and secret are right, without a person: a wrong
+    /// pair is refused with `invalid_client`. Cloud: a client-credentials token, which a
+    /// right pair gets as `unauthorized_client` (public consumer) or a token (private
+    /// consumer). Data Center (no client credentials grant): an authorization code no server
+    /// issued, which a right pair gets as `invalid_grant`. Nothing is kept from the answer.
     fn check_consumer(&self, client: &OAuthClient) -> Result<ConsumerCheck, Error> {
-        let endpoints = Endpoints::cloud(&self.settings);
+        let endpoints = self.endpoints()?;
         let url = redacted(&endpoints.token);
-        match oauth::request_token(self.http()?, &endpoints, client, Grant::ClientCredentials) {
-            Ok(_) => Ok(ConsumerCheck::Private),
+        let setup = &self.profile.setup;
+        let made_up = Secret::new("git-credential-bitbucket-set-up-check");
+        let redirect_uri = format!("http://localhost:{}/", self.settings.redirect_port);
+        let verifier = Secret::new("git-credential-bitbucket-set-up-check-0123456789abcdef");
+        let grant = match setup.check {
+            ClientCheck::ClientCredentials => Grant::ClientCredentials,
+            ClientCheck::UnknownCode => {
+                Grant::AuthorizationCode { code: &made_up, redirect_uri: &redirect_uri, verifier: &verifier }
+            }
+        };
+        match oauth::request_token(self.http()?, &endpoints, client, grant) {
+            Ok(_) if setup.check == ClientCheck::ClientCredentials => Ok(ConsumerCheck::Private),
+            Ok(_) => Ok(ConsumerCheck::Accepted),
             Err(TokenError::Rejected { error, .. }) if error == "invalid_client" => {
-                Err(Error::ConsumerRefused { url })
+                Err(Error::ConsumerRefused { url, what: setup.words, from: setup.copied_from })
             }
             Err(TokenError::Rejected { error, .. }) => {
-                tracing::debug!("the consumer authenticated; the grant was refused ({error})");
-                Ok(ConsumerCheck::Public)
+                tracing::debug!("the client authenticated; the grant was refused ({error})");
+                Ok(ConsumerCheck::Accepted)
             }
-            Err(e) => Err(Error::ConsumerUnchecked { url, reason: e.to_string() }),
+            Err(e) => Err(Error::ConsumerUnchecked { url, what: setup.words, reason: e.to_string() }),
         }
     }
 
-    /// `logout --forget-oauth`: delete every consumer secret stored for this site and the
-    /// key set-up wrote. Returns what was removed.
+    /// `logout --forget-oauth`: delete every client secret stored for this server and the id
+    /// set-up wrote. Returns what was removed.
     pub(crate) fn forget_consumer(&self) -> Result<Vec<String>, Error> {
         let mut removed = Vec::new();
-        let service = consumer_key(&self.settings.namespace, &self.settings.cloud_url, "").service;
+        let service = self.client_key("").service;
         for (key, record) in self.store.list(&self.settings.namespace)? {
             if record.kind == SecretKind::Consumer && key.service == service {
                 self.store.delete(&key)?;
                 removed.push(format!(
-                    "the secret of OAuth consumer {} from the {} store",
+                    "the secret of {} {} from the {} store",
+                    self.profile.setup.name,
                     key.account,
                     self.store.name()
                 ));
@@ -179,37 +233,48 @@ impl Authenticator<'_> {
         Ok(removed)
     }
 
-    /// After set-up: why the consumer in force is not the stored one, when settings in git
+    /// After set-up: why the client in force is not the stored one, when settings in git
     /// config or the environment win over it.
     pub(crate) fn consumer_overridden(&self) -> Option<String> {
-        match &self.settings.cloud_client.as_ref()?.origin {
+        match &self.profile.client(&self.settings)?.origin {
             ClientOrigin::Store(Source::GitConfig) => None,
             ClientOrigin::Store(source) | ClientOrigin::Settings(source) => Some(format!(
-                "the OAuth consumer set in {} wins over the one just saved; unset it to use this one",
+                "the OAuth client set in {} wins over the one just saved; unset it to use this one",
                 source.describe()
             )),
             ClientOrigin::Builtin => None,
         }
     }
 
-    /// For `diagnose`: which Cloud consumer is in force and where it came from; `false`
-    /// when its secret should be in the store and is not.
+    /// For `diagnose`: which OAuth client is in force and where its id and secret came from;
+    /// `false` when its secret should be in the store and is not.
     pub(crate) fn describe_consumer(&self) -> Result<(String, bool), Error> {
-        let Some(client) = self.settings.cloud_client.as_ref() else {
-            let none = "Cloud OAuth consumer: none (browser sign-in is not offered; run: git-credential-bitbucket login --setup-oauth)";
-            return Ok((none.to_owned(), true));
+        let name = self.profile.setup.name;
+        let Some(client) = self.profile.client(&self.settings) else {
+            let how = match self.target.deployment {
+                Deployment::Cloud => "run: git-credential-bitbucket login --setup-oauth",
+                Deployment::DataCenter => {
+                    "an administrator creates an incoming application link; then run: git-credential-bitbucket login URL --setup-oauth"
+                }
+            };
+            return Ok((format!("{name}: none (browser sign-in is not offered; {how})"), true));
         };
         let (from, found) = match &client.origin {
             ClientOrigin::Builtin => ("built in".to_owned(), true),
-            ClientOrigin::Settings(source) => (source.describe(), true),
+            ClientOrigin::Settings(source) => (
+                format!(
+                    "id and secret from {} (the secret is kept there in plain text; `login URL --setup-oauth` keeps it in the credential store instead)",
+                    source.describe()
+                ),
+                true,
+            ),
             ClientOrigin::Store(source) => {
-                let key = consumer_key(&self.settings.namespace, &self.settings.cloud_url, &client.id);
-                let found = self.store.load(&key)?.is_some();
+                let found = self.store.load(&self.client_key(&client.id))?.is_some();
                 let secret =
                     if found { "the credential store" } else { "the credential store, where it is missing" };
-                (format!("key from {}, secret from {secret}", source.describe()), found)
+                (format!("id from {}, secret from {secret}", source.describe()), found)
             }
         };
-        Ok((format!("Cloud OAuth consumer: {} ({from})", client.id), found))
+        Ok((format!("{name}: {} ({from})", client.id), found))
     }
 }

@@ -14,6 +14,8 @@ mod keep;
 mod refresh;
 mod sign_in;
 
+pub(crate) use sign_in::ProviderAnswer;
+
 use crate::Error;
 use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
@@ -173,11 +175,10 @@ impl<'a> Authenticator<'a> {
         }
         let mut client = self.profile.client(&self.settings).cloned();
         if let Some(client) = client.as_mut().filter(|c| matches!(c.origin, ClientOrigin::Store(_))) {
-            let key =
-                crate::store::consumer_key(&self.settings.namespace, &self.settings.cloud_url, &client.id);
+            let key = self.client_key(&client.id);
             match self.store.load(&key)? {
                 Some(record) => client.secret = record.secret,
-                None => tracing::debug!("no secret stored for OAuth consumer {}", client.id),
+                None => tracing::debug!("no secret stored for OAuth client {}", client.id),
             }
         }
         Ok(self.client.get_or_init(|| client).as_ref())

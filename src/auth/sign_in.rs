@@ -6,7 +6,7 @@ use super::refresh::Issued;
 use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
 use crate::Error;
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::{self, UserCheck};
+use crate::bitbucket::api::{self, ProviderProbe, UserCheck};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
 use crate::host::Deployment;
@@ -26,6 +26,21 @@ pub(crate) const DATA_CENTER_OAUTH_USER: &str = "OAUTH_USERNAME";
 
 /// The scope `/2.0/user` needs; an API token made for git alone lacks it.
 const READ_USER_SCOPE: &str = "read:user:bitbucket";
+
+/// Whether a server has an OAuth 2.0 provider, and where the answer came from (`diagnose`
+/// shows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProviderAnswer {
+    /// Not asked: no such question here (Cloud, `None`), or `bitbucketAuthModes` is set
+    /// (its source).
+    NotAsked(Option<Source>),
+    /// Asked within the last day (at this Unix time).
+    Remembered { present: bool, at: u64 },
+    /// Asked just now.
+    Asked { present: bool },
+    /// Asked, and the answer concluded nothing (why): every method is offered.
+    Failed { reason: String },
+}
 
 impl Authenticator<'_> {
     /// Ask the person with the first of `modes` (which can all work here).
@@ -58,35 +73,56 @@ impl Authenticator<'_> {
         self.keep_grant(issued, &endpoints, tokens)
     }
 
-    /// Whether the server offers browser sign-in, where it says (Data Center's login
-    /// options, asked without credentials and remembered for a day). An answer that says
-    /// nothing, or no answer, counts as yes: the sign-in itself will tell. When it says no,
-    /// the person is told why the browser does not open and which setting skips the question.
+    /// Whether browser sign-in can be offered: yes, unless Data Center's OAuth 2.0 provider
+    /// probe says the server has none. When it says so, the person is told why the browser
+    /// does not open and which setting stops the question.
     pub(super) fn server_offers_oauth(&self) -> Result<bool, Error> {
-        let Some(url) = self.endpoints()?.login_options else { return Ok(true) };
-        let offers = OAuthOffers::new(&self.settings.paths);
-        let now = self.now();
-        let offered = match offers.get(url.as_str(), now) {
-            Some(offered) => offered,
-            None => match api::login_options_offer_oauth(self.http()?, &url) {
-                Ok(Some(offered)) => {
-                    offers.remember(url.as_str(), offered, now);
-                    offered
-                }
-                Ok(None) => true,
-                Err(e) => {
-                    tracing::debug!("could not ask which sign-in the server offers ({e}); offering OAuth");
-                    true
-                }
-            },
-        };
-        if !offered {
+        let answer = self.oauth_provider()?;
+        if let ProviderAnswer::Remembered { present: false, .. } | ProviderAnswer::Asked { present: false } =
+            answer
+        {
+            let url = self.endpoints()?.oauth_provider.map(|u| api::redacted(&u)).unwrap_or_default();
             self.ctx.notice(&format!(
-                "{} does not offer browser sign-in (its login options list no identity provider), so OAuth is skipped; sign in with a username and HTTP access token instead (to stop offering OAuth here, set credential.bitbucketAuthModes=token)",
+                "{} has no OAuth 2.0 provider ({url} answered 404: Bitbucket Data Center older than 7.20), so the browser does not open; sign in with a username and HTTP access token instead (to stop asking the server, set credential.bitbucketAuthModes=token)",
                 self.target.origin()
             ));
+            return Ok(false);
         }
-        Ok(offered)
+        Ok(true)
+    }
+
+    /// Whether the server has an OAuth 2.0 provider and where that answer came from: not a
+    /// question on Cloud or when `bitbucketAuthModes` is set; else the answer remembered for
+    /// a day, or an anonymous probe now (remembered when it concludes). A probe that
+    /// concludes nothing offers OAuth, as Git Credential Manager does; the trace says why.
+    pub(crate) fn oauth_provider(&self) -> Result<ProviderAnswer, Error> {
+        let Some(url) = self.endpoints()?.oauth_provider else { return Ok(ProviderAnswer::NotAsked(None)) };
+        if self.settings.auth_modes_source != Source::Default {
+            let source = self.settings.auth_modes_source.clone();
+            tracing::debug!("bitbucketAuthModes is set ({}): not asking the server", source.describe());
+            return Ok(ProviderAnswer::NotAsked(Some(source)));
+        }
+        let offers = OAuthOffers::new(&self.settings.paths);
+        let now = self.now();
+        if let Some((present, at)) = offers.answer(url.as_str(), now) {
+            return Ok(ProviderAnswer::Remembered { present, at });
+        }
+        match api::oauth_provider(self.http()?, &url) {
+            ProviderProbe::Present => {
+                offers.remember(url.as_str(), true, now);
+                Ok(ProviderAnswer::Asked { present: true })
+            }
+            ProviderProbe::Absent => {
+                offers.remember(url.as_str(), false, now);
+                Ok(ProviderAnswer::Asked { present: false })
+            }
+            ProviderProbe::Unknown(reason) => {
+                tracing::debug!(
+                    "could not tell whether the server has an OAuth 2.0 provider ({reason}); offering every method, as Git Credential Manager does"
+                );
+                Ok(ProviderAnswer::Failed { reason })
+            }
+        }
     }
 
     /// Who an access token belongs to, from the deployment's user endpoint (Data Center:

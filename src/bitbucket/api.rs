@@ -352,31 +352,38 @@ struct CloudUser {
     account_id: Option<String>,
 }
 
-/// Ask a Data Center server which sign-in it offers (`GET …/rest/authconfig/1.0/login-options`,
-/// without credentials): `Some(true)` when its login options list an identity provider
-/// (`IDP`, single sign-on: browser sign-in is the way), `Some(false)` when they list none,
-/// `None` when the answer says nothing (another status, not the documented JSON).
-pub fn login_options_offer_oauth(http: &Http, url: &Url) -> Result<Option<bool>, ApiError> {
-    let response = http.send(url, http.client().get(url.clone()))?;
-    if !response.status().is_success() {
-        return Ok(None);
-    }
-    Ok(oauth_in_login_options(&read_body(url, response)?))
+/// What Data Center's OAuth 2.0 provider probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderProbe {
+    /// 401 (listing clients needs an administrator) or 200 with JSON: the provider is there.
+    Present,
+    /// 404: no OAuth 2.0 provider (a server older than Data Center 7.20).
+    Absent,
+    /// Anything else (network, 5xx, a redirect, not JSON): nothing can be concluded.
+    Unknown(String),
 }
 
-/// The part of [`login_options_offer_oauth`] that reads the body.
-pub fn oauth_in_login_options(body: &[u8]) -> Option<bool> {
-    #[derive(Deserialize)]
-    struct Options {
-        results: Vec<LoginOption>,
+/// Ask a Data Center server, without credentials, whether it has an OAuth 2.0 provider
+/// (`GET …/rest/oauth2/1.0/client`), the question Git Credential Manager asks
+/// (`IsOAuthInstalledAsync`).
+pub fn oauth_provider(http: &Http, url: &Url) -> ProviderProbe {
+    let response = match http.send(url, http.client().get(url.clone())) {
+        Ok(response) => response,
+        Err(e) => return ProviderProbe::Unknown(e.to_string()),
+    };
+    match response.status() {
+        StatusCode::UNAUTHORIZED => ProviderProbe::Present,
+        StatusCode::NOT_FOUND => ProviderProbe::Absent,
+        StatusCode::OK => match read_body(url, response) {
+            Ok(body) if serde_json::from_slice::<serde_json::Value>(&body).is_ok() => ProviderProbe::Present,
+            Ok(_) => ProviderProbe::Unknown(format!(
+                "{} answered 200 with something that is not JSON",
+                redacted(url)
+            )),
+            Err(e) => ProviderProbe::Unknown(e.to_string()),
+        },
+        status => ProviderProbe::Unknown(format!("{} answered HTTP {}", redacted(url), status.as_u16())),
     }
-    #[derive(Deserialize)]
-    struct LoginOption {
-        #[serde(rename = "type")]
-        kind: Option<String>,
-    }
-    let options: Options = serde_json::from_slice(body).ok()?;
-    Some(options.results.iter().any(|o| o.kind.as_deref() == Some("IDP")))
 }
 
 /// Read a "who am I" response: Cloud's JSON (`username`), or Data Center's text (`whoami`).
@@ -455,14 +462,5 @@ mod tests {
         assert_eq!(ausername("anonymous"), None);
         assert_eq!(ausername(""), None);
         assert_eq!(ausername("a%1Bb"), None, "no control character");
-    }
-
-    #[test]
-    fn login_options_offer_oauth_only_with_an_identity_provider() {
-        let with_idp = br#"{"results":[{"type":"LOGIN_FORM"},{"type":"IDP","id":"okta"}]}"#;
-        assert_eq!(oauth_in_login_options(with_idp), Some(true));
-        assert_eq!(oauth_in_login_options(br#"{"results":[{"type":"LOGIN_FORM"}]}"#), Some(false));
-        assert_eq!(oauth_in_login_options(b"<html>"), None);
-        assert_eq!(oauth_in_login_options(br#"{"values":[]}"#), None);
     }
 }

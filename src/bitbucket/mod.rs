@@ -35,9 +35,13 @@ pub struct Endpoints {
     pub scopes: Option<&'static str>,
     /// How the client authenticates at `token`.
     pub client_auth: ClientAuth,
-    /// Where the server says which sign-in it offers (Data Center), asked before offering
-    /// OAuth; `None` where OAuth is always possible (Cloud).
-    pub login_options: Option<Url>,
+    /// Where an anonymous `GET` tells whether the server has an OAuth 2.0 provider (Data
+    /// Center's `rest/oauth2/1.0/client`: 401 or 200 present, 404 absent), asked before
+    /// offering OAuth; `None` where OAuth is always possible (Cloud).
+    pub oauth_provider: Option<Url>,
+    /// The server checks PKCE's `code_verifier` (Data Center). Cloud ignores PKCE
+    /// (BCLOUD-23469): there only the `state` binds a code to this sign-in.
+    pub verifies_pkce: bool,
 }
 
 /// Why the endpoints of a host cannot be known.
@@ -67,7 +71,8 @@ impl Endpoints {
             validate: join(api, "2.0/user"),
             scopes: None,
             client_auth: ClientAuth::Basic,
-            login_options: None,
+            oauth_provider: None,
+            verifies_pkce: false,
         }
     }
 
@@ -81,7 +86,8 @@ impl Endpoints {
             validate: join(base, "rest/api/1.0/profile/recent/repos"),
             scopes: Some("REPO_WRITE"),
             client_auth: ClientAuth::Form,
-            login_options: Some(join(base, "rest/authconfig/1.0/login-options")),
+            oauth_provider: Some(join(base, "rest/oauth2/1.0/client")),
+            verifies_pkce: true,
         }
     }
 
@@ -129,7 +135,39 @@ pub struct Profile {
     pub rest_wants_email: bool,
     /// The settings that hold its OAuth client: (id, secret).
     pub client_settings: (&'static str, &'static str),
+    /// How `login --setup-oauth` names, reads and checks its OAuth client.
+    pub setup: ClientSetup,
     client: fn(&Settings) -> Option<&OAuthClient>,
+}
+
+/// How `login --setup-oauth` names, reads and checks a deployment's OAuth client.
+#[derive(Debug)]
+pub struct ClientSetup {
+    /// What the client is called (`Cloud OAuth consumer`, `Data Center OAuth client`).
+    pub name: &'static str,
+    /// The prompt for its id.
+    pub id_prompt: &'static str,
+    /// The prompt for its secret (read without echo).
+    pub secret_prompt: &'static str,
+    /// The pair, in messages (`key and secret`).
+    pub words: &'static str,
+    /// Where the person copies them from.
+    pub copied_from: &'static str,
+    /// How the token endpoint is asked whether they are right.
+    pub check: ClientCheck,
+}
+
+/// How `login --setup-oauth` asks the token endpoint whether a client id and secret are right,
+/// without a person signing in. Either way a wrong pair is `invalid_client`: servers
+/// authenticate the client before they look at the grant (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCheck {
+    /// The client credentials grant (Cloud): a public consumer gets `unauthorized_client`, a
+    /// private one a token.
+    ClientCredentials,
+    /// An authorization code no server issued (Data Center, which has no client credentials
+    /// grant): a right pair gets `invalid_grant`.
+    UnknownCode,
 }
 
 impl Profile {
@@ -142,7 +180,7 @@ impl Profile {
 /// Why browser sign-in is not offered for Cloud, and how to change that.
 pub const NO_CLIENT: &str = "No OAuth consumer is configured, so browser sign-in is not offered. A workspace admin can add one under Workspace settings > OAuth consumers (callback URL http://localhost:34106/, permissions Account: Read and Repositories: Write); then run: git config --global credential.bitbucketOAuthClientId KEY && git config --global credential.bitbucketOAuthClientSecret SECRET";
 
-const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens).";
+const CLOUD_TOKEN_HINT: &str = "Bitbucket Cloud: enter your Bitbucket username (or x-bitbucket-api-token-auth) and an API token with the scopes read:repository:bitbucket and write:repository:bitbucket (create one at https://id.atlassian.com/manage-profile/security/api-tokens). App passwords stopped working on 2026-07-28: an app password is refused (git says only \"Authentication failed\").";
 
 const CLOUD: Profile = Profile {
     asks_for_tokens: true,
@@ -150,6 +188,14 @@ const CLOUD: Profile = Profile {
     no_client_hint: Some(NO_CLIENT),
     rest_wants_email: true,
     client_settings: ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+    setup: ClientSetup {
+        name: "Cloud OAuth consumer",
+        id_prompt: "Key: ",
+        secret_prompt: "Secret: ",
+        words: "key and secret",
+        copied_from: "the consumer's page",
+        check: ClientCheck::ClientCredentials,
+    },
     client: |s| s.cloud_client.as_ref(),
 };
 
@@ -159,6 +205,14 @@ const DATA_CENTER: Profile = Profile {
     no_client_hint: None,
     rest_wants_email: false,
     client_settings: ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret"),
+    setup: ClientSetup {
+        name: "Data Center OAuth client",
+        id_prompt: "Client ID: ",
+        secret_prompt: "Client secret: ",
+        words: "client ID and secret",
+        copied_from: "the application link (your Bitbucket administrator has them)",
+        check: ClientCheck::UnknownCode,
+    },
     client: |s| s.datacenter_client.as_ref(),
 };
 

@@ -26,6 +26,9 @@ pub enum CallbackOutcome {
     Failed(String),
     /// Missing or wrong `state`, or not a callback at all: answer 400 and keep waiting.
     Forged,
+    /// A code pasted without its address where the server does not verify PKCE (Cloud):
+    /// nothing binds it to this sign-in, so it is refused and the whole address asked for.
+    BareCode,
 }
 
 /// Decide what a callback query means. Nothing but an exactly matching `state` ends the wait.
@@ -203,7 +206,7 @@ fn serve(server: &tiny_http::Server, expected_state: &str, tx: &Sender<Arrival>)
             CallbackOutcome::Code(_) => (200, PAGE_OK),
             CallbackOutcome::Denied => (200, PAGE_DENIED),
             CallbackOutcome::Failed(_) => (200, PAGE_FAILED),
-            CallbackOutcome::Forged => (400, PAGE_BAD),
+            CallbackOutcome::Forged | CallbackOutcome::BareCode => (400, PAGE_BAD),
         };
         let header = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8")
             .expect("static header is valid");
@@ -217,8 +220,10 @@ fn serve(server: &tiny_http::Server, expected_state: &str, tx: &Sender<Arrival>)
 }
 
 /// Split what the person pasted: the whole redirected address (judged like a callback,
-/// state included), or a bare code (PKCE still binds it to this attempt).
-pub fn judge_pasted(text: &str, expected_state: &str) -> CallbackOutcome {
+/// state included), or a bare code. A bare code is taken only where the server verifies PKCE
+/// (`pkce_verified`: Data Center), which binds it to this attempt; elsewhere (Cloud ignores
+/// PKCE) only the `state` of the whole address can, so a bare code is [`CallbackOutcome::BareCode`].
+pub fn judge_pasted(text: &str, expected_state: &str, pkce_verified: bool) -> CallbackOutcome {
     let text = text.trim();
     if let Some((_, query)) = text.split_once('?') {
         return judge_callback(query.split('#').next().unwrap_or_default(), expected_state);
@@ -226,7 +231,11 @@ pub fn judge_pasted(text: &str, expected_state: &str) -> CallbackOutcome {
     let looks_like_code = !text.is_empty()
         && text.len() <= 4096
         && text.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
-    if looks_like_code { CallbackOutcome::Code(Secret::new(text)) } else { CallbackOutcome::Forged }
+    match (looks_like_code, pkce_verified) {
+        (true, true) => CallbackOutcome::Code(Secret::new(text)),
+        (true, false) => CallbackOutcome::BareCode,
+        (false, _) => CallbackOutcome::Forged,
+    }
 }
 
 /// A channel for [`Listener::wait`].
@@ -271,14 +280,20 @@ mod tests {
     }
 
     #[test]
-    fn pasted_address_is_checked_like_a_callback_and_bare_code_is_taken() {
-        assert_eq!(
-            judge_pasted(" http://localhost:34106/?code=c1&state=s1 \n", "s1"),
-            CallbackOutcome::Code(Secret::new("c1"))
-        );
-        assert_eq!(judge_pasted("http://localhost:34106/?code=c1&state=bad", "s1"), CallbackOutcome::Forged);
-        assert_eq!(judge_pasted("c0de-1", "s1"), CallbackOutcome::Code(Secret::new("c0de-1")));
-        assert_eq!(judge_pasted("not a code", "s1"), CallbackOutcome::Forged);
+    fn pasted_address_is_checked_like_a_callback_and_bare_code_only_where_pkce_is_verified() {
+        for pkce in [true, false] {
+            assert_eq!(
+                judge_pasted(" http://localhost:34106/?code=c1&state=s1 \n", "s1", pkce),
+                CallbackOutcome::Code(Secret::new("c1"))
+            );
+            assert_eq!(
+                judge_pasted("http://localhost:34106/?code=c1&state=bad", "s1", pkce),
+                CallbackOutcome::Forged
+            );
+            assert_eq!(judge_pasted("not a code", "s1", pkce), CallbackOutcome::Forged);
+        }
+        assert_eq!(judge_pasted("c0de-1", "s1", true), CallbackOutcome::Code(Secret::new("c0de-1")));
+        assert_eq!(judge_pasted("c0de-1", "s1", false), CallbackOutcome::BareCode, "Cloud: no PKCE check");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! OAuth 2.0 with Bitbucket: the authorization code grant with PKCE through the browser, the
+//! OAuth 2.0 with Bitbucket: the authorization code grant with PKCE through the browser (sent
+//! everywhere, relied on only where the server verifies it: Data Center), the
 //! refresh grant, the client credentials grant (CI) and the JWT-bearer grant (Connect apps).
 //!
 //! This module talks to the token endpoint and runs the browser round trip; it never stores
@@ -308,12 +309,19 @@ pub(crate) fn sign_in_with_browser(
     let opened = browser::open(url.as_str(), &ui.browser);
     let say = ui.say;
     let mut paste_source = ui.paste_source;
+    let pkce_verified = endpoints.verifies_pkce;
     let mut offer_paste = |tx: &Sender<Arrival>| {
         say(&format!("open this address in a browser to sign in to Bitbucket:\n\n  {url}\n"));
         if let Some(start) = paste_source.take() {
-            say(&format!(
-                "then paste here the address the browser was sent to (http://localhost:{port}/?code=...), or just the code:"
-            ));
+            if pkce_verified {
+                say(&format!(
+                    "then paste here the address the browser was sent to (http://localhost:{port}/?code=...), or just the code:"
+                ));
+            } else {
+                say(&format!(
+                    "then paste here the whole address the browser was sent to (http://localhost:{port}/?code=...&state=...):"
+                ));
+            }
             start(tx.clone());
         }
     };
@@ -339,12 +347,24 @@ pub(crate) fn sign_in_with_browser(
             offer_paste(&paste_tx);
             None
         }
-        Arrival::Pasted(text) => match callback::judge_pasted(&text, &state) {
+        Arrival::Pasted(text) => match callback::judge_pasted(&text, &state, pkce_verified) {
             CallbackOutcome::Code(code) => Some(Ok(code)),
             CallbackOutcome::Denied => Some(Err(CallbackError::Denied)),
             CallbackOutcome::Failed(e) => Some(Err(CallbackError::Failed(e))),
-            CallbackOutcome::Forged => {
+            CallbackOutcome::Forged if pkce_verified => {
                 say("that is not the sign-in address or code; paste it again");
+                None
+            }
+            CallbackOutcome::Forged => {
+                say(
+                    "that is not the address of this sign-in (one with this sign-in's state, from the browser's address bar); paste it again",
+                );
+                None
+            }
+            CallbackOutcome::BareCode => {
+                say(&format!(
+                    "a code alone is not accepted here: Bitbucket Cloud does not check PKCE, so only the state in the address shows the code belongs to this sign-in; paste the whole address the browser was sent to (http://localhost:{port}/?code=...&state=...)"
+                ));
                 None
             }
         },

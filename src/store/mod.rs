@@ -383,7 +383,12 @@ impl Account {
 /// Where the secret of the OAuth consumer `client_id` of the Bitbucket at `site` lives:
 /// `{namespace}:oauth-consumer:{origin of site}/`, account = the consumer key.
 pub fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
-    let origin = crate::target::origin_of(site);
+    consumer_key_at(namespace, &crate::target::origin_of(site), client_id)
+}
+
+/// [`consumer_key`] for a server known by its origin (`scheme://host[:port]`): where a Data
+/// Center OAuth client's secret lives.
+pub fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
     StoreKey { service: format!("{namespace}:oauth-consumer:{origin}/"), account: client_id.to_owned() }
 }
 

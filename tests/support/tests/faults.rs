@@ -1,5 +1,6 @@
-//! Fault injection and the request log: injected statuses, garbage, redirects and delays
-//! (cut short when the fake is dropped), and a log that holds no secret.
+//! Fault injection and the request log: injected statuses, garbage, redirects, broken
+//! connections and delays (cut short when the fake is dropped), and a log that holds no
+//! secret.
 
 use std::time::{Duration, Instant};
 
@@ -140,4 +141,14 @@ fn unknown_paths_are_other() {
     assert_eq!(answer.status, 404);
     assert_eq!(fake.counts().other, 1);
     assert_eq!(fake.counts().to_string(), "git=0 rest=0 token=0 authorize=0 other=1");
+}
+
+#[test]
+fn a_broken_connection_fails_the_request_and_is_logged_with_status_0() {
+    let fake = cloud();
+    fake.inject("/2.0/user", Fault::BrokenConnection, FaultTimes::Once);
+    let url = format!("{}/2.0/user", fake.base_url());
+    assert!(client::get(&url).is_err(), "no HTTP answer at all");
+    assert_eq!(fake.requests().iter().map(|r| r.status).collect::<Vec<_>>(), [0]);
+    assert_eq!(user_status(&fake), 200, "the next request is answered");
 }

@@ -1,5 +1,6 @@
-//! The fake's OAuth endpoints: consent page, code exchange with PKCE, strict rotating refresh
-//! tokens, client credentials, the Connect JWT grant, and Data Center's variant.
+//! The fake's OAuth endpoints: consent page, code exchange (PKCE ignored on Cloud, verified on
+//! Data Center, as the real servers do), strict rotating refresh tokens, client credentials,
+//! the Connect JWT grant, and Data Center's variant.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -110,32 +111,25 @@ fn code_flow_with_pkce_issues_long_tokens_that_work() {
 }
 
 #[test]
-fn pkce_mismatch_is_refused_and_burns_the_code() {
+fn cloud_ignores_pkce_as_the_real_one_does() {
+    // BCLOUD-23469: Cloud ignores code_challenge and checks no code_verifier.
     let fake = cloud();
     let code = cloud_code(&fake, VERIFIER);
-    let wrong = "another-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+    let wrong = exchange(&fake, &code, "another-verifier-0123456789-abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(wrong.status, 200, "a wrong verifier is not checked: {}", wrong.text());
 
-    let refused = exchange(&fake, &code, wrong);
-    assert_eq!(refused.status, 400);
-    assert_eq!(json(&refused)["error"], "invalid_grant");
-    assert!(json(&refused)["error_description"].as_str().unwrap_or_default().contains("code_verifier"));
-
-    let reused = exchange(&fake, &code, VERIFIER);
-    assert_eq!(reused.status, 400);
-    assert_eq!(fake.rejected_grants(), 2);
-    assert_eq!(fake.access_tokens_issued(), 0);
-}
-
-#[test]
-fn missing_verifier_and_other_redirect_uri_are_refused() {
-    let fake = cloud();
     let code = cloud_code(&fake, VERIFIER);
-    let no_verifier = cloud_token(
+    let none = cloud_token(
         &fake,
         &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI)],
     );
-    assert_eq!(json(&no_verifier)["error"], "invalid_grant");
+    assert_eq!(none.status, 200, "a missing verifier is not checked: {}", none.text());
+    assert_eq!(fake.access_tokens_issued(), 2);
+}
 
+#[test]
+fn other_redirect_uri_is_refused() {
+    let fake = cloud();
     let code = cloud_code(&fake, VERIFIER);
     let other_redirect = cloud_token(
         &fake,
@@ -147,6 +141,53 @@ fn missing_verifier_and_other_redirect_uri_are_refused() {
         ],
     );
     assert_eq!(json(&other_redirect)["error"], "invalid_grant");
+}
+
+fn datacenter() -> FakeBitbucket {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".into() });
+    fake.add_user(User::new("bob", "bob@example.com"));
+    fake.add_consumer(CLIENT_ID, CLIENT_SECRET, "http://localhost:34106/");
+    fake
+}
+
+fn datacenter_code(fake: &FakeBitbucket) -> String {
+    let url = authorize_url(fake, "/rest/oauth2/latest/authorize", "dc", VERIFIER);
+    let location = fake.consent(&format!("{url}&scope=REPO_WRITE"), Consent::Grant);
+    query_value(&location, "code").expect("code")
+}
+
+fn datacenter_exchange(fake: &FakeBitbucket, code: &str, verifier: Option<&str>) -> HttpResponse {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", CLIENT_ID),
+        ("client_secret", CLIENT_SECRET),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+    form.extend(verifier.map(|v| ("code_verifier", v)));
+    client::post_form(&format!("{}/rest/oauth2/latest/token", fake.base_url()), &[], &form)
+        .expect("token request")
+}
+
+#[test]
+fn datacenter_pkce_mismatch_is_refused_and_burns_the_code() {
+    let fake = datacenter();
+    let code = datacenter_code(&fake);
+    let wrong = "another-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+    let refused = datacenter_exchange(&fake, &code, Some(wrong));
+    assert_eq!(refused.status, 400);
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+    assert!(json(&refused)["error_description"].as_str().unwrap_or_default().contains("code_verifier"));
+
+    let reused = datacenter_exchange(&fake, &code, Some(VERIFIER));
+    assert_eq!(reused.status, 400);
+
+    let code = datacenter_code(&fake);
+    let missing = datacenter_exchange(&fake, &code, None);
+    assert_eq!(json(&missing)["error"], "invalid_grant");
+    assert_eq!(fake.rejected_grants(), 3);
+    assert_eq!(fake.access_tokens_issued(), 0);
 }
 
 #[test]

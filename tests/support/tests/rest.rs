@@ -136,3 +136,20 @@ fn datacenter_takes_an_oauth_token_over_basic_with_any_username() {
     let expired = fake.issue_access_token("bob", 0);
     assert_eq!(get(&refs, Some(&basic_auth("OAUTH_USERNAME", &expired))).status, 401);
 }
+
+#[test]
+fn datacenter_oauth_provider_probe_is_401_when_present_and_404_when_absent() {
+    let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/ctx".to_owned() });
+    fake.add_user(User::new("alice", "alice@example.com"));
+    fake.add_dc_personal_token("alice", "alice-token");
+    let url = format!("{}/rest/oauth2/1.0/client", fake.base_url());
+    assert_eq!(get(&url, None).status, 401, "present: listing clients needs an administrator");
+    assert_eq!(get(&url, Some(&basic_auth("alice", "alice-token"))).status, 403, "alice is no administrator");
+    fake.set_oauth_provider(false);
+    assert_eq!(get(&url, None).status, 404, "absent on a server older than 7.20");
+    assert_eq!(fake.count(RequestKind::Rest), 3);
+
+    // Login options list the login form only by default; IDP is single sign-on, not OAuth.
+    let options = get(&format!("{}/rest/authconfig/1.0/login-options", fake.base_url()), None);
+    assert_eq!(options.json().expect("JSON")["results"], serde_json::json!([{ "type": "LOGIN_FORM" }]));
+}

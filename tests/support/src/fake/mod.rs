@@ -151,6 +151,9 @@ pub enum Fault {
     /// spec/bitbucket-api.md; the delay is the network's). The gate is never waited on: the
     /// test waits for the arrival to know the server has acted.
     AnswerLate(Duration, Gate),
+    /// Answer bytes that are not HTTP at all: to the client the connection fails, as a refused
+    /// or reset connection does (recorded with status 0).
+    BrokenConnection,
 }
 
 /// A gate for [`Fault::Hold`]: the test waits until a request arrives at it, does what it
@@ -243,7 +246,7 @@ pub enum RequestKind {
     /// Git smart HTTP (`/{ws}/{repo}.git/...`, Data Center `/scm/...`).
     Git,
     /// REST API (`/2.0/...`; Data Center `/rest/api/...`, `/rest/authconfig/...`,
-    /// `/plugins/servlet/applinks/whoami`).
+    /// `/rest/oauth2/1.0/client`, `/plugins/servlet/applinks/whoami`).
     Rest,
     /// The OAuth token endpoint.
     Token,
@@ -472,8 +475,8 @@ impl FakeBitbucket {
     }
 
     /// Whether Data Center's `login-options` lists an identity provider (`IDP`, single
-    /// sign-on) beside the login form: yes by default. The helper takes "no" as a server
-    /// that does not offer browser sign-in.
+    /// sign-on for the web login) beside the login form: no by default (`LOGIN_FORM` only, the
+    /// common set-up). It says nothing about OAuth 2.0 application links.
     pub fn set_identity_provider(&self, listed: bool) {
         self.shared.state().identity_provider = listed;
     }
@@ -511,6 +514,14 @@ impl FakeBitbucket {
     /// token (GCM and other clients: no endpoint there maps an OAuth token to a user).
     pub fn set_whoami_empty_for_bearer(&self, empty: bool) {
         self.shared.state().whoami_empty_for_bearer = empty;
+    }
+
+    /// Whether Data Center has its OAuth 2.0 provider (built in since 7.20): yes by default.
+    /// An anonymous `GET {base}/rest/oauth2/1.0/client` answers 401 when it is there (listing
+    /// clients needs an administrator) and 404 when it is not (an older server), as Git
+    /// Credential Manager's `IsOAuthInstalledAsync` expects (bitbucket-api.md).
+    pub fn set_oauth_provider(&self, installed: bool) {
+        self.shared.state().oauth_provider = installed;
     }
 
     /// Sets the lifetime of access tokens issued from now on (default 7200 s).
@@ -753,6 +764,7 @@ fn classify_datacenter(inner: &str) -> RequestKind {
         RequestKind::Authorize
     } else if inner.starts_with("/rest/api/")
         || inner.starts_with("/rest/authconfig/")
+        || inner == "/rest/oauth2/1.0/client"
         || inner == "/plugins/servlet/applinks/whoami"
     {
         RequestKind::Rest
@@ -820,7 +832,16 @@ fn handle(shared: &Shared, mut request: Request) {
     let presented = Presented::parse(authorization.as_deref());
     let (kind, inner) = shared.classify(&path);
 
-    let reply = match shared.take_fault(&path, authorization.is_some()) {
+    let fault = shared.take_fault(&path, authorization.is_some());
+    if fault == Some(Fault::BrokenConnection) {
+        shared.record(RecordedRequest { method, path, kind, status: 0, authorization_scheme: scheme });
+        use std::io::Write as _;
+        let mut writer = request.into_writer();
+        let _ = writer.write_all(b"this is not HTTP\r\n\r\n");
+        let _ = writer.flush();
+        return;
+    }
+    let reply = match fault {
         None => route(shared, &mut request, &method, kind, inner, &query, &presented),
         Some(Fault::Delay(delay)) => {
             shared.pause(delay);
@@ -852,6 +873,7 @@ fn handle(shared: &Shared, mut request: Request) {
             shared.pause(delay);
             reply
         }
+        Some(Fault::BrokenConnection) => Reply::text(500, "unreachable\n"),
     };
     let reply = if shared.is_datacenter() {
         let id = shared.request_ids.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,5 @@
-//! The fake's OAuth 2 endpoints: the consent page (authorization code with PKCE S256), and
+//! The fake's OAuth 2 endpoints: the consent page (authorization code; PKCE S256 verified on
+//! Data Center only, ignored on Cloud as BCLOUD-23469 says), and
 //! the token endpoint with the authorization code, rotating refresh token, client credentials
 //! and Connect JWT grants. It is strict where Bitbucket may be lenient (a refresh token works
 //! exactly once, a failed code exchange burns the code) so that client bugs show up in tests.
@@ -224,7 +225,12 @@ impl<'a> Exchange<'a> {
         if !redirect_matches {
             return self.reject("redirect_uri does not match the one used to authorize");
         }
-        if let Some(challenge) = &issued.code_challenge {
+        // Only Data Center verifies PKCE; Cloud ignores code_challenge and code_verifier
+        // (Atlassian's open suggestion BCLOUD-23469; bitbucket-api.md), so the fake Cloud must
+        // not prove a protection the real one does not give.
+        if self.datacenter
+            && let Some(challenge) = &issued.code_challenge
+        {
             match self.field("code_verifier") {
                 None => return self.reject("code_verifier is missing"),
                 Some(verifier) if !valid_verifier(verifier) => {

@@ -1,5 +1,6 @@
 //! The few REST endpoints a credential helper calls: Cloud `GET /2.0/user`; Data Center
-//! `whoami`, `profile/recent/repos` (needs a user), `users/{slug}`, `login-options`, and an
+//! `whoami`, `profile/recent/repos` (needs a user), `users/{slug}`, `login-options`, the OAuth
+//! 2.0 provider probe `rest/oauth2/1.0/client`, and an
 //! anonymous-readable `repos` listing (public access on, so "answers 200" proves nothing).
 
 use serde_json::json;
@@ -106,6 +107,13 @@ fn datacenter_answer(shared: &Shared, inner: &str, presented: &Presented, identi
             }
             Reply::json(200, &json!({ "results": options }))
         }
+        // Bitbucket Data Center 7.20+ with its OAuth 2.0 provider: listing clients needs an
+        // administrator (there are none here), so anonymous is 401 and a user 403; without
+        // the provider the path does not exist (bitbucket-api.md; GCM's IsOAuthInstalledAsync).
+        ("/rest/oauth2/1.0/client", _) if shared.state().oauth_provider => match identity {
+            Identity::Anonymous => datacenter_unauthorized(),
+            _ => Reply::json(403, &datacenter_error("You are not permitted to access this resource")),
+        },
         (_, Some("/profile/recent/repos")) => match identity {
             Identity::Anonymous => datacenter_unauthorized(),
             _ => Reply::json(200, &page(Vec::new())),

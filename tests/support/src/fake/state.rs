@@ -146,7 +146,7 @@ pub(crate) struct State {
     pub(crate) dc_project_tokens: Vec<(String, String)>,
     pub(crate) log: Vec<RecordedRequest>,
     pub(crate) faults: Vec<FaultRule>,
-    /// Data Center's login options list an identity provider (`IDP`).
+    /// Data Center's login options list an identity provider (`IDP`) beside `LOGIN_FORM`.
     pub(crate) identity_provider: bool,
     /// How the token endpoint words its answer to a dead refresh token.
     pub(crate) dead_refresh_spelling: super::DeadRefreshSpelling,
@@ -156,6 +156,9 @@ pub(crate) struct State {
     pub(crate) ausername_header: bool,
     /// Data Center's `whoami` answers an empty body to a Bearer token.
     pub(crate) whoami_empty_for_bearer: bool,
+    /// Data Center has its OAuth 2.0 provider (7.20 and later): `rest/oauth2/1.0/client`
+    /// answers 401 to anonymous requests, else 404.
+    pub(crate) oauth_provider: bool,
 }
 
 impl Default for State {
@@ -180,11 +183,12 @@ impl Default for State {
             dc_project_tokens: Vec::new(),
             log: Vec::new(),
             faults: Vec::new(),
-            identity_provider: true,
+            identity_provider: false,
             dead_refresh_spelling: super::DeadRefreshSpelling::InvalidGrant,
             legacy_scopes_field: false,
             ausername_header: true,
             whoami_empty_for_bearer: false,
+            oauth_provider: true,
         }
     }
 }
