@@ -703,3 +703,37 @@ fn embedded_bare_repositories_follow_safe_bare_repository_as_git_does() {
         }
     }
 }
+
+/// A `.git` that is a symbolic link (to a git directory, or to a `gitdir:` file) is followed,
+/// as git's `stat` follows it; `includeIf "gitdir:"` matches the link's path and the real one.
+#[cfg(unix)]
+#[test]
+fn a_dot_git_that_is_a_symbolic_link_is_followed_as_git_follows_it() {
+    for (version, program) in gits() {
+        let mut world = World::new();
+        world.git = program;
+        std::fs::create_dir_all(world.path("store")).unwrap();
+        git(&world.path(""), &["init", "-q", "--separate-git-dir", "store/real.git", "linked"]);
+        world.append("store/real.git/config", "[credential]\n\thelper = linked\n");
+        world.write(
+            "home/.gitconfig",
+            &format!(
+                "[includeIf \"gitdir:{}\"]\n\tpath = ../inc/a\n",
+                world.path("store/real.git").display()
+            ),
+        );
+        world.write("inc/a", "[credential]\n\tnamespace = real\n");
+        std::fs::remove_file(world.path("linked/.git")).unwrap();
+        symlink("../store/real.git", &world.path("linked/.git"));
+        let row = format!("a .git link to a directory ({version})");
+        expect(&mut world, "linked", true, Some("linked"), &row);
+        world.write("store/gitfile", "gitdir: real.git\n");
+        std::fs::remove_file(world.path("linked/.git")).unwrap();
+        symlink("../store/gitfile", &world.path("linked/.git"));
+        // git reads the link's target, but resolves a relative gitdir: from the link's place.
+        let row = format!("a .git link to a gitdir: file ({version})");
+        expect(&mut world, "linked", false, None, &row);
+        world.write("store/gitfile", &format!("gitdir: {}\n", world.path("store/real.git").display()));
+        expect(&mut world, "linked", true, Some("linked"), &row);
+    }
+}
