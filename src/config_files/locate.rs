@@ -203,10 +203,12 @@ pub(super) enum AllowedBare {
 /// git's `is_implicit_bare_repo` (git 2.45 and later): a `.git` directory, or the git
 /// directory of a linked worktree or a submodule inside one.
 fn is_implicit_bare_repo(dir: &Path) -> bool {
-    let text = dir.to_string_lossy();
-    dir.file_name().is_some_and(|name| name == ".git")
-        || text.contains("/.git/worktrees/")
-        || text.contains("/.git/modules/")
+    let names: Vec<&std::ffi::OsStr> = dir.iter().collect();
+    // `/.git/worktrees/` and `/.git/modules/` with something after them, as git's `strstr`.
+    let inside = names
+        .windows(3)
+        .any(|w| w[0] == ".git" && (w[1] == "worktrees" || w[1] == "modules") && !w[2].is_empty());
+    dir.file_name().is_some_and(|name| name == ".git") || inside
 }
 
 /// The git directory a `.git` entry names, as git's `read_gitfile_gently` (which follows a
@@ -424,4 +426,19 @@ fn worktree_config_enabled(config: &Path) -> Result<bool, Unsupported> {
         }
     }
     Ok(worktree_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implicit_bare_repositories_are_the_ones_git_names() {
+        for implicit in ["/p/.git", "/p/.git/worktrees/wt", "/p/.git/modules/sub", "/p/.git/modules/a/b"] {
+            assert!(is_implicit_bare_repo(Path::new(implicit)), "{implicit}");
+        }
+        for embedded in ["/p/vendor/lib.git", "/p/.git/worktrees", "/p/.gitx", "/p/x.git/modules/m", "/"] {
+            assert!(!is_implicit_bare_repo(Path::new(embedded)), "{embedded}");
+        }
+    }
 }
