@@ -17,6 +17,8 @@ struct World {
     dir: tempfile::TempDir,
     env: BTreeMap<String, String>,
     cwd: PathBuf,
+    /// The git compared with (`git` on `PATH` unless a test picks another).
+    git: PathBuf,
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -53,7 +55,7 @@ impl World {
         env.insert("GIT_CONFIG_NOSYSTEM".into(), "1".into());
         env.insert("GIT_CEILING_DIRECTORIES".into(), root.display().to_string());
         env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
-        World { cwd: root.join("elsewhere"), dir, env }
+        World { cwd: root.join("elsewhere"), dir, env, git: PathBuf::from("git") }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -76,7 +78,7 @@ impl World {
     }
 
     fn run_git(&self, section: &str, url: &str) -> Result<Vec<u8>, String> {
-        let out = Command::new("git")
+        let out = Command::new(&self.git)
             .args(["config", "--null", "--get-urlmatch", section, url])
             .current_dir(&self.cwd)
             .env_clear()
@@ -431,4 +433,307 @@ fn unusual_syntax_and_repository_shapes_match_git() {
     world.cwd = world.path("repo");
     world.set_env("GIT_DIR", "../bare.git");
     check(&world, true);
+}
+
+/// The gits to compare the planted shapes with: the one on `PATH`, and the others where
+/// issue 22 asks for them (git 2.47 in `/usr/local/bin`, Debian's 2.39 in `/usr/bin`), each
+/// version once.
+fn gits() -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for candidate in ["git", "/usr/local/bin/git", "/usr/bin/git"] {
+        let Ok(out) = Command::new(candidate).arg("--version").output() else { continue };
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !found.iter().any(|(v, _)| *v == version) {
+            found.push((version, PathBuf::from(candidate)));
+        }
+    }
+    assert!(!found.is_empty(), "no git to compare with");
+    found
+}
+
+/// Two URLs are enough here: what varies is the repository, not the matching.
+const FEW_URLS: &[&str] = &["https://bitbucket.org/", "http://127.0.0.1:7990/scm/x.git"];
+
+/// Compare in `cwd`; `must_answer` says the reader may not decline; `git_says` is what git's
+/// own `credential.helper` answer must contain there (proof that the row means what it
+/// says), or `None` when git must fail there.
+fn expect(world: &mut World, cwd: &str, must_answer: bool, git_says: Option<&str>, row: &str) {
+    world.cwd = world.path(cwd);
+    let git = world.run_git("credential", "https://bitbucket.org/");
+    match (git_says, &git) {
+        (Some(value), Ok(out)) => {
+            let out = String::from_utf8_lossy(out);
+            assert!(
+                out.contains(&format!("credential.helper\n{value}\0")),
+                "{row} in {cwd}: git says {out:?}"
+            );
+        }
+        (None, Err(_)) => {}
+        (expected, got) => panic!("{row} in {cwd}: git was expected to say {expected:?}, got {got:?}"),
+    }
+    let answered = world.compare(FEW_URLS);
+    if must_answer {
+        assert_eq!(answered, 2 * FEW_URLS.len(), "{row} in {cwd}: the reader declined");
+    }
+}
+
+/// A file planted in `repo/tools`: a `HEAD`, `objects` or `refs` of some shape.
+enum Planted {
+    Text(Vec<u8>),
+    Link(&'static str),
+    Dir,
+    File(u32),
+    Missing,
+}
+
+fn plant(path: &Path, what: &Planted) {
+    match what {
+        Planted::Text(bytes) => std::fs::write(path, bytes).unwrap(),
+        Planted::Link(target) => symlink(target, path),
+        Planted::Dir => std::fs::create_dir_all(path).unwrap(),
+        Planted::File(mode) => {
+            std::fs::write(path, "").unwrap();
+            set_mode(path, *mode);
+        }
+        Planted::Missing => {}
+    }
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, path: &Path) {
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Issue 22's table: a directory planted in a project (`repo/tools`, with a `config` of its
+/// own) is a git directory exactly when git's `is_git_directory` says so — `HEAD` validated
+/// as `validate_headref` does (a link into `refs/`, `ref:` and optional white space and
+/// `refs/`, or an object id, in the first 255 bytes), `objects` and `refs` that git can
+/// search — seen from inside it, from below it and through a `.git` file naming it.
+#[cfg(unix)]
+#[test]
+fn planted_git_directories_are_judged_as_git_judges_them() {
+    let hex = "0123456789abcdef0123456789abcdef01234567";
+    let mut far_ref = b"ref:".to_vec();
+    far_ref.extend(std::iter::repeat_n(b' ', 260));
+    far_ref.extend(b"refs/heads/main\n");
+    let symref = || Planted::Text(b"ref: refs/heads/main\n".to_vec());
+    let text = |t: &str| Planted::Text(t.as_bytes().to_vec());
+    let rows: Vec<(&str, Planted, Planted, Planted, bool)> = vec![
+        ("HEAD junk", text("junk\n"), Planted::Dir, Planted::Dir, false),
+        ("HEAD empty", text(""), Planted::Dir, Planted::Dir, false),
+        ("HEAD a symlink elsewhere", Planted::Link("../.git/HEAD"), Planted::Dir, Planted::Dir, false),
+        ("HEAD a symlink into refs/", Planted::Link("refs/heads/main"), Planted::Dir, Planted::Dir, true),
+        (
+            "HEAD a symlink through refs/",
+            Planted::Link("refs/../../.git/HEAD"),
+            Planted::Dir,
+            Planted::Dir,
+            true,
+        ),
+        ("HEAD a directory", Planted::Dir, Planted::Dir, Planted::Dir, false),
+        ("no HEAD", Planted::Missing, Planted::Dir, Planted::Dir, false),
+        ("HEAD a symbolic ref", symref(), Planted::Dir, Planted::Dir, true),
+        ("HEAD ref: without a space", text("ref:refs/heads/main"), Planted::Dir, Planted::Dir, true),
+        ("HEAD ref: and git's white space", text("ref:\t\r\n refs/x"), Planted::Dir, Planted::Dir, true),
+        ("HEAD ref: and a vertical tab", text("ref:\x0brefs/heads/main"), Planted::Dir, Planted::Dir, false),
+        ("HEAD ref: outside refs/", text("ref: heads/main\n"), Planted::Dir, Planted::Dir, false),
+        ("HEAD ref: past 255 bytes", Planted::Text(far_ref), Planted::Dir, Planted::Dir, false),
+        (
+            "HEAD a NUL first",
+            Planted::Text(b"\0ref: refs/heads/main\n".to_vec()),
+            Planted::Dir,
+            Planted::Dir,
+            false,
+        ),
+        ("HEAD an object id", text(&format!("{hex}\n")), Planted::Dir, Planted::Dir, true),
+        ("HEAD an upper-case object id", text(&hex.to_uppercase()), Planted::Dir, Planted::Dir, true),
+        ("HEAD an object id and junk", text(&format!("{hex}junk")), Planted::Dir, Planted::Dir, true),
+        ("HEAD a SHA-256 object id", text(&format!("{hex}{}", &hex[..24])), Planted::Dir, Planted::Dir, true),
+        ("HEAD a short object id", text(&format!("{}\n", &hex[..39])), Planted::Dir, Planted::Dir, false),
+        ("objects/ a file", symref(), Planted::File(0o644), Planted::Dir, false),
+        ("objects/ an executable file", symref(), Planted::File(0o755), Planted::Dir, true),
+        ("objects/ missing", symref(), Planted::Missing, Planted::Dir, false),
+        ("refs/ a file", symref(), Planted::Dir, Planted::File(0o644), false),
+    ];
+    for (version, program) in gits() {
+        eprintln!("comparing with {version} ({})", program.display());
+        let mut world = World::new();
+        world.git = program;
+        world.append("repo/.git/config", "[credential]\n\thelper = repo\n");
+        for (row, head, objects, refs, valid) in &rows {
+            let tools = world.path("repo/tools");
+            let _ = std::fs::remove_dir_all(&tools);
+            std::fs::create_dir_all(tools.join("sub")).unwrap();
+            plant(&tools.join("HEAD"), head);
+            plant(&tools.join("objects"), objects);
+            plant(&tools.join("refs"), refs);
+            world.write("repo/tools/config", "[credential]\n\thelper = planted\n");
+            world.write("repo/gitfile/.git", "gitdir: ../tools\n");
+            let found = if *valid { "planted" } else { "repo" };
+            let row = format!("{row} ({version})");
+            expect(&mut world, "repo/tools", true, Some(found), &row);
+            expect(&mut world, "repo/tools/sub", true, Some(found), &row);
+            // A .git file naming a directory git does not take for one is fatal to git.
+            expect(&mut world, "repo/gitfile", *valid, valid.then_some("planted"), &row);
+        }
+    }
+}
+
+/// Issue 22's table: an embedded bare repository (`repo/vendor/lib.git`) found by walking up
+/// is used or ignored as `safe.bareRepository` says, read as git reads it — from the system,
+/// global and command-line configuration only (with includes, without `includeIf "gitdir:"`,
+/// which has no repository to match then), the last value winning, any other value fatal —
+/// while one named by a `.git` file is always used. Inside the `.git` directory of a project
+/// (and its `worktrees/`), git 2.39 refuses what git 2.45 and later allow under `explicit`:
+/// the reader declines there, leaving it to the git at hand.
+#[cfg(unix)]
+#[test]
+fn embedded_bare_repositories_follow_safe_bare_repository_as_git_does() {
+    // (row, global config, system config, command line, what git uses in lib.git)
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+        Option<&'static str>,
+    );
+    let rows: Vec<Row> = vec![
+        ("unset", "", "", None, Some("bare")),
+        ("global all", "[safe]\n\tbareRepository = all\n", "", None, Some("bare")),
+        ("global explicit", "[safe]\n\tbareRepository = explicit\n", "", None, Some("global")),
+        ("global explicit, quoted", "[SAFE]\n\tBareRepository = \"explicit\"\n", "", None, Some("global")),
+        ("system explicit", "", "[safe]\n\tbareRepository = explicit\n", None, Some("global")),
+        (
+            "system explicit, global all",
+            "[safe]\n\tbareRepository = all\n",
+            "[safe]\n\tbareRepository = explicit\n",
+            None,
+            Some("bare"),
+        ),
+        (
+            "global explicit, -c all",
+            "[safe]\n\tbareRepository = explicit\n",
+            "",
+            Some(("PARAMETERS", "all")),
+            Some("bare"),
+        ),
+        (
+            "global all, GIT_CONFIG_COUNT explicit",
+            "[safe]\n\tbareRepository = all\n",
+            "",
+            Some(("COUNT", "explicit")),
+            Some("global"),
+        ),
+        ("explicit in an include", "[include]\n\tpath = ../inc/a\n", "", None, Some("global")),
+        (
+            "explicit in an includeIf gitdir:",
+            "[includeIf \"gitdir:**/lib.git\"]\n\tpath = ../inc/a\n",
+            "",
+            None,
+            Some("bare"),
+        ),
+        ("global bogus", "[safe]\n\tbareRepository = bogus\n", "", None, None),
+        ("global Explicit", "[safe]\n\tbareRepository = Explicit\n", "", None, None),
+        (
+            "global bogus, then all",
+            "[safe]\n\tbareRepository = bogus\n\tbareRepository = all\n",
+            "",
+            None,
+            None,
+        ),
+        ("in a subsection", "[safe \"x\"]\n\tbareRepository = explicit\n", "", None, Some("bare")),
+    ];
+    for (version, program) in gits() {
+        eprintln!("comparing with {version} ({})", program.display());
+        for (row, global, system, command_line, in_bare) in &rows {
+            let mut world = World::new();
+            world.git = program.clone();
+            git(&world.path("repo"), &["init", "-q", "--bare", "vendor/lib.git"]);
+            // The repository's own word does not count: git reads the setting only from
+            // protected configuration.
+            world.append(
+                "repo/vendor/lib.git/config",
+                "[credential]\n\thelper = bare\n[safe]\n\tbareRepository = explicit\n",
+            );
+            world.append(
+                "repo/.git/config",
+                "[credential]\n\thelper = repo\n[safe]\n\tbareRepository = explicit\n",
+            );
+            world.write("repo/gitfile/.git", "gitdir: ../vendor/lib.git\n");
+            world.write("inc/a", "[safe]\n\tbareRepository = explicit\n");
+            world.write("home/.gitconfig", &format!("[credential]\n\thelper = global\n{global}"));
+            world.write("etc/gitconfig", system);
+            world.set_env("GIT_CONFIG_SYSTEM", &world.path("etc/gitconfig").display().to_string());
+            world.env.remove("GIT_CONFIG_NOSYSTEM");
+            match command_line {
+                Some(("PARAMETERS", value)) => {
+                    world.set_env("GIT_CONFIG_PARAMETERS", &format!("'safe.bareRepository'='{value}'"))
+                }
+                Some((_, value)) => {
+                    world.set_env("GIT_CONFIG_COUNT", "1");
+                    world.set_env("GIT_CONFIG_KEY_0", "safe.bareRepository");
+                    world.set_env("GIT_CONFIG_VALUE_0", value);
+                }
+                None => {}
+            }
+            let row = format!("{row} ({version})");
+            let explicit = *in_bare == Some("global");
+            expect(&mut world, "repo/vendor/lib.git", in_bare.is_some(), *in_bare, &row);
+            expect(&mut world, "repo/vendor/lib.git/refs/heads", in_bare.is_some(), *in_bare, &row);
+            // A .git file names it: discovered, not a bare repository found by walking up.
+            expect(&mut world, "repo/gitfile", true, Some("bare"), &row);
+            // GIT_DIR names it: always used.
+            world.set_env("GIT_DIR", &world.path("repo/vendor/lib.git").display().to_string());
+            expect(&mut world, "elsewhere", true, Some("bare"), &row);
+            world.env.remove("GIT_DIR");
+            // A project's own .git directory, and a linked worktree's: git's versions differ.
+            for cwd in ["repo/.git", "repo/.git/refs", "repo/.git/worktrees/wt"] {
+                world.cwd = world.path(cwd);
+                let answered = world.compare(FEW_URLS);
+                if in_bare.is_some() && !explicit {
+                    assert_eq!(answered, 2 * FEW_URLS.len(), "{row} in {cwd}: the reader declined");
+                }
+            }
+        }
+    }
+}
+
+/// A `.git` that is a symbolic link (to a git directory, or to a `gitdir:` file) is followed,
+/// as git's `stat` follows it; `includeIf "gitdir:"` matches the link's path and the real one.
+#[cfg(unix)]
+#[test]
+fn a_dot_git_that_is_a_symbolic_link_is_followed_as_git_follows_it() {
+    for (version, program) in gits() {
+        let mut world = World::new();
+        world.git = program;
+        std::fs::create_dir_all(world.path("store")).unwrap();
+        git(&world.path(""), &["init", "-q", "--separate-git-dir", "store/real.git", "linked"]);
+        world.append("store/real.git/config", "[credential]\n\thelper = linked\n");
+        world.write(
+            "home/.gitconfig",
+            &format!(
+                "[includeIf \"gitdir:{}\"]\n\tpath = ../inc/a\n",
+                world.path("store/real.git").display()
+            ),
+        );
+        world.write("inc/a", "[credential]\n\tnamespace = real\n");
+        std::fs::remove_file(world.path("linked/.git")).unwrap();
+        symlink("../store/real.git", &world.path("linked/.git"));
+        let row = format!("a .git link to a directory ({version})");
+        expect(&mut world, "linked", true, Some("linked"), &row);
+        world.write("store/gitfile", "gitdir: real.git\n");
+        std::fs::remove_file(world.path("linked/.git")).unwrap();
+        symlink("../store/gitfile", &world.path("linked/.git"));
+        // git reads the link's target, but resolves a relative gitdir: from the link's place.
+        let row = format!("a .git link to a gitdir: file ({version})");
+        expect(&mut world, "linked", false, None, &row);
+        world.write("store/gitfile", &format!("gitdir: {}\n", world.path("store/real.git").display()));
+        expect(&mut world, "linked", true, Some("linked"), &row);
+    }
 }

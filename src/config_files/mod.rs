@@ -106,6 +106,48 @@ pub(crate) fn get_urlmatch(section: &str, url: &str, env: &Env, cwd: &Path) -> R
     Ok(format(section, &matches))
 }
 
+/// `safe.bareRepository` as git's `get_allowed_bare_repo` reads it: from protected
+/// configuration only (`protected`: the system and global files, with their includes; then
+/// `git -c`), never from a repository's; the last value wins. A value other than `explicit`
+/// or `all` (git dies of one, and crashes on a key without a value) is left to git.
+fn allowed_bare_repo(
+    env: &Env,
+    protected: &[locate::ConfigFile],
+) -> Result<locate::AllowedBare, Unsupported> {
+    let home = env("HOME").filter(|h| !h.is_empty());
+    let mut values: Vec<Option<String>> = Vec::new();
+    for file in protected {
+        let Some(config) = load(file, None, home.as_deref().map(Path::new))? else { continue };
+        check_includes(&config, home.is_some())?;
+        for section in config.sections() {
+            let header = section.header();
+            if !header.name().eq_ignore_ascii_case(b"safe") || header.subsection_name().is_some() {
+                continue;
+            }
+            let keys = section.value_names().filter(|n| n.eq_ignore_ascii_case("bareRepository")).count();
+            let found = section.values("bareRepository");
+            if found.len() != keys {
+                return Err(Unsupported::new("safe.bareRepository without a value"));
+            }
+            values.extend(found.into_iter().map(|v| Some(v.to_string())));
+        }
+    }
+    for entry in params::command_line_entries(env)? {
+        if entry.section == "safe" && entry.subsection.is_none() && entry.name == "barerepository" {
+            values.push(entry.value);
+        }
+    }
+    let mut allowed = locate::AllowedBare::All;
+    for value in values {
+        allowed = match value.as_deref() {
+            Some("explicit") => locate::AllowedBare::Explicit,
+            Some("all") => locate::AllowedBare::All,
+            _ => return Err(Unsupported::new("a safe.bareRepository value git does not accept")),
+        };
+    }
+    Ok(allowed)
+}
+
 /// Parse one file with its includes; `None` when it does not exist.
 fn load(
     file: &locate::ConfigFile,
