@@ -645,6 +645,10 @@ fn gpg_store_refuses_to_encrypt_without_a_signature_when_a_signing_key_is_set() 
 
     assert_store_refused(&env, &long_token("unsigned"), ".gpg-id.sig", &[&pass.dir]);
     assert!(!pass.dir.join("git-credential-bitbucket").exists(), "something was written");
+    let output = env.command(HELPER).args(["diagnose", &format!("http://{HOST}")]).output().expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let gpg = text.lines().find(|l| l.trim_start().starts_with("gpg ")).unwrap_or_default();
+    assert!(gpg.contains("not usable") && gpg.contains(".gpg-id.sig does not exist"), "{text}");
     assert!(!pass_insert_works(&env, "by-pass/entry"), "pass refuses it too");
 }
 
