@@ -220,6 +220,8 @@ struct ProcessSettings {
     /// The `pass` password store: `PASSWORD_STORE_DIR`, else `~/.password-store`; empty
     /// when neither is known.
     password_store: PathBuf,
+    /// `PASSWORD_STORE_SIGNING_KEY`, unset when empty (as `pass` treats it).
+    password_store_signing_key: Option<String>,
     gpg_tty_set: bool,
 }
 
@@ -246,6 +248,7 @@ impl ProcessSettings {
         ProcessSettings {
             gpg_tty_set: env("GPG_TTY").is_some(),
             password_store,
+            password_store_signing_key: set("PASSWORD_STORE_SIGNING_KEY"),
             paths,
             // git's own rule: anything but a false value allows prompting.
             terminal_prompt: env("GIT_TERMINAL_PROMPT").is_none_or(|v| parse_bool(&v) != Some(false)),
@@ -410,6 +413,7 @@ impl RawSettings {
             plaintext_path,
             cache_options,
             password_store_dir,
+            password_store_signing_key: self.process.password_store_signing_key.clone(),
             gpg_tty_set: self.process.gpg_tty_set,
             namespace: self.namespace()?,
             interactive,
@@ -720,6 +724,10 @@ pub struct Settings {
     pub cache_options: Vec<String>,
     /// Root of the `pass` password store (the `gpg` store).
     pub password_store_dir: PathBuf,
+    /// `PASSWORD_STORE_SIGNING_KEY` (`None` when unset or empty): the fingerprints one of
+    /// which must have signed `.gpg-id` (in `.gpg-id.sig`) before the `gpg` store encrypts to
+    /// the keys it names, as `pass` requires.
+    pub password_store_signing_key: Option<String>,
     /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
     pub gpg_tty_set: bool,
     /// Prefix of store keys.
@@ -832,18 +840,21 @@ mod tests {
         let env = |k: &str| match k {
             "HOME" => Some("/h".to_owned()),
             "PASSWORD_STORE_DIR" => Some("~/pw".to_owned()),
+            "PASSWORD_STORE_SIGNING_KEY" => Some("AB12 CD34".to_owned()),
             _ => None,
         };
         let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
         let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
         assert_eq!(s.store, StoreKind::Gpg);
         assert_eq!(s.password_store_dir, PathBuf::from("/h/pw"));
+        assert_eq!(s.password_store_signing_key.as_deref(), Some("AB12 CD34"));
         assert_eq!(s.cache_options, ["--timeout=60", "--socket=/h/s"]);
         let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
         let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &home)
             .validate(None)
             .unwrap();
         assert_eq!((s.store, s.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
+        assert_eq!(s.password_store_signing_key, None);
         assert!(s.cache_options.is_empty());
     }
 

@@ -433,3 +433,255 @@ fn gpg_passphrase_is_asked_by_pinentry_on_the_terminal_git_runs_in() {
     let answer = std::fs::read_to_string(&out).expect("fill output");
     assert!(answer.contains(&format!("password={token}\n")), "fill answered {} bytes", answer.len());
 }
+
+/// Runs the helper's `store` (or `get`, without a password) for alice directly, as git would.
+fn helper(env: &GitEnv, op: &str, password: Option<&str>) -> std::process::Output {
+    let mut input = format!("protocol=http\nhost={HOST}\nusername=alice\n");
+    if let Some(password) = password {
+        input.push_str(&format!("password={password}\n"));
+    }
+    let mut cmd = env.command(HELPER);
+    cmd.arg(op);
+    run_with_input(cmd, input)
+}
+
+/// `store` of `password` ends with exit 1 and one line naming `why`, having changed nothing
+/// under `dirs` (files, directories and symlinks, without following links).
+fn assert_store_refused(env: &GitEnv, password: &str, why: &str, dirs: &[&Path]) {
+    let before: Vec<_> = dirs.iter().map(|d| snapshot(d)).collect();
+    let output = helper(env, "store", Some(password));
+    assert_one_line_error(&output, 1, "store");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(why), "expected {why:?} in: {stderr}");
+    let after: Vec<_> = dirs.iter().map(|d| snapshot(d)).collect();
+    assert_eq!(before, after, "the refused store changed something");
+    assert!(files_holding(&env.home(), password.as_bytes()).is_empty(), "the secret reached a file");
+}
+
+/// Every entry under `dir` (not following symlinks): path, kind, and the bytes of a file or
+/// the target of a symlink.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        use std::os::unix::fs::PermissionsExt;
+        let mode = format!("{:o}", meta.permissions().mode());
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).expect("read link");
+            found.push((path, format!("link {mode}"), target.into_os_string().into_encoded_bytes()));
+        } else if meta.is_dir() {
+            found.push((path.clone(), format!("dir {mode}"), Vec::new()));
+            found.extend(snapshot(&path));
+        } else {
+            found.push((path.clone(), format!("file {mode}"), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    found
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A 0700 directory `name` in HOME, outside the password store.
+fn private_dir_in_home(env: &GitEnv, name: &str) -> PathBuf {
+    let dir = env.home().join(name);
+    std::fs::create_dir(&dir).expect("create dir");
+    set_mode(&dir, 0o700);
+    dir
+}
+
+#[test]
+fn gpg_store_refuses_symlinked_folders_and_writes_nothing_through_them() {
+    let namespace = "gpg-symlinked-folder";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let elsewhere = private_dir_in_home(&env, "elsewhere");
+    let folder = pass.dir.join("git-credential-bitbucket");
+
+    // The helper's own folder in the password store is a symlink.
+    std::os::unix::fs::symlink(&elsewhere, &folder).expect("symlink");
+    assert_store_refused(&env, &long_token("folder-link"), "symlink", &[&pass.dir, &elsewhere]);
+    assert!(snapshot(&elsewhere).is_empty(), "something was written through the symlink");
+
+    // A per-service folder is a symlink.
+    std::fs::remove_file(&folder).expect("remove link");
+    std::fs::create_dir(&folder).expect("create folder");
+    set_mode(&folder, 0o700);
+    let service = pass.dir.join(pass_name(namespace)).parent().expect("service folder").to_path_buf();
+    std::os::unix::fs::symlink(&elsewhere, &service).expect("symlink");
+    assert_store_refused(&env, &long_token("service-link"), "symlink", &[&pass.dir, &elsewhere]);
+    assert!(snapshot(&elsewhere).is_empty(), "something was written through the symlink");
+
+    // An entry planted in the linked folder is not read either.
+    std::fs::remove_file(&service).expect("remove link");
+    let token = long_token("through-link");
+    approve(&env, &token, "");
+    std::fs::rename(&service, elsewhere.join("moved")).expect("move the service folder");
+    std::os::unix::fs::symlink(elsewhere.join("moved"), &service).expect("symlink");
+    let output = helper(&env, "get", None);
+    assert_one_line_error(&output, 1, "get through a symlinked folder");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("symlink"), "{output:?}");
+}
+
+#[test]
+fn gpg_store_never_reads_or_writes_an_entry_file_through_a_symlink() {
+    let namespace = "gpg-symlinked-entry";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let elsewhere = private_dir_in_home(&env, "elsewhere");
+    let token = long_token("entry-link");
+    approve(&env, &token, "");
+    let entry = pass.dir.join(format!("{}.gpg", pass_name(namespace)));
+    let target = elsewhere.join("alice.gpg");
+    std::fs::rename(&entry, &target).expect("move the entry");
+    std::os::unix::fs::symlink(&target, &entry).expect("symlink");
+
+    let output = helper(&env, "get", None);
+    assert_one_line_error(&output, 1, "get through a symlinked entry");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("symlink"), "{output:?}");
+    assert_store_refused(&env, &long_token("entry-link-2"), "symlink", &[&pass.dir, &elsewhere]);
+}
+
+#[test]
+fn gpg_store_refuses_folders_others_can_write_and_leaves_the_store_unchanged() {
+    let namespace = "gpg-open-folder";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let token = long_token("open-folder");
+    approve(&env, &token, "");
+    let folder = pass.dir.join("git-credential-bitbucket");
+    let service = pass.dir.join(pass_name(namespace)).parent().expect("service folder").to_path_buf();
+
+    for (dir, mode) in [(&pass.dir, 0o777), (&folder, 0o777), (&service, 0o770), (&folder, 0o1777)] {
+        set_mode(dir, mode);
+        assert_store_refused(&env, &long_token("open-2"), "can be written by other users", &[&pass.dir]);
+        let output = helper(&env, "get", None);
+        assert_one_line_error(&output, 1, &format!("get with {} mode {mode:o}", dir.display()));
+        set_mode(dir, 0o700);
+    }
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()), "the store was left as it was");
+}
+
+#[test]
+fn gpg_store_follows_a_password_store_that_is_a_symlink_to_a_private_directory() {
+    // People keep ~/.password-store in a synced folder and link it; pass follows the link.
+    let namespace = "gpg-linked-root";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let synced = env.home().join("synced");
+    std::fs::rename(&pass.dir, &synced).expect("move the store");
+    std::os::unix::fs::symlink(&synced, &pass.dir).expect("symlink");
+    let token = long_token("linked-root");
+
+    approve(&env, &token, "");
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()));
+    assert!(synced.join(format!("{}.gpg", pass_name(namespace))).is_file());
+}
+
+impl PassStore {
+    /// The fingerprint of the key with user id `email`, generating it first when `generate`.
+    fn fingerprint(&self, env: &GitEnv, email: &str, generate: bool) -> String {
+        if generate {
+            let uid = format!("Other <{email}>");
+            self.run(
+                env,
+                "gpg",
+                &["--batch", "--passphrase", "", "--quick-gen-key", &uid, "default", "default", "never"],
+                "",
+            );
+        }
+        let listed = self.run(env, "gpg", &["--batch", "--with-colons", "--list-keys", email], "");
+        let fpr = listed.lines().find_map(|l| l.strip_prefix("fpr:")).expect("a fingerprint line");
+        fpr.trim_matches(':').to_owned()
+    }
+}
+
+/// A store initialised by `pass init` with `PASSWORD_STORE_SIGNING_KEY` set to the key's own
+/// fingerprint (so pass signs `.gpg-id`), which stays set for the helper.
+fn signed_store(namespace: &str) -> (GitEnv, PassStore, String) {
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, false);
+    let fpr = pass.fingerprint(&env, KEY_ID, false);
+    env.set_env("PASSWORD_STORE_SIGNING_KEY", &fpr);
+    pass.run(&env, "pass", &["init", KEY_ID], "");
+    assert!(pass.dir.join(".gpg-id.sig").is_file(), "pass init signed nothing");
+    (env, pass, fpr)
+}
+
+/// `pass insert` with the environment: whether pass accepted the store's `.gpg-id`.
+fn pass_insert_works(env: &GitEnv, name: &str) -> bool {
+    let mut cmd = env.command("pass");
+    cmd.args(["insert", "--multiline", name]);
+    run_with_input(cmd, "by-pass\n").status.success()
+}
+
+#[test]
+fn gpg_store_accepts_a_gpg_id_signed_by_the_signing_key_as_pass_does() {
+    let namespace = "gpg-signed";
+    let (env, pass, _) = signed_store(namespace);
+    let token = long_token("signed");
+
+    approve(&env, &token, "");
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()));
+    let shown = pass.run(&env, "pass", &["show", &pass_name(namespace)], "");
+    assert_eq!(shown.lines().next(), Some(token.as_str()));
+    assert!(pass_insert_works(&env, "by-pass/entry"), "pass refused its own signature");
+}
+
+#[test]
+fn gpg_store_refuses_to_encrypt_without_a_signature_when_a_signing_key_is_set() {
+    let namespace = "gpg-unsigned";
+    let mut env = git_env("gpg", namespace);
+    let pass = PassStore::new(&mut env, true);
+    let fpr = pass.fingerprint(&env, KEY_ID, false);
+    env.set_env("PASSWORD_STORE_SIGNING_KEY", &fpr);
+    assert!(!pass.dir.join(".gpg-id.sig").exists());
+
+    assert_store_refused(&env, &long_token("unsigned"), ".gpg-id.sig", &[&pass.dir]);
+    assert!(!pass.dir.join("git-credential-bitbucket").exists(), "something was written");
+    let output = env.command(HELPER).args(["diagnose", &format!("http://{HOST}")]).output().expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let gpg = text.lines().find(|l| l.trim_start().starts_with("gpg ")).unwrap_or_default();
+    assert!(gpg.contains("not usable") && gpg.contains(".gpg-id.sig does not exist"), "{text}");
+    assert!(!pass_insert_works(&env, "by-pass/entry"), "pass refuses it too");
+}
+
+#[test]
+fn gpg_store_refuses_a_gpg_id_changed_after_signing() {
+    let namespace = "gpg-changed-id";
+    let (env, pass, _) = signed_store(namespace);
+    let token = long_token("before-change");
+    approve(&env, &token, "");
+    // A key gpg has, so that only the signature check can refuse it.
+    let attacker = "attacker@example.invalid";
+    pass.fingerprint(&env, attacker, true);
+    let id = pass.dir.join(".gpg-id");
+    let mut text = std::fs::read_to_string(&id).expect("read .gpg-id");
+    text.push_str(&format!("{attacker}\n"));
+    std::fs::write(&id, text).expect("write .gpg-id");
+
+    assert_store_refused(&env, &long_token("after-change"), "not a valid signature", &[&pass.dir]);
+    assert_eq!(fill(&env).as_deref(), Some(token.as_str()), "the stored token is still answered");
+    assert!(!pass_insert_works(&env, "by-pass/entry"), "pass refuses it too");
+}
+
+#[test]
+fn gpg_store_refuses_a_gpg_id_signed_by_another_key() {
+    let namespace = "gpg-other-signer";
+    let (env, pass, _) = signed_store(namespace);
+    let other = "other-signer@example.invalid";
+    pass.fingerprint(&env, other, true);
+    let id = pass.dir.join(".gpg-id");
+    let id_arg = id.to_str().expect("UTF-8 path");
+    pass.run(&env, "gpg", &["--batch", "--yes", "--default-key", other, "--detach-sign", id_arg], "");
+
+    assert_store_refused(&env, &long_token("other-signer"), "not a valid signature", &[&pass.dir]);
+    assert!(!pass.dir.join("git-credential-bitbucket").exists(), "something was written");
+    assert!(!pass_insert_works(&env, "by-pass/entry"), "pass refuses it too");
+}

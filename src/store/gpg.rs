@@ -8,9 +8,20 @@
 //! Decrypting uses gpg-agent (and its pinentry) as gpg always does. The plaintext travels only
 //! through pipes to and from `gpg`: it must never be written to disk, put in `gpg`'s
 //! arguments or environment, or into an error message.
+//!
+//! Another local user must not be able to plant an entry (a token of their choosing), a
+//! `.gpg-id` (their key, which then receives every secret) or a symlink: the password store's
+//! root, this helper's folder and each per-service folder must belong to the user and be
+//! writable by nobody else, as the plaintext store's directory. The root may be a symlink
+//! (people link `~/.password-store` into a synced folder, and `pass` follows it) of the user's
+//! own, to such a directory; the folders below it are this helper's and must be real
+//! directories. An entry file is opened without following a symlink and handed to `gpg` as
+//! that open file. With `PASSWORD_STORE_SIGNING_KEY` set, the `.gpg-id` that names the
+//! recipients must carry a valid signature by one of those keys in `.gpg-id.sig`, as `pass`
+//! requires, or nothing is encrypted.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,12 +41,22 @@ const INSTALL_HINT: &str =
 pub struct GpgStore {
     root: PathBuf,
     find_terminal: bool,
+    /// `PASSWORD_STORE_SIGNING_KEY` as `pass` reads it: fingerprints separated by white space.
+    signing_keys: Option<String>,
 }
 
 impl GpgStore {
     /// A store whose password store is `root` (`~/.password-store` for `pass`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        GpgStore { root: root.into(), find_terminal: false }
+        GpgStore { root: root.into(), find_terminal: false, signing_keys: None }
+    }
+
+    /// Require, as `pass` does when `PASSWORD_STORE_SIGNING_KEY` is set (`keys`, fingerprints
+    /// separated by white space; empty counts as unset), a valid signature of `.gpg-id` by one
+    /// of `keys` in `.gpg-id.sig` before encrypting to the keys `.gpg-id` names.
+    pub fn with_signing_keys(mut self, keys: Option<String>) -> Self {
+        self.signing_keys = keys.filter(|k| !k.is_empty());
+        self
     }
 
     /// Point gpg-agent's pinentry at the terminal git runs in (when `GPG_TTY` is not set:
@@ -53,10 +74,64 @@ impl GpgStore {
             .join(format!("{}.gpg", encode_name(&key.account)))
     }
 
-    /// Whether gpg runs and a `.gpg-id` names the keys to encrypt to: the key ids.
+    /// Whether gpg runs, the folders are safe and a `.gpg-id` (signed, when signing keys are
+    /// set) names the keys to encrypt to: the key ids.
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
         self.gpg(Command::new("gpg").arg("--version"), None)?;
-        self.recipients(&self.root.join(FOLDER))
+        let folder = self.root.join(FOLDER);
+        self.check_folders(&folder)?;
+        self.recipients(&folder)
+    }
+
+    /// Check the password store's root and each folder from it down to `dir` (this helper's
+    /// folder or a per-service folder in it): `Ok(false)` at the first that does not exist,
+    /// an error for one that another user could change (see the module documentation).
+    fn check_folders(&self, dir: &Path) -> Result<bool, StoreError> {
+        if !self.check_root()? {
+            return Ok(false);
+        }
+        let mut current = self.root.clone();
+        for part in dir.strip_prefix(&self.root).unwrap_or(Path::new("")).components() {
+            current.push(part);
+            match crate::paths::unshared_dir(&current) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(unsafe_dir(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The root: a directory of the user's own that nobody else can write, or a symlink of
+    /// the user's own to one. `Ok(false)` when it does not exist.
+    fn check_root(&self) -> Result<bool, StoreError> {
+        let meta = match fs::symlink_metadata(&self.root) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_failed(&self.root, e)),
+        };
+        if !meta.file_type().is_symlink() {
+            crate::paths::unshared_dir(&self.root).map_err(unsafe_dir)?;
+            return Ok(true);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.uid() != crate::paths::current_uid() {
+                return Err(unsafe_dir(std::io::Error::other(format!(
+                    "{} is a symlink that belongs to another user (uid {}); refusing to follow it",
+                    self.root.display(),
+                    meta.uid()
+                ))));
+            }
+        }
+        let target = match fs::canonicalize(&self.root) {
+            Ok(target) => target,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_failed(&self.root, e)),
+        };
+        crate::paths::unshared_dir(&target).map_err(unsafe_dir)?;
+        Ok(true)
     }
 
     /// The key ids of the nearest `.gpg-id` from `dir` up to the store's root, as `pass`
@@ -73,6 +148,7 @@ impl GpgStore {
             let file = dir.join(".gpg-id");
             match fs::read_to_string(&file) {
                 Ok(text) => {
+                    self.verify_signature(&file, &text)?;
                     let ids: Vec<String> = text
                         .lines()
                         .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
@@ -90,15 +166,69 @@ impl GpgStore {
         Err(not_initialised())
     }
 
+    /// With signing keys set, check that `.gpg-id` (`file`, whose contents are `text`) is
+    /// signed in `.gpg-id.sig` by one of them, as `pass`'s `verify_file` does: only a
+    /// `VALIDSIG` status from `gpg --verify` whose signing key or primary key fingerprint is
+    /// one of the listed 40-digit fingerprints counts. `text` goes to gpg on stdin, so what
+    /// is verified is exactly what names the recipients.
+    fn verify_signature(&self, file: &Path, text: &str) -> Result<(), StoreError> {
+        let Some(keys) = &self.signing_keys else { return Ok(()) };
+        let refuse =
+            |why: String| failed(format!("refusing to encrypt to the keys in {}: {why}", file.display()));
+        // pass ignores anything that is not a full fingerprint in upper case.
+        let wanted: Vec<&str> = keys.split_whitespace().filter(|k| is_fingerprint(k)).collect();
+        if wanted.is_empty() {
+            return Err(refuse(
+                "PASSWORD_STORE_SIGNING_KEY names no full key fingerprint (40 upper-case hex digits, as pass requires); set it to the fingerprints gpg --fingerprint shows, without spaces".to_owned(),
+            ));
+        }
+        let mut sig = file.as_os_str().to_owned();
+        sig.push(".sig");
+        let sig = PathBuf::from(sig);
+        let sign_again = self.sign_again_hint(file);
+        if !fs::metadata(&sig).is_ok_and(|m| m.is_file()) {
+            return Err(refuse(format!(
+                "PASSWORD_STORE_SIGNING_KEY is set but {} does not exist; if those keys are yours, sign it: {sign_again}",
+                sig.display()
+            )));
+        }
+        let mut command = Command::new("gpg");
+        command
+            .args(["--batch", "--no-auto-key-retrieve", "--status-fd=1", "--verify", "--"])
+            .arg(&sig)
+            .arg("-");
+        // Not a secret: pipe::run takes its input as one.
+        let output = pipe::run(&mut command, Some(&Secret::new(text))).map_err(gpg_not_run)?;
+        let status = String::from_utf8_lossy(&output.stdout);
+        if valid_signers(&status).any(|signer| wanted.contains(&signer)) {
+            return Ok(());
+        }
+        Err(refuse(format!(
+            "{} is not a valid signature of it by a key in PASSWORD_STORE_SIGNING_KEY (another key signed it, or it changed after signing); check the keys it names, then sign it again: {sign_again}",
+            sig.display()
+        )))
+    }
+
+    /// The `pass init` command that signs `.gpg-id` `file` again.
+    fn sign_again_hint(&self, file: &Path) -> String {
+        let sub =
+            file.parent().and_then(|d| d.strip_prefix(&self.root).ok()).filter(|d| !d.as_os_str().is_empty());
+        match sub {
+            Some(sub) => {
+                format!("pass init --path={} KEYID... with PASSWORD_STORE_SIGNING_KEY set", sub.display())
+            }
+            None => "pass init KEYID... with PASSWORD_STORE_SIGNING_KEY set".to_owned(),
+        }
+    }
+
     /// Run gpg with `input` on stdin; its stdout.
     fn gpg(&self, command: &mut Command, input: Option<&Secret>) -> Result<Vec<u8>, StoreError> {
-        let output = pipe::run(command, input).map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                failed(format!("gpg is not installed (not found on PATH); {INSTALL_HINT}"))
-            } else {
-                failed(format!("cannot run gpg: {e}"))
-            }
-        })?;
+        let output = pipe::run(command, input).map_err(gpg_not_run)?;
+        self.gpg_output(output)
+    }
+
+    /// gpg's stdout, or an error with the first line of its stderr when it failed.
+    fn gpg_output(&self, output: std::process::Output) -> Result<Vec<u8>, StoreError> {
         if !output.status.success() {
             return Err(failed(format!(
                 "gpg failed ({}): {}",
@@ -109,13 +239,15 @@ impl GpgStore {
         Ok(output.stdout)
     }
 
-    fn decrypt(&self, file: &Path) -> Result<Secret, StoreError> {
+    /// Decrypt the entry `file`, opened (without following a symlink) as `opened`.
+    fn decrypt(&self, file: &Path, opened: File) -> Result<Secret, StoreError> {
         let mut command = Command::new("gpg");
-        command.args(["--batch", "--quiet", "--decrypt", "--"]).arg(file);
+        command.args(["--batch", "--quiet", "--decrypt"]);
         if let Some(tty) = terminal_for_pinentry().filter(|_| self.find_terminal) {
             command.env("GPG_TTY", tty);
         }
-        let plain = self.gpg(&mut command, None)?;
+        let output = pipe::run_reading(&mut command, opened).map_err(gpg_not_run)?;
+        let plain = self.gpg_output(output)?;
         String::from_utf8(plain)
             .map(Secret::new)
             .map_err(|_| failed(format!("{} does not decrypt to UTF-8 text", file.display())))
@@ -137,6 +269,77 @@ fn failed(detail: String) -> StoreError {
     StoreError::Backend { store: "gpg", detail }
 }
 
+fn gpg_not_run(e: std::io::Error) -> StoreError {
+    if e.kind() == ErrorKind::NotFound {
+        failed(format!("gpg is not installed (not found on PATH); {INSTALL_HINT}"))
+    } else {
+        failed(format!("cannot run gpg: {e}"))
+    }
+}
+
+/// A folder another user could change (`e` says which and how).
+fn unsafe_dir(e: std::io::Error) -> StoreError {
+    failed(format!(
+        "{e}; the password store was left as it is: use a real directory of your own that only you can write (chmod 700), or set PASSWORD_STORE_DIR"
+    ))
+}
+
+fn symlinked_entry(file: &Path) -> StoreError {
+    failed(format!(
+        "{} is a symlink, and entries are never read or written through one; it was left as it is: replace it with the file it points to, or remove it",
+        file.display()
+    ))
+}
+
+/// A full key fingerprint as `pass` accepts one in `PASSWORD_STORE_SIGNING_KEY`.
+fn is_fingerprint(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// The fingerprints of `gpg --status-fd` output's `VALIDSIG` lines: the signing key's (the
+/// first field) and the primary key's (the last), as `pass` takes them.
+fn valid_signers(status: &str) -> impl Iterator<Item = &str> {
+    status.lines().flat_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["[GNUPG:]", "VALIDSIG", signer, .., primary] => vec![*signer, *primary],
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .filter(|f| is_fingerprint(f))
+    })
+}
+
+/// The entry `file` opened for reading, never through a symlink; `None` when there is none.
+fn open_entry(file: &Path) -> Result<Option<File>, StoreError> {
+    match fs::symlink_metadata(file) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(symlinked_entry(file)),
+        Ok(meta) if !meta.is_file() => {
+            return Err(failed(format!(
+                "{} is not a regular file; it was left as it is: remove it",
+                file.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_failed(file, e)),
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    match options.open(file) {
+        Ok(opened) => Ok(Some(opened)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(symlinked_entry(file)),
+        Err(e) => Err(io_failed(file, e)),
+    }
+}
+
 /// The terminal gpg-agent's pinentry should ask on, when `GPG_TTY` does not say: git gives
 /// its helpers a pipe on stdin but its own stderr, so that is the person's terminal (as
 /// `pass` takes `tty` of its stdin). Only where `/proc` names it.
@@ -155,12 +358,11 @@ fn io_failed(path: &Path, e: std::io::Error) -> StoreError {
 impl SecretStore for GpgStore {
     fn load(&self, key: &StoreKey) -> Result<Option<StoredSecret>, StoreError> {
         let file = self.entry_path(key);
-        match fs::metadata(&file) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_failed(&file, e)),
+        if !self.check_folders(file.parent().unwrap_or(&self.root))? {
+            return Ok(None);
         }
-        let plain = self.decrypt(&file)?;
+        let Some(opened) = open_entry(&file)? else { return Ok(None) };
+        let plain = self.decrypt(&file, opened)?;
         parse_entry(&plain, &key.account).map(Some).map_err(|detail| {
             failed(format!(
                 "{} is not in the expected format ({detail}); it was left as it is: fix it with pass edit, or remove it",
@@ -173,14 +375,25 @@ impl SecretStore for GpgStore {
         let plain = format_entry(value).map_err(failed)?;
         let file = self.entry_path(key);
         let dir = file.parent().unwrap_or(&self.root).to_path_buf();
+        if self.check_folders(&dir)? && fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(symlinked_entry(&file));
+        }
         let recipients = self.recipients(&dir)?;
         let cipher = self.encrypt(&recipients, &plain)?;
         create_private_dir(&dir).map_err(|e| io_failed(&dir, e))?;
+        // Again, now that they all exist (nothing else may have put a symlink there meanwhile).
+        self.check_folders(&dir)?;
+        // The rename replaces the name: a symlink put there meanwhile is not written through.
         write_atomically(&file, &cipher).map_err(|e| io_failed(&file, e))
     }
 
     fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let file = self.entry_path(key);
+        if !self.check_folders(file.parent().unwrap_or(&self.root))? {
+            return Ok(false);
+        }
+        // Removes a symlink itself, never what it points to.
         match fs::remove_file(&file) {
             Ok(()) => {
                 if let Some(dir) = file.parent() {
@@ -197,6 +410,9 @@ impl SecretStore for GpgStore {
     fn list(&self, namespace: &str) -> Result<Vec<(StoreKey, StoredSecret)>, StoreError> {
         let prefix = format!("{namespace}:");
         let folder = self.root.join(FOLDER);
+        if !self.check_folders(&folder)? {
+            return Ok(Vec::new());
+        }
         let services = match fs::read_dir(&folder) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -205,7 +421,7 @@ impl SecretStore for GpgStore {
         let mut keys = Vec::new();
         for service_dir in services.flatten() {
             let Some(service) = service_dir.file_name().to_str().and_then(decode_name) else { continue };
-            if !service.starts_with(&prefix) {
+            if !service.starts_with(&prefix) || !self.check_folders(&service_dir.path())? {
                 continue;
             }
             let Ok(files) = fs::read_dir(service_dir.path()) else { continue };
@@ -465,6 +681,53 @@ mod tests {
         assert!(format_entry(&record).unwrap_err().contains("line break"));
         let record = StoredSecret::new(SecretKind::Token, "a\rb", Secret::new("x"));
         assert!(format_entry(&record).is_err());
+    }
+
+    #[test]
+    fn only_validsig_fingerprints_count_as_signers() {
+        let signer = "F8BA70318562EF60E1410219416B5A7DC1166167";
+        let primary = "C473FF9C1E21FCF614A1A2107B2D5F04234DEAA2";
+        let status = format!(
+            "[GNUPG:] NEWSIG a@x.invalid\n[GNUPG:] GOODSIG 416B5A7DC1166167 A <a@x.invalid>\n\
+             [GNUPG:] VALIDSIG {signer} 2026-12-04 1796401188 0 4 0 1 10 00 {primary}\n\
+             [GNUPG:] BADSIG 0123456789ABCDEF0123456789ABCDEF01234567 B\n"
+        );
+        assert_eq!(valid_signers(&status).collect::<Vec<_>>(), [signer, primary]);
+        assert_eq!(valid_signers("[GNUPG:] BADSIG 416B5A7DC1166167 A\n").count(), 0);
+        assert!(is_fingerprint(signer));
+        for not in ["f8ba70318562ef60e1410219416b5a7dc1166167", "416B5A7DC1166167", "0x416B5A7DC1166167"] {
+            assert!(!is_fingerprint(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn without_signing_keys_nothing_is_verified_and_with_only_short_ids_nothing_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".gpg-id"), "ROOTKEY\n").unwrap();
+        let store = GpgStore::new(dir.path()).with_signing_keys(Some(String::new()));
+        assert_eq!(store.recipients(dir.path()).unwrap(), ["ROOTKEY"], "empty counts as unset");
+        let store = GpgStore::new(dir.path()).with_signing_keys(Some("416B5A7DC1166167".into()));
+        let err = store.recipients(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no full key fingerprint") && !err.contains('\n'), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_root_may_be_a_symlink_but_the_folders_below_it_may_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(real.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("root")).unwrap();
+        let store = GpgStore::new(dir.path().join("root"));
+        let folder = dir.path().join("root").join(FOLDER);
+        assert!(!store.check_folders(&folder).unwrap(), "a folder not made yet");
+        std::os::unix::fs::symlink(real.join("elsewhere"), real.join(FOLDER)).unwrap();
+        let err = store.check_folders(&folder).unwrap_err().to_string();
+        assert!(err.contains("symlink") && err.contains("left as it is"), "{err}");
+        fs::remove_file(real.join(FOLDER)).unwrap();
+        fs::DirBuilder::new().mode(0o700).create(real.join(FOLDER)).unwrap();
+        assert!(store.check_folders(&folder).unwrap());
     }
 
     #[test]

@@ -223,7 +223,8 @@ pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
         StoreKind::Gpg => Box::new(
             GpgStore::new(settings.password_store_dir.clone())
-                .with_terminal_for_pinentry(!settings.gpg_tty_set),
+                .with_terminal_for_pinentry(!settings.gpg_tty_set)
+                .with_signing_keys(settings.password_store_signing_key.clone()),
         ),
         StoreKind::Cache => Box::new(CacheStore::new(settings.cache_options.clone())),
         StoreKind::Plaintext => Box::new(PlaintextStore::new(settings.plaintext_path.clone())),
@@ -242,6 +243,7 @@ pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, S
         Err(e) => Err(e.to_string()),
     };
     let gpg = GpgStore::new(settings.password_store_dir.clone())
+        .with_signing_keys(settings.password_store_signing_key.clone())
         .check()
         .map(|ids| {
             format!("gpg runs; {} encrypts to {}", settings.password_store_dir.display(), ids.join(", "))

@@ -29,6 +29,17 @@ pub(super) fn run(command: &mut Command, input: Option<&Secret>) -> std::io::Res
     })
 }
 
+/// Run `command` with `file` as its stdin (a file the caller opened and checked, so the
+/// program reads exactly that one), collecting stdout and stderr. The OAuth client secrets
+/// are removed from its environment.
+pub(super) fn run_reading(command: &mut Command, file: std::fs::File) -> std::io::Result<Output> {
+    crate::config::scrub_secret_env(command)
+        .stdin(Stdio::from(file))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.spawn()?.wait_with_output()
+}
+
 /// The first non-blank line a failed program wrote to stderr (never a secret: neither `gpg`
 /// nor `git credential-cache` echoes its input).
 pub(super) fn first_line(stderr: &[u8]) -> String {
