@@ -1,7 +1,7 @@
 //! Git's credential helper protocol as plain data: parse what git sends, write what git reads.
 //!
 //! [`Credential`] holds every attribute git 2.47 sends or accepts. [`Credential::read_from`]
-//! parses strictly (the limits and errors of SPEC §3) and [`Credential::write_to`] writes
+//! parses strictly (the limits and errors of docs/decisions.md, "Protocol") and [`Credential::write_to`] writes
 //! attributes back in git's format. This module decides nothing and touches no store or
 //! network: policy lives in `auth`.
 
@@ -88,7 +88,7 @@ pub enum ProtocolError {
     Io(#[from] std::io::Error),
 }
 
-/// One credential as git describes it: the attributes of SPEC §3 and
+/// One credential as git describes it: the attributes of git's credential protocol and
 /// `git-credential-protocol.md`.
 ///
 /// ```

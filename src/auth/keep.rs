@@ -1,4 +1,4 @@
-//! What `store` keeps and `erase` forgets (SPEC §3, §6), under the account's lock so that
+//! What `store` keeps and `erase` forgets (the key layout in docs/architecture.md, "Store layout"), under the account's lock so that
 //! neither can interleave with a refresh. The rules that decide whether git's copy of a token
 //! may replace the stored one are plain functions at the end, with their tests.
 
@@ -9,7 +9,7 @@ use crate::secret::Secret;
 use crate::store::{Account, SecretKind, StoredSecret};
 
 impl Authenticator<'_> {
-    /// `store`: keep what git says the server accepted (SPEC §3, §6), under the account's
+    /// `store`: keep what git says the server accepted, under the account's
     /// lock. An older generation of an OAuth sign-in than the stored one (a git process that
     /// got its token before another one refreshed) is ignored: writing it would put back a
     /// refresh token Bitbucket has retired.
@@ -112,7 +112,7 @@ impl Authenticator<'_> {
         }
     }
 
-    /// `erase`: compare-and-delete (SPEC §3). Only the secret equal to the password given is
+    /// `erase`: compare-and-delete (docs/decisions.md, "Storing and erasing"). Only the secret equal to the password given is
     /// deleted (any, when none is given); its refresh token and host default copy go with it.
     pub(crate) fn erase(&self, cred: &Credential) -> Result<(), Error> {
         let account = self.account();

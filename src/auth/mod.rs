@@ -5,8 +5,8 @@
 //! until a step answers. The steps live beside it: `refresh` (under the account's lock,
 //! durable), `sign_in` (browser, token prompt, application grants) and `keep` (what `store`
 //! writes and `erase` deletes). Cloud and Data Center differ only in the data of
-//! [`Profile`] and [`Endpoints`]. Nothing here reads the environment, touches stdin/stdout
-//! or prints a secret.
+//! [`Profile`] and [`Endpoints`]. Nothing here reads the environment itself (the network
+//! settings are loaded through [`Context::env`]), touches stdin/stdout or prints a secret.
 
 mod accounts;
 mod consumer;
@@ -30,7 +30,8 @@ use crate::target::Target;
 /// What the helper needs from the world outside: the environment (read only to load
 /// settings), the person, the terminal, the clock.
 pub struct Context<'a> {
-    /// Environment variable look-up; only `config` reads it.
+    /// Environment variable look-up: how settings, the network (proxy, TLS), the helper's
+    /// paths and the trace read the environment, so a test can give its own.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// How to ask the person.
     pub prompter: &'a dyn Prompter,

@@ -52,7 +52,7 @@ impl Authenticator<'_> {
         }
     }
 
-    /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
+    /// OAuth in the browser (docs/architecture.md, "What happens on `get`"), then the username from the user endpoint; stores the
     /// tokens (refresh first).
     pub(crate) fn sign_in_with_oauth(&self, account: &Account) -> Result<Found, Error> {
         let client = self.oauth_client()?.ok_or(Error::NoOAuthClient)?;

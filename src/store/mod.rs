@@ -1,4 +1,4 @@
-//! Where secrets live: the store trait, the key layout of SPEC §6, and the stored record.
+//! Where secrets live: the store trait, the key layout of docs/architecture.md ("Store layout"), and the stored record.
 //!
 //! A [`SecretStore`] maps a [`StoreKey`] (service + account, as the OS keyrings name them) to
 //! a [`StoredSecret`]: the secret with its kind, owner and expiry. Backends: [`KeyringStore`]
@@ -28,7 +28,7 @@ use crate::config::{Settings, StoreKind};
 use crate::host::{Deployment, canonical_host};
 use crate::secret::Secret;
 
-/// The name of one entry: `service` is the key string of SPEC §6, `account` the username.
+/// The name of one entry: `service` is the key string of "Store layout" in docs/architecture.md, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StoreKey {
     /// `{namespace}:{scheme}://[user@]host/[path]`.
@@ -72,7 +72,7 @@ impl SecretKind {
     }
 }
 
-/// One stored secret with its metadata (SPEC §6).
+/// One stored secret with its metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSecret {
     /// What it is.
@@ -266,7 +266,7 @@ pub enum KeyKind {
     HostDefault,
 }
 
-/// One account on one host (optionally one repository path): the keys of SPEC §6.
+/// One account on one host (optionally one repository path): the keys of "Store layout" in docs/architecture.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Key prefix (`git` by default).
