@@ -10,11 +10,15 @@
 
 use std::io::IsTerminal;
 
-use crate::auth::{RefreshPolicy, Resolved};
+use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved};
 use crate::config::{RawSettings, process_env};
+use crate::error::Error;
+use crate::operation::{self, Overrides};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
+use crate::protocol::Credential;
+use crate::secret::Secret;
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{Context, Credential, Error, Overrides, Secret, target, unix_now};
+use crate::{target, unix_now};
 
 /// An access token and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +36,7 @@ pub struct AccessToken {
 /// How to get a token: the seed library's config object, as a builder.
 ///
 /// ```no_run
-/// use git_credential_bitbucket::access::TokenRequest;
+/// use git_credential_bitbucket::TokenRequest;
 /// // Client id/secret from BITBUCKET_OAUTH_CLIENT_ID/_SECRET (or bitbucketKey/bitbucketSecret).
 /// let token = TokenRequest::new("https://bitbucket.org").access_token()?;
 /// println!("signed in as {}", token.username);
@@ -143,7 +147,7 @@ impl TokenRequest {
     ///
     /// ```
     /// use bitbucket_test_support::{FakeBitbucket, Mode, RequestKind};
-    /// use git_credential_bitbucket::{access::TokenRequest, store::MemoryStore, Secret};
+    /// use git_credential_bitbucket::{TokenRequest, store::MemoryStore, Secret};
     ///
     /// let fake = FakeBitbucket::start(Mode::Cloud);
     /// fake.add_consumer_private("ci-key", "ci-secret", "http://localhost/");
@@ -181,8 +185,15 @@ impl TokenRequest {
             now: &unix_now,
         };
         let store = self.store.as_deref().map(|s| s as &dyn SecretStore);
-        let mut auth = crate::authenticator_with(&cred, &raw, &ctx, store)?
+        let auth = operation::authenticator_with(&cred, &raw, &ctx, store)?
             .ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
+        self.access_token_from(auth)
+    }
+
+    /// What [`TokenRequest::access_token`] does once the authenticator is built, with this
+    /// request's refresh policy, JWT and `force_credentials`: the `token` command builds its
+    /// authenticator from the URL and account a person typed.
+    pub(crate) fn access_token_from<'a>(&'a self, mut auth: Authenticator<'a>) -> Result<AccessToken, Error> {
         if let Some(policy) = &self.refresh_policy {
             let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
             auth = auth.with_refresh_policy(policy);
@@ -214,6 +225,6 @@ impl TokenRequest {
             settings.push(("interactive".to_owned(), "false".to_owned()));
         }
         let overrides = Overrides { settings, skip_git_config: !self.read_git_config, store: None };
-        crate::settings_for(&url, &process_env, &overrides)
+        operation::settings_for(&url, &process_env, &overrides)
     }
 }

@@ -9,7 +9,6 @@
 //! settings are loaded through [`Context::env`]), touches stdin/stdout or prints a secret.
 
 mod accounts;
-mod consumer;
 mod keep;
 mod refresh;
 mod sign_in;
@@ -21,10 +20,11 @@ use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
+use crate::host::Deployment;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;
-use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
+use crate::store::{Account, SecretKind, SecretStore, StoreKey, StoredSecret};
 use crate::target::Target;
 
 /// What the helper needs from the world outside: the environment (read only to load
@@ -137,7 +137,46 @@ impl<'a> Authenticator<'a> {
         self
     }
 
-    fn http(&self) -> Result<&Http, Error> {
+    /// Who serves the request (for the commands' own steps: set-up, diagnose).
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The validated settings in force.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The deployment's data (endpoints, scopes, the OAuth client's settings).
+    pub(crate) fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    /// The store secrets are kept in.
+    pub(crate) fn secret_store(&self) -> &dyn SecretStore {
+        self.store.as_ref()
+    }
+
+    /// What the helper was given from the world outside.
+    pub(crate) fn ctx(&self) -> &Context<'_> {
+        self.ctx
+    }
+
+    /// Where the secret of the client `id` lives in the store: under Cloud's site, or the
+    /// Data Center server's origin.
+    pub(crate) fn client_key(&self, id: &str) -> StoreKey {
+        match self.target.deployment {
+            Deployment::Cloud => {
+                crate::store::consumer_key(&self.settings.namespace, &self.settings.cloud_url, id)
+            }
+            Deployment::DataCenter => {
+                crate::store::consumer_key_at(&self.settings.namespace, &self.target.origin(), id)
+            }
+        }
+    }
+
+    /// The HTTP client, made the first time a request is about to be sent.
+    pub(crate) fn http(&self) -> Result<&Http, Error> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
@@ -154,7 +193,8 @@ impl<'a> Authenticator<'a> {
         (self.ctx.now)()
     }
 
-    fn endpoints(&self) -> Result<Endpoints, Error> {
+    /// The endpoints of the Bitbucket serving the request.
+    pub(crate) fn endpoints(&self) -> Result<Endpoints, Error> {
         Ok(self.target.endpoints(&self.settings)?)
     }
 
