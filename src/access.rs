@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 
 use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved};
 use crate::config::{RawSettings, process_env};
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::operation::{self, Overrides};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
 use crate::protocol::Credential;
@@ -166,7 +166,12 @@ impl TokenRequest {
     /// # Ok::<(), git_credential_bitbucket::Error>(())
     /// ```
     pub fn access_token(&self) -> Result<AccessToken, Error> {
-        let mut cred = Credential::from_url(&self.url).map_err(Error::Input)?;
+        Ok(self.token()?)
+    }
+
+    /// [`TokenRequest::access_token`] with the crate's own error.
+    fn token(&self) -> Result<AccessToken, Failure> {
+        let mut cred = Credential::from_url(&self.url).map_err(Failure::Input)?;
         if self.username.is_some() {
             cred.username = self.username.clone();
         }
@@ -186,14 +191,17 @@ impl TokenRequest {
         };
         let store = self.store.as_deref().map(|s| s as &dyn SecretStore);
         let auth = operation::authenticator_with(&cred, &raw, &ctx, store)?
-            .ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
+            .ok_or_else(|| Failure::NotBitbucket { url: self.url.clone() })?;
         self.access_token_from(auth)
     }
 
     /// What [`TokenRequest::access_token`] does once the authenticator is built, with this
     /// request's refresh policy, JWT and `force_credentials`: the `token` command builds its
     /// authenticator from the URL and account a person typed.
-    pub(crate) fn access_token_from<'a>(&'a self, mut auth: Authenticator<'a>) -> Result<AccessToken, Error> {
+    pub(crate) fn access_token_from<'a>(
+        &'a self,
+        mut auth: Authenticator<'a>,
+    ) -> Result<AccessToken, Failure> {
         if let Some(policy) = &self.refresh_policy {
             let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
             auth = auth.with_refresh_policy(policy);
@@ -212,14 +220,14 @@ impl TokenRequest {
                 auth.store_typed(&username, secret.clone(), SecretKind::Token)?;
                 Ok(AccessToken { token: secret, username, expires_at: None, kind: SecretKind::Token })
             }
-            None => Err(Error::NotSignedIn { url: self.url.clone() }),
+            None => Err(Failure::NotSignedIn { url: self.url.clone() }),
         }
     }
 
     /// git config (unless turned off) and the environment, then this request's own settings.
-    fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Error> {
+    fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Failure> {
         let url = target::matching_url(cred)
-            .ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
+            .ok_or_else(|| Failure::Usage(format!("{}: not an http(s) URL", self.url)))?;
         let mut settings = self.settings.clone();
         if !self.interactive {
             settings.push(("interactive".to_owned(), "false".to_owned()));

@@ -1,12 +1,15 @@
-//! The library's error: what went wrong, said for the person at the terminal.
+//! What went wrong, at two grains. [`Failure`], inside the crate, names every way a step can
+//! fail, each with a message for the person at the terminal; the commands choose the exit
+//! code and add the command line to run next. [`Error`], the public one, sorts them by what
+//! a calling program can do about it, and keeps the message.
 
 use crate::protocol::ProtocolError;
 use crate::{bitbucket, config, host, lock, net, oauth, prompt, store};
 
-/// Everything that can go wrong, each with a message for the person at the terminal.
+/// Everything that can go wrong inside the crate, each with a message for the person at the
+/// terminal (the command line to run next is the commands' to add).
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
+pub(crate) enum Failure {
     /// Git's input could not be read, or is not what the protocol allows.
     #[error("{}", input_message(.0))]
     Input(ProtocolError),
@@ -53,9 +56,7 @@ pub enum Error {
     },
     /// Bitbucket refused the refresh for a reason that is not about the client, and nobody
     /// can sign in here (no terminal, or prompts off); the refresh token was kept.
-    #[error(
-        "Bitbucket refused to refresh the sign-in for {url} ({reason}); the saved sign-in was kept; sign in again with: git-credential-bitbucket login {url}"
-    )]
+    #[error("Bitbucket refused to refresh the sign-in for {url} ({reason}); the saved sign-in was kept")]
     RefreshRefused {
         /// The account (no secret in it).
         url: String,
@@ -66,7 +67,7 @@ pub enum Error {
     #[error("{}", bitbucket::NO_CLIENT)]
     NoOAuthClient,
     /// Nothing is stored and no sign-in is possible here.
-    #[error("not signed in to {url}; run: git-credential-bitbucket login {url}")]
+    #[error("not signed in to {url}")]
     NotSignedIn {
         /// The Bitbucket URL.
         url: String,
@@ -92,9 +93,7 @@ pub enum Error {
         url: String,
     },
     /// `use` names an account that has nothing stored.
-    #[error(
-        "nothing is stored for {username} at {url}; sign in first: git-credential-bitbucket login {url} --user {username}"
-    )]
+    #[error("nothing is stored for {username} at {url}")]
     NoSuchAccount {
         /// The host.
         url: String,
@@ -105,9 +104,7 @@ pub enum Error {
     #[error("there is no terminal to ask for the token on; run this command in a terminal")]
     NoTerminal,
     /// A URL this helper does not serve was given to a command.
-    #[error(
-        "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {url}"
-    )]
+    #[error("{url} is not a Bitbucket host this helper serves")]
     NotBitbucket {
         /// The URL as given.
         url: String,
@@ -153,5 +150,87 @@ fn answer_message(e: &ProtocolError) -> String {
     match e {
         ProtocolError::Io(io) => format!("could not send the answer to git: {io}"),
         _ => e.to_string(),
+    }
+}
+
+/// What went wrong, sorted by what the calling program can do about it. Each variant holds
+/// the one-line message for the person ([`Display`](std::fmt::Display)); new kinds may be
+/// added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Nothing is stored for the account and nobody can sign in here (no terminal, prompts
+    /// off, not interactive): sign in first, interactively.
+    #[error(transparent)]
+    NotSignedIn(Detail),
+    /// Bitbucket refused: a typed token, a new or refreshed token, or an OAuth client's id and
+    /// secret. Signing in again, or other credentials, may help; retrying the same will not.
+    #[error(transparent)]
+    Refused(Detail),
+    /// Bitbucket, or the proxy in front of it, could not be reached or gave an answer that
+    /// cannot be used; the stored sign-in was kept. Trying again later may help.
+    #[error(transparent)]
+    Unreachable(Detail),
+    /// The input, a setting, the URL or the host is not what it must be: fix it and try again.
+    #[error(transparent)]
+    BadInput(Detail),
+    /// The secret store (or the lock around a refresh) cannot be used right now.
+    #[error(transparent)]
+    StoreUnavailable(Detail),
+    /// A person is needed (a prompt, a browser) and there is no terminal to ask on.
+    #[error(transparent)]
+    NeedsPerson(Detail),
+    /// Anything else (writing the answer, a git too old for the stored token, ...).
+    #[error(transparent)]
+    Other(Detail),
+}
+
+/// The message of an [`Error`], for the person: what failed, on what. Print it; its inside
+/// is not part of the API.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Detail(Box<Failure>);
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        let kind = match &failure {
+            Failure::NotSignedIn { .. } | Failure::NoSuchAccount { .. } => Error::NotSignedIn,
+            Failure::RefreshRefused { .. }
+            | Failure::NewTokenRefused { .. }
+            | Failure::TypedTokenRefused { .. }
+            | Failure::ConsumerRefused { .. }
+            | Failure::Token(oauth::TokenError::Rejected { .. }) => Error::Refused,
+            Failure::Api(_)
+            | Failure::Token(oauth::TokenError::Api(_))
+            | Failure::RefreshFailed { .. }
+            | Failure::ConsumerUnchecked { .. } => Error::Unreachable,
+            Failure::Input(ProtocolError::Io(_)) => Error::Other,
+            Failure::Input(_)
+            | Failure::Config(_)
+            | Failure::Host(_)
+            | Failure::Network(_)
+            | Failure::Endpoint(_)
+            | Failure::NoOAuthClient
+            | Failure::NotBitbucket { .. }
+            | Failure::Usage(_) => Error::BadInput,
+            Failure::Store(_) | Failure::Lock(_) => Error::StoreUnavailable,
+            Failure::NoTerminal => Error::NeedsPerson,
+            _ => Error::Other,
+        };
+        kind(Detail(Box::new(failure)))
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        match error {
+            Error::NotSignedIn(detail)
+            | Error::Refused(detail)
+            | Error::Unreachable(detail)
+            | Error::BadInput(detail)
+            | Error::StoreUnavailable(detail)
+            | Error::NeedsPerson(detail)
+            | Error::Other(detail) => *detail.0,
+        }
     }
 }

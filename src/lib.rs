@@ -42,7 +42,7 @@ use std::ffi::OsString;
 
 pub use access::{AccessToken, TokenRequest};
 pub use auth::Context;
-pub use error::Error;
+pub use error::{Detail, Error};
 pub use operation::{Operation, Overrides, run_operation, run_operation_with};
 pub use protocol::{Credential, ProtocolError};
 pub use secret::Secret;

@@ -6,7 +6,7 @@
 use std::io::{BufRead, Write};
 
 use crate::auth::{self, Context};
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::protocol::Credential;
 use crate::{config, store, target};
 
@@ -41,7 +41,7 @@ fn authenticator_for<'a>(
     cred: &Credential,
     ctx: &'a Context<'a>,
     overrides: &'a Overrides<'a>,
-) -> Result<Option<auth::Authenticator<'a>>, Error> {
+) -> Result<Option<auth::Authenticator<'a>>, Failure> {
     let Some(url) = target::matching_url(cred) else { return Ok(None) };
     let raw = settings_for(&url, ctx.env, overrides)?;
     authenticator_with(cred, &raw, ctx, overrides.store)
@@ -53,14 +53,14 @@ pub(crate) fn settings_for(
     url: &str,
     env: &dyn Fn(&str) -> Option<String>,
     overrides: &Overrides,
-) -> Result<config::RawSettings, Error> {
+) -> Result<config::RawSettings, Failure> {
     let mut raw = match overrides.skip_git_config {
         true => config::RawSettings::from_git_output(b"", env),
         false => config::RawSettings::load(url, env)?,
     };
     for (name, value) in &overrides.settings {
         if !raw.set(name, value) {
-            return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
+            return Err(Failure::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
         }
     }
     Ok(raw)
@@ -74,7 +74,7 @@ pub(crate) fn authenticator_with<'a>(
     raw: &config::RawSettings,
     ctx: &'a Context<'a>,
     store: Option<&'a dyn store::SecretStore>,
-) -> Result<Option<auth::Authenticator<'a>>, Error> {
+) -> Result<Option<auth::Authenticator<'a>>, Failure> {
     Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
         let store: Box<dyn store::SecretStore + 'a> = match store {
             Some(store) => Box::new(store),
@@ -120,12 +120,24 @@ pub fn run_operation_with(
     ctx: &Context,
     overrides: &Overrides,
 ) -> Result<(), Error> {
-    let cred = Credential::read_from(input).map_err(Error::Input)?;
+    Ok(operate(op, input, output, ctx, overrides)?)
+}
+
+/// [`run_operation_with`] with the crate's own error, for the commands (which choose the exit
+/// code and the next step from it).
+pub(crate) fn operate(
+    op: Operation,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    ctx: &Context,
+    overrides: &Overrides,
+) -> Result<(), Failure> {
+    let cred = Credential::read_from(input).map_err(Failure::Input)?;
     let Some(auth) = authenticator_for(&cred, ctx, overrides)? else { return Ok(()) };
     match op {
         Operation::Get => {
             if let Some(answer) = auth.get(&cred)? {
-                answer.write_to(output).map_err(Error::Answer)?;
+                answer.write_to(output).map_err(Failure::Answer)?;
             }
         }
         Operation::Store => auth.store(&cred)?,

@@ -9,9 +9,9 @@
 
 use url::Url;
 
-use crate::Error;
 use crate::bitbucket::{EndpointError, Endpoints};
 use crate::config::{RawSettings, Settings};
+use crate::error::Failure as Error;
 use crate::host::{self, Deployment, Provider, canonical_host};
 use crate::protocol::Credential;
 use crate::recognized::RecognizedHosts;

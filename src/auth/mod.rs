@@ -15,11 +15,11 @@ mod sign_in;
 
 pub(crate) use sign_in::ProviderAnswer;
 
-use crate::Error;
 use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
+use crate::error::Failure;
 use crate::host::Deployment;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
@@ -176,7 +176,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// The HTTP client, made the first time a request is about to be sent.
-    pub(crate) fn http(&self) -> Result<&Http, Error> {
+    pub(crate) fn http(&self) -> Result<&Http, Failure> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
@@ -194,7 +194,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// The endpoints of the Bitbucket serving the request.
-    pub(crate) fn endpoints(&self) -> Result<Endpoints, Error> {
+    pub(crate) fn endpoints(&self) -> Result<Endpoints, Failure> {
         Ok(self.target.endpoints(&self.settings)?)
     }
 
@@ -210,7 +210,7 @@ impl<'a> Authenticator<'a> {
 
     /// The OAuth client, its secret read from the store the first time when it lives there
     /// (`login --setup-oauth`): only when a token request is about to be made.
-    pub(crate) fn oauth_client(&self) -> Result<Option<&OAuthClient>, Error> {
+    pub(crate) fn oauth_client(&self) -> Result<Option<&OAuthClient>, Failure> {
         if let Some(client) = self.client.get() {
             return Ok(client.as_ref());
         }
@@ -251,7 +251,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// `get`: the order of attempts, answered in git's terms.
-    pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
+    pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Failure> {
         let now = self.now();
         let password_unusable = cred.password.is_none() || cred.password_expiry_utc.is_some_and(|t| t <= now);
         let offered = cred.oauth_refresh_token.as_ref().filter(|_| password_unusable);
@@ -268,7 +268,7 @@ impl<'a> Authenticator<'a> {
 
     /// Carry out the steps [`decide::next_step`] chooses until one answers. With
     /// `force_credentials` the store is skipped and a new sign-in is made.
-    pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Error> {
+    pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Failure> {
         self.resolve_with(force_credentials, None)
     }
 
@@ -278,7 +278,7 @@ impl<'a> Authenticator<'a> {
         &self,
         force_credentials: bool,
         offered: Option<&Secret>,
-    ) -> Result<Option<Resolved>, Error> {
+    ) -> Result<Option<Resolved>, Failure> {
         let account = match self.app_grant() {
             Some(AppGrant::ClientCredentials) if self.target.username.is_none() => {
                 self.account().with_username(CLIENT_CREDENTIALS_USER)
@@ -289,7 +289,7 @@ impl<'a> Authenticator<'a> {
         let mut situation = self.situation(found.as_ref(), offered.is_some());
         // A refresh Bitbucket refused (the refresh token kept): said before a sign-in, or
         // returned when nobody can sign in here.
-        let mut refused: Option<Error> = None;
+        let mut refused: Option<Failure> = None;
         loop {
             match (decide::next_step(&situation), &found) {
                 (Step::Answer, Some(found)) => {
@@ -304,7 +304,7 @@ impl<'a> Authenticator<'a> {
                 (Step::Refresh, Some(found)) => match self.refresh(found) {
                     Ok(Some(refreshed)) => return Ok(Some(Resolved::Stored(refreshed))),
                     Ok(None) => situation.refresh_failed = true,
-                    Err(e @ Error::RefreshRefused { .. }) => {
+                    Err(e @ Failure::RefreshRefused { .. }) => {
                         tracing::debug!("{e}");
                         situation.refresh_failed = true;
                         situation.refresh_refused = true;
@@ -327,7 +327,7 @@ impl<'a> Authenticator<'a> {
                     situation.sign_in_modes.retain(|mode| *mode != AuthMode::OAuth);
                 }
                 (Step::SignIn(modes), _) => {
-                    if let Some(Error::RefreshRefused { url, reason }) = refused.take() {
+                    if let Some(Failure::RefreshRefused { url, reason }) = refused.take() {
                         self.ctx.hint(&format!(
                             "Bitbucket refused to refresh the saved sign-in for {url} ({reason}); sign in again"
                         ));
@@ -335,7 +335,9 @@ impl<'a> Authenticator<'a> {
                     return self.sign_in(&account, &modes);
                 }
                 (Step::NeedsLogin, _) => {
-                    return Err(refused.take().unwrap_or_else(|| Error::NotSignedIn { url: account.url() }));
+                    return Err(refused
+                        .take()
+                        .unwrap_or_else(|| Failure::NotSignedIn { url: account.url() }));
                 }
                 // Answer, Validate and Refresh need a stored secret: without one they never come.
                 (Step::Nothing | Step::Answer | Step::Validate | Step::Refresh, _) => {
@@ -409,7 +411,7 @@ impl<'a> Authenticator<'a> {
     /// makes a revoked token look valid). A username + API token where the REST API wants
     /// the email cannot be checked and counts as valid; so does a check that fails for a
     /// network reason (git will tell).
-    fn validate(&self, found: &Found) -> Result<bool, Error> {
+    fn validate(&self, found: &Found) -> Result<bool, Failure> {
         let endpoints = self.endpoints()?;
         let record = &found.record;
         let http = self.http()?;
@@ -442,7 +444,7 @@ impl<'a> Authenticator<'a> {
 
     /// The stored access secret for the account, or the host default when git gave no
     /// username (chosen among the stored accounts when there is none).
-    pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Error> {
+    pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Failure> {
         let Some(record) = self.store.load(&account.access_key())? else {
             return if account.username.is_none() { self.choose_account() } else { Ok(None) };
         };
@@ -454,7 +456,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// The protocol answer for a stored secret (with its refresh token when one is stored).
-    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
+    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Failure> {
         let record = &found.record;
         let mut answer = Credential {
             username: Some(record.username.clone()),
@@ -464,7 +466,7 @@ impl<'a> Authenticator<'a> {
         };
         if record.kind == SecretKind::Bearer {
             if !cred.has_capability("authtype") {
-                return Err(Error::GitTooOldForBearer { url: found.account.url() });
+                return Err(Failure::GitTooOldForBearer { url: found.account.url() });
             }
             answer.capabilities = vec!["authtype".to_owned()];
             answer.authtype = Some("Bearer".to_owned());
@@ -518,7 +520,7 @@ mod tests {
             let found =
                 Found { account, record: StoredSecret::new(SecretKind::Bearer, "proj", Secret::new("b")) };
             let old_git = Credential::default();
-            assert!(matches!(auth.answer(&old_git, &found), Err(Error::GitTooOldForBearer { .. })));
+            assert!(matches!(auth.answer(&old_git, &found), Err(Failure::GitTooOldForBearer { .. })));
             let new_git = Credential { capabilities: vec!["authtype".into()], ..Credential::default() };
             let answer = auth.answer(&new_git, &found).unwrap();
             assert_eq!(answer.authtype.as_deref(), Some("Bearer"));

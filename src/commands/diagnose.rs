@@ -10,13 +10,13 @@ use crate::auth::{Authenticator, ProviderAnswer};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{Http, redacted};
 use crate::config::{RawSettings, SETTINGS};
-use crate::error::Error;
+use crate::error::Failure;
 use crate::gitconfig;
 use crate::host::Deployment;
 use crate::{store, target};
 
 /// `diagnose`: what is configured, what works, what does not. Returns whether all is well.
-pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, Error> {
+pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, Failure> {
     let mut report = Report { out, problems: 0 };
     report.line(&format!(
         "git-credential-bitbucket {} ({} {})",
@@ -43,7 +43,7 @@ pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<
             ));
             return Ok(false);
         }
-        Err(e @ Error::Host(_)) => {
+        Err(e @ Failure::Host(_)) => {
             report.problem(&format!("host: {e}"));
             return Ok(false);
         }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Context, DEFAULT_URL, utc};
 use crate::config::RawSettings;
-use crate::error::Error;
+use crate::error::Failure;
 use crate::store::{self, Account, KeyKind, SecretKind, SecretStore};
 
 /// One row of `list`.
@@ -28,7 +28,7 @@ pub(super) struct AccountRow {
 }
 
 /// The stored accounts, without any secret.
-pub(super) fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountRow>, Error> {
+pub(super) fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountRow>, Failure> {
     let entries = store.list(namespace)?;
     let mut rows = Vec::new();
     for (key, record) in &entries {
@@ -53,12 +53,12 @@ pub(super) fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<A
 }
 
 /// `list`: a table (or JSON) of stored accounts per host.
-pub(super) fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
+pub(super) fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     let raw = RawSettings::load(&format!("{DEFAULT_URL}/"), ctx.env)?;
     let settings = raw.validate(None)?;
     let store = store::open(&settings);
     let rows = accounts(store.as_ref(), &settings.namespace)?;
-    let io = Error::Output;
+    let io = Failure::Output;
     if json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
         return writeln!(out, "{text}").map_err(io);

@@ -5,7 +5,7 @@
 use super::{Context, describe, oauth_client, open};
 use crate::auth::{Authenticator, Resolved};
 use crate::cli::LoginMethod;
-use crate::error::Error;
+use crate::error::Failure;
 use crate::store::SecretKind;
 
 /// How `login` signs in.
@@ -23,14 +23,14 @@ pub(super) struct LoginOptions<'a> {
 
 /// `login`: sign in without a git command and store the result; the account becomes the
 /// host default when there is none, with `--default`, or when the person says so.
-pub(super) fn login(url: &str, options: LoginOptions, ctx: &Context) -> Result<String, Error> {
+pub(super) fn login(url: &str, options: LoginOptions, ctx: &Context) -> Result<String, Failure> {
     let LoginOptions { method, user, bearer, default } = options;
     let auth = open(url, user, ctx)?;
     let account = auth.account();
     let has_client = auth.has_oauth_client();
     let method = method.unwrap_or(if has_client { LoginMethod::Oauth } else { LoginMethod::Token });
     let found = match method {
-        LoginMethod::Oauth if !has_client => return Err(Error::NoOAuthClient),
+        LoginMethod::Oauth if !has_client => return Err(Failure::NoOAuthClient),
         LoginMethod::Oauth => auth.sign_in_with_oauth(&account)?,
         LoginMethod::Token => match auth.sign_in_with_token(&account)? {
             Some(Resolved::Stored(found)) => found,
@@ -38,7 +38,7 @@ pub(super) fn login(url: &str, options: LoginOptions, ctx: &Context) -> Result<S
                 let kind = if bearer { SecretKind::Bearer } else { SecretKind::Token };
                 auth.store_typed(&username, secret, kind)?
             }
-            None => return Err(Error::NoTerminal),
+            None => return Err(Failure::NoTerminal),
         },
     };
     let username = &found.record.username;
@@ -58,7 +58,7 @@ fn settle_default(
     username: &str,
     default: bool,
     ctx: &Context,
-) -> Result<String, Error> {
+) -> Result<String, Failure> {
     let current = auth.host_default()?;
     let Some(current) = current.filter(|c| c.username != username) else {
         return Ok("the default account".to_owned());
@@ -85,7 +85,7 @@ pub(super) fn set_up_oauth(
     user: Option<&str>,
     default: bool,
     ctx: &Context,
-) -> Result<String, Error> {
+) -> Result<String, Failure> {
     let setting = oauth_client::set_up(&open(url, user, ctx)?, user)?;
     eprintln!("saved the OAuth client: its secret in the credential store, its id in {setting}");
     let auth = open(url, user, ctx)?;

@@ -2,11 +2,11 @@
 //! OAuth client `login --setup-oauth` saved.
 
 use super::{Context, oauth_client, open};
-use crate::error::Error;
+use crate::error::Failure;
 use crate::protocol::Credential;
 
 /// `logout`: delete every secret stored for the account (access, refresh, host default copy).
-pub(super) fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Error> {
+pub(super) fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<String, Failure> {
     let auth = open(url, user, ctx)?;
     let account = auth.account();
     let Some(found) = auth.find(&account)? else {
@@ -23,6 +23,6 @@ pub(super) fn logout(url: &str, user: Option<&str>, ctx: &Context) -> Result<Str
 }
 
 /// `logout --forget-oauth`: forget the consumer `login --setup-oauth` saved.
-pub(super) fn forget_oauth_consumer(url: &str, ctx: &Context) -> Result<Vec<String>, Error> {
+pub(super) fn forget_oauth_consumer(url: &str, ctx: &Context) -> Result<Vec<String>, Failure> {
     oauth_client::forget(&open(url, None, ctx)?)
 }

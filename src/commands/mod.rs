@@ -1,11 +1,11 @@
 //! The commands a person runs — `login`, `use`, `logout`, `list`, `token`, `diagnose`,
 //! `configure` — one file each, and the dispatcher that runs a command line: git's
-//! operations go to [`run_operation`], everything else to its command.
+//! operations go to `operation::operate`, everything else to its command.
 //!
 //! Each command writes its own output to the `out` it is given (stdout in the binary) and
 //! messages to stderr. None ever prints a secret except `token`, whose whole purpose is to
 //! print one access token on stdout. The exit codes and the command lines a message
-//! suggests belong here, not to the library's [`Error`]. Nothing here calls back into the
+//! suggests belong here, not to the library's [`Failure`]. Nothing here calls back into the
 //! crate root.
 
 mod configure;
@@ -23,8 +23,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::auth::{Authenticator, Context};
 use crate::cli::{self, Cli, Command};
-use crate::error::Error;
-use crate::operation::{self, Operation, Overrides, run_operation};
+use crate::error::Failure;
+use crate::operation::{self, Operation, Overrides};
 use crate::protocol::{Credential, ProtocolError};
 use crate::store::StoredSecret;
 use crate::target;
@@ -46,24 +46,38 @@ pub(crate) fn run_cli(args: Vec<OsString>, ctx: &Context) -> u8 {
     match run(cli.command, ctx) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("git-credential-bitbucket: {e}");
+            eprintln!("git-credential-bitbucket: {e}{}", next_step(&e));
             exit_code(&e)
         }
     }
 }
 
-/// The process exit code for `e`: 2 for bad usage or bad input, 1 for everything else.
-fn exit_code(e: &Error) -> u8 {
+/// The command line to run next, for the failures one fixes with this program, after `; `.
+fn next_step(e: &Failure) -> String {
+    const PROGRAM: &str = "git-credential-bitbucket";
     match e {
-        Error::Input(ProtocolError::Io(_)) => 1,
-        Error::Input(_) | Error::Usage(_) | Error::NotBitbucket { .. } => 2,
+        Failure::RefreshRefused { url, .. } => format!("; sign in again with: {PROGRAM} login {url}"),
+        Failure::NotSignedIn { url } => format!("; run: {PROGRAM} login {url}"),
+        Failure::NoSuchAccount { url, username } => {
+            format!("; sign in first: {PROGRAM} login {url} --user {username}")
+        }
+        Failure::NotBitbucket { url } => format!("; for Data Center run: {PROGRAM} configure --url {url}"),
+        _ => String::new(),
+    }
+}
+
+/// The process exit code for `e`: 2 for bad usage or bad input, 1 for everything else.
+fn exit_code(e: &Failure) -> u8 {
+    match e {
+        Failure::Input(ProtocolError::Io(_)) => 1,
+        Failure::Input(_) | Failure::Usage(_) | Failure::NotBitbucket { .. } => 2,
         _ => 1,
     }
 }
 
 /// Run one command line: git's operations on the process's stdin and stdout, or a person's
 /// command. Messages for the person go to stderr; a command's own output to stdout.
-fn run(command: Command, ctx: &Context) -> Result<(), Error> {
+fn run(command: Command, ctx: &Context) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let url = |url: Option<String>| url.unwrap_or_else(|| DEFAULT_URL.to_owned());
     let operation = match command {
@@ -97,59 +111,65 @@ fn run(command: Command, ctx: &Context) -> Result<(), Error> {
         }
         Command::Diagnose { url: u } => {
             let verdict = diagnose::diagnose(&url(u), ctx, &mut stdout.lock());
-            return reader_left(verdict.and_then(|ok| if ok { Ok(()) } else { Err(Error::ProblemsFound) }));
+            return reader_left(verdict.and_then(|ok| if ok { Ok(()) } else { Err(Failure::ProblemsFound) }));
         }
         Command::Completions { shell } => {
-            return reader_left(cli::completions(shell, &mut stdout.lock()).map_err(Error::Output));
+            return reader_left(cli::completions(shell, &mut stdout.lock()).map_err(Failure::Output));
         }
         Command::GenerateMan { dir } => {
             let written =
-                cli::generate_man(&dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+                cli::generate_man(&dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
             return say_each("wrote", written.iter().map(|p| p.display().to_string()).collect());
         }
         Command::Other(args) => return unknown_operation(&args),
     };
-    run_operation(operation, &mut std::io::stdin().lock(), &mut stdout.lock(), ctx)
+    operation::operate(
+        operation,
+        &mut std::io::stdin().lock(),
+        &mut stdout.lock(),
+        ctx,
+        &Overrides::default(),
+    )
 }
 
 /// Git may add operations and always pipes stdin: ignore them. A person at a terminal typed it.
-fn unknown_operation(args: &[OsString]) -> Result<(), Error> {
+fn unknown_operation(args: &[OsString]) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         return Ok(());
     }
     let name = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-    Err(Error::Usage(format!("unknown command '{name}'; see git-credential-bitbucket --help")))
+    Err(Failure::Usage(format!("unknown command '{name}'; see git-credential-bitbucket --help")))
 }
 
 /// A reader that closed the pipe early (`list | head -n1`, `grep -q`) is not a fault of the
 /// command: it stops quietly and succeeds, as ripgrep does, so a pipeline does not fail on it.
-fn reader_left(result: Result<(), Error>) -> Result<(), Error> {
+fn reader_left(result: Result<(), Failure>) -> Result<(), Failure> {
     match result {
-        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
 }
 
-fn say(line: String) -> Result<(), Error> {
+fn say(line: String) -> Result<(), Failure> {
     eprintln!("{line}");
     Ok(())
 }
 
-fn say_each(verb: &str, lines: Vec<String>) -> Result<(), Error> {
+fn say_each(verb: &str, lines: Vec<String>) -> Result<(), Failure> {
     for line in lines {
         eprintln!("{verb} {line}");
     }
     Ok(())
 }
 
-fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
-    let mut cred = Credential::from_url(url).map_err(|e| Error::Usage(format!("{url}: {e}")))?;
+fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Failure> {
+    let mut cred = Credential::from_url(url).map_err(|e| Failure::Usage(format!("{url}: {e}")))?;
     let web = cred
         .protocol
         .as_deref()
         .is_some_and(|p| p.eq_ignore_ascii_case("https") || p.eq_ignore_ascii_case("http"));
     if !web || cred.host.as_deref().is_none_or(str::is_empty) {
-        return Err(Error::Usage(format!("{url}: expected an http(s) URL such as {DEFAULT_URL}")));
+        return Err(Failure::Usage(format!("{url}: expected an http(s) URL such as {DEFAULT_URL}")));
     }
     if let Some(user) = user {
         cred.username = Some(user.to_owned());
@@ -161,7 +181,7 @@ fn credential_for(url: &str, user: Option<&str>) -> Result<Credential, Error> {
 /// (unless `credential.useHttpPath` is set), so the path is not part of the key; for Data
 /// Center it is the base URL (context path included) unless `bitbucketDataCenterUrl` says
 /// otherwise.
-fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Error> {
+fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authenticator<'a>, Failure> {
     let mut cred = credential_for(url, user)?;
     let base = target::settings_url(&cred).unwrap_or_default();
     let path = cred.path.take();
@@ -172,7 +192,7 @@ fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authe
         raw.set("bitbucketDataCenterUrl", base.trim_end_matches('/'));
     }
     operation::authenticator_with(&cred, &raw, ctx, None)?
-        .ok_or_else(|| Error::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })
+        .ok_or_else(|| Failure::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })
 }
 
 /// Describe a stored token for people: kind and expiry.
@@ -197,4 +217,35 @@ fn utc(unix: u64) -> String {
     let field = |range: std::ops::Range<usize>| date.get(range).unwrap_or_default();
     let month = MONTHS.iter().position(|m| *m == field(8..11)).map_or(0, |i| i + 1);
     format!("{}-{month:02}-{} {}", field(12..16), field(5..7), field(17..22))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn the_command_line_to_run_next_and_the_exit_code_are_the_commands() {
+        let url = "https://git.example.com".to_owned();
+        let foreign = Failure::NotBitbucket { url: url.clone() };
+        assert_eq!(
+            format!("{foreign}{}", next_step(&foreign)),
+            "https://git.example.com is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url https://git.example.com"
+        );
+        assert_eq!(exit_code(&foreign), 2);
+        let refused = Failure::RefreshRefused { url: url.clone(), reason: "HTTP 400".to_owned() };
+        assert_eq!(
+            format!("{refused}{}", next_step(&refused)),
+            "Bitbucket refused to refresh the sign-in for https://git.example.com (HTTP 400); the saved sign-in was kept; sign in again with: git-credential-bitbucket login https://git.example.com"
+        );
+        let signed_out = Failure::NotSignedIn { url };
+        assert_eq!(exit_code(&signed_out), 1);
+        let public = Error::from(signed_out);
+        assert!(matches!(public, Error::NotSignedIn(_)), "{public:?}");
+        assert_eq!(
+            public.to_string(),
+            "not signed in to https://git.example.com",
+            "no command line in the library's message"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::auth::Authenticator;
 use crate::bitbucket::ClientCheck;
 use crate::bitbucket::api::redacted;
 use crate::config::{ClientOrigin, OAuthClient, Source};
-use crate::error::Error;
+use crate::error::Failure;
 use crate::host::Deployment;
 use crate::oauth::{self, Grant, TokenError};
 use crate::secret::Secret;
@@ -33,13 +33,13 @@ enum ConsumerCheck {
 /// `login --setup-oauth`: show what to create and enter, read the client's id and secret,
 /// check them, then keep the secret in the store and the id in git config. Returns the
 /// git config key written.
-pub(super) fn set_up(auth: &Authenticator, username: Option<&str>) -> Result<String, Error> {
+pub(super) fn set_up(auth: &Authenticator, username: Option<&str>) -> Result<String, Failure> {
     let setup = &auth.profile().setup;
     if let Some(OAuthClient { origin: ClientOrigin::Settings(source), .. }) =
         auth.profile().client(auth.settings())
     {
         let (id, secret) = auth.profile().client_settings;
-        return Err(Error::Usage(format!(
+        return Err(Failure::Usage(format!(
             "an OAuth client with its secret is already configured ({}) and would win over a new one; nothing was changed: remove credential.{id} and credential.{secret} (or their environment variables) first, or keep using it",
             source.describe()
         )));
@@ -53,11 +53,11 @@ pub(super) fn set_up(auth: &Authenticator, username: Option<&str>) -> Result<Str
         Deployment::DataCenter => show_application_link_steps(auth)?,
     }
     let prompter = auth.ctx().prompter;
-    let id = prompter.ask(setup.id_prompt, false)?.map(|k| k.trim().to_owned()).ok_or(Error::NoTerminal)?;
+    let id = prompter.ask(setup.id_prompt, false)?.map(|k| k.trim().to_owned()).ok_or(Failure::NoTerminal)?;
     let secret =
-        prompter.ask(setup.secret_prompt, true)?.map(|s| s.trim().to_owned()).ok_or(Error::NoTerminal)?;
+        prompter.ask(setup.secret_prompt, true)?.map(|s| s.trim().to_owned()).ok_or(Failure::NoTerminal)?;
     if id.is_empty() || secret.is_empty() || id.contains(char::is_whitespace) {
-        return Err(Error::Usage(format!("the {} are both needed; nothing was saved", setup.words)));
+        return Err(Failure::Usage(format!("the {} are both needed; nothing was saved", setup.words)));
     }
     let client =
         OAuthClient { id, secret: Secret::new(secret), origin: ClientOrigin::Settings(Source::Program) };
@@ -80,13 +80,13 @@ fn consumer_setting(auth: &Authenticator) -> String {
     format!("credential.{}.{}", auth.target().origin(), auth.profile().client_settings.0)
 }
 
-fn ask_workspace(auth: &Authenticator, username: Option<&str>) -> Result<String, Error> {
+fn ask_workspace(auth: &Authenticator, username: Option<&str>) -> Result<String, Failure> {
     let default = username.map(str::to_owned).or_else(|| default_username(auth));
     let prompt = match &default {
         Some(name) => format!("Your workspace (the name after bitbucket.org/ in its URLs) [{name}]: "),
         None => "Your workspace (the name after bitbucket.org/ in its URLs): ".to_owned(),
     };
-    let answer = auth.ctx().prompter.ask(&prompt, false)?.ok_or(Error::NoTerminal)?;
+    let answer = auth.ctx().prompter.ask(&prompt, false)?.ok_or(Failure::NoTerminal)?;
     let workspace = match answer.trim() {
         "" => default.unwrap_or_default(),
         typed => typed.to_owned(),
@@ -96,7 +96,7 @@ fn ask_workspace(auth: &Authenticator, username: Option<&str>) -> Result<String,
     if valid {
         Ok(workspace)
     } else {
-        Err(Error::Usage(format!(
+        Err(Failure::Usage(format!(
             "'{workspace}' is not a workspace name (letters, digits, '-', '_' or '.'); nothing was saved"
         )))
     }
@@ -109,10 +109,10 @@ fn default_username(auth: &Authenticator) -> Option<String> {
 }
 
 /// `{bitbucketCloudUrl}/WORKSPACE/workspace/settings/oauth-consumers/new`.
-fn consumer_page(auth: &Authenticator, workspace: &str) -> Result<url::Url, Error> {
+fn consumer_page(auth: &Authenticator, workspace: &str) -> Result<url::Url, Failure> {
     let base = auth.settings().cloud_url.as_str().trim_end_matches('/');
     url::Url::parse(&format!("{base}/{workspace}/workspace/settings/oauth-consumers/new"))
-        .map_err(|e| Error::Usage(format!("cannot make the consumer page address: {e}")))
+        .map_err(|e| Failure::Usage(format!("cannot make the consumer page address: {e}")))
 }
 
 fn show_consumer_steps(auth: &Authenticator, page: &url::Url) {
@@ -142,7 +142,7 @@ fn show_consumer_steps(auth: &Authenticator, page: &url::Url) {
 /// Data Center: an administrator creates the client (an incoming application link); the
 /// person may only receive its values. Say what to ask for; the admin page is shown, not
 /// opened.
-fn show_application_link_steps(auth: &Authenticator) -> Result<(), Error> {
+fn show_application_link_steps(auth: &Authenticator) -> Result<(), Failure> {
     let token = auth.endpoints()?.token;
     let base = token.as_str().trim_end_matches("/rest/oauth2/latest/token").to_owned();
     let port = auth.settings().redirect_port;
@@ -168,7 +168,7 @@ fn show_application_link_steps(auth: &Authenticator) -> Result<(), Error> {
 /// right pair gets as `unauthorized_client` (public consumer) or a token (private
 /// consumer). Data Center (no client credentials grant): an authorization code no server
 /// issued, which a right pair gets as `invalid_grant`. Nothing is kept from the answer.
-fn check_consumer(auth: &Authenticator, client: &OAuthClient) -> Result<ConsumerCheck, Error> {
+fn check_consumer(auth: &Authenticator, client: &OAuthClient) -> Result<ConsumerCheck, Failure> {
     let endpoints = auth.endpoints()?;
     let url = redacted(&endpoints.token);
     let setup = &auth.profile().setup;
@@ -185,19 +185,19 @@ fn check_consumer(auth: &Authenticator, client: &OAuthClient) -> Result<Consumer
         Ok(_) if setup.check == ClientCheck::ClientCredentials => Ok(ConsumerCheck::Private),
         Ok(_) => Ok(ConsumerCheck::Accepted),
         Err(TokenError::Rejected { error, .. }) if error == "invalid_client" => {
-            Err(Error::ConsumerRefused { url, what: setup.words, from: setup.copied_from })
+            Err(Failure::ConsumerRefused { url, what: setup.words, from: setup.copied_from })
         }
         Err(TokenError::Rejected { error, .. }) => {
             tracing::debug!("the client authenticated; the grant was refused ({error})");
             Ok(ConsumerCheck::Accepted)
         }
-        Err(e) => Err(Error::ConsumerUnchecked { url, what: setup.words, reason: e.to_string() }),
+        Err(e) => Err(Failure::ConsumerUnchecked { url, what: setup.words, reason: e.to_string() }),
     }
 }
 
 /// `logout --forget-oauth`: delete every client secret stored for this server and the id
 /// set-up wrote. Returns what was removed.
-pub(super) fn forget(auth: &Authenticator) -> Result<Vec<String>, Error> {
+pub(super) fn forget(auth: &Authenticator) -> Result<Vec<String>, Failure> {
     let mut removed = Vec::new();
     let service = auth.client_key("").service;
     for (key, record) in auth.secret_store().list(&auth.settings().namespace)? {
@@ -233,7 +233,7 @@ pub(super) fn overridden(auth: &Authenticator) -> Option<String> {
 
 /// For `diagnose`: which OAuth client is in force and where its id and secret came from;
 /// `false` when its secret should be in the store and is not.
-pub(super) fn describe(auth: &Authenticator) -> Result<(String, bool), Error> {
+pub(super) fn describe(auth: &Authenticator) -> Result<(String, bool), Failure> {
     let name = auth.profile().setup.name;
     let Some(client) = auth.profile().client(auth.settings()) else {
         let how = match auth.target().deployment {
