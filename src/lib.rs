@@ -3,7 +3,7 @@
 //!
 //! For a Rust program: [`TokenRequest`] gets an access token with the same sign-in logic git
 //! gets; [`run_operation`] (or [`run_operation_with`], with settings and a store injected)
-//! answers one of git's operations. Secrets are kept in a [`SecretStore`] — the OS keyring,
+//! answers one of git's operations. Secrets are kept in a [`SecretStore`](store::SecretStore) — the OS keyring,
 //! or another of its backends — and live in the process only as [`Secret`], which cannot be
 //! printed by accident. [`run_cli`] is the whole binary, for the binary.
 //! `docs/architecture.md` walks through the modules.

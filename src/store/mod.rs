@@ -19,7 +19,8 @@ mod plaintext;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use serde::{Deserialize, Serialize};
 
-pub use self::cache::{CacheStore, parse_cache_options};
+pub use self::cache::CacheStore;
+pub(crate) use self::cache::parse_cache_options;
 pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
@@ -218,7 +219,7 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 }
 
 /// Open the store the settings name. The keyring connects lazily, on first use.
-pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
+pub(crate) fn open(settings: &Settings) -> Box<dyn SecretStore> {
     match settings.store {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
         StoreKind::Gpg => Box::new(
@@ -234,7 +235,7 @@ pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
 /// Which stores work on this machine, for `diagnose`: each store's name and what was found
 /// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
 /// entry that does not exist.
-pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
+pub(crate) fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
     let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
     let keyring = match KeyringStore::new().load(&probe) {
         Ok(_) => Ok("the OS keyring answers".to_owned()),
@@ -257,7 +258,7 @@ pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, S
 
 /// Which of an account's keys a [`StoreKey`] is (see [`Account::from_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     /// [`Account::access_key`] of an account with a username.
     Access,
     /// [`Account::refresh_key`].
@@ -345,7 +346,7 @@ impl Account {
     ///
     /// The access key of the repository path `refresh_token` is the same key as the account's
     /// refresh key, so the store cannot hold both; it is read as the refresh key.
-    pub fn from_key(namespace: &str, key: &StoreKey) -> Option<(Account, KeyKind)> {
+    pub(crate) fn from_key(namespace: &str, key: &StoreKey) -> Option<(Account, KeyKind)> {
         let rest = key.service.strip_prefix(namespace)?.strip_prefix(':')?;
         let (scheme, rest) = rest.split_once("://")?;
         let (authority, path) = rest.split_once('/')?;
@@ -382,13 +383,13 @@ impl Account {
 
 /// Where the secret of the OAuth consumer `client_id` of the Bitbucket at `site` lives:
 /// `{namespace}:oauth-consumer:{origin of site}/`, account = the consumer key.
-pub fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
+pub(crate) fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
     consumer_key_at(namespace, &crate::target::origin_of(site), client_id)
 }
 
 /// [`consumer_key`] for a server known by its origin (`scheme://host[:port]`): where a Data
 /// Center OAuth client's secret lives.
-pub fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
+pub(crate) fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
     StoreKey { service: format!("{namespace}:oauth-consumer:{origin}/"), account: client_id.to_owned() }
 }
 
