@@ -113,7 +113,7 @@ mod tests {
     fn accounts_never_carry_secrets_and_mark_the_host_default() {
         let store = crate::store::MemoryStore::new();
         let account = crate::store::Account::new("git", "https", "bitbucket.org", None, Some("alice"));
-        let record = StoredSecret::new(SecretKind::Token, "alice", crate::Secret::new("s3cr3t"));
+        let record = StoredSecret::new(SecretKind::Token, "alice", crate::secret::Secret::new("s3cr3t"));
         store.save(&account.access_key(), &record).unwrap();
         store.save(&account.host_default_key(), &record).unwrap();
         let rows = accounts(&store, "git").unwrap();
