@@ -10,7 +10,7 @@
 
 use std::io::IsTerminal;
 
-use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved};
+use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved, unix_now};
 use crate::config::{RawSettings, process_env};
 use crate::error::{Error, Failure};
 use crate::operation::{self, Overrides};
@@ -18,7 +18,7 @@ use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
 use crate::protocol::Credential;
 use crate::secret::Secret;
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{target, unix_now};
+use crate::target;
 
 /// An access token and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

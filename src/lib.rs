@@ -41,7 +41,7 @@ mod trace;
 use std::ffi::OsString;
 
 pub use access::{AccessToken, TokenRequest};
-pub use auth::Context;
+pub use auth::{Context, unix_now};
 pub use error::{Detail, Error};
 pub use operation::{Operation, Overrides, run_operation, run_operation_with};
 pub use protocol::{Credential, ProtocolError};
@@ -63,9 +63,4 @@ pub mod fuzzing {
 /// `GIT_BITBUCKET_TRACE` asks for, which is global to the process.
 pub fn run_cli(args: Vec<OsString>, ctx: &Context) -> u8 {
     commands::run_cli(args, ctx)
-}
-
-/// Current time in Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

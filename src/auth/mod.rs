@@ -41,6 +41,11 @@ pub struct Context<'a> {
     pub now: &'a dyn Fn() -> u64,
 }
 
+/// Current time in Unix seconds: the clock a [`Context`] is usually given.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 impl Context<'_> {
     /// The one channel for messages to the person: one line on stderr, always.
     pub(crate) fn notice(&self, message: &str) {
