@@ -9,7 +9,7 @@
 //! private OAuth consumer, and gets a token with the client credentials grant, then shows
 //! that a second call is answered from the store without a network request.
 
-use git_credential_bitbucket::access::TokenRequest;
+use git_credential_bitbucket::TokenRequest;
 use git_credential_bitbucket::store::MemoryStore;
 use git_credential_bitbucket::{Error, Secret};
 

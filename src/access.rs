@@ -10,11 +10,15 @@
 
 use std::io::IsTerminal;
 
-use crate::auth::{RefreshPolicy, Resolved};
+use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved, unix_now};
 use crate::config::{RawSettings, process_env};
+use crate::error::{Error, Failure};
+use crate::operation::{self, Overrides};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
+use crate::protocol::Credential;
+use crate::secret::Secret;
 use crate::store::{SecretKind, SecretStore, StoredSecret};
-use crate::{Context, Credential, Error, Overrides, Secret, target, unix_now};
+use crate::target;
 
 /// An access token and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +36,7 @@ pub struct AccessToken {
 /// How to get a token: the seed library's config object, as a builder.
 ///
 /// ```no_run
-/// use git_credential_bitbucket::access::TokenRequest;
+/// use git_credential_bitbucket::TokenRequest;
 /// // Client id/secret from BITBUCKET_OAUTH_CLIENT_ID/_SECRET (or bitbucketKey/bitbucketSecret).
 /// let token = TokenRequest::new("https://bitbucket.org").access_token()?;
 /// println!("signed in as {}", token.username);
@@ -143,7 +147,7 @@ impl TokenRequest {
     ///
     /// ```
     /// use bitbucket_test_support::{FakeBitbucket, Mode, RequestKind};
-    /// use git_credential_bitbucket::{access::TokenRequest, store::MemoryStore, Secret};
+    /// use git_credential_bitbucket::{TokenRequest, store::MemoryStore, Secret};
     ///
     /// let fake = FakeBitbucket::start(Mode::Cloud);
     /// fake.add_consumer_private("ci-key", "ci-secret", "http://localhost/");
@@ -162,7 +166,12 @@ impl TokenRequest {
     /// # Ok::<(), git_credential_bitbucket::Error>(())
     /// ```
     pub fn access_token(&self) -> Result<AccessToken, Error> {
-        let mut cred = Credential::from_url(&self.url).map_err(Error::Input)?;
+        Ok(self.token()?)
+    }
+
+    /// [`TokenRequest::access_token`] with the crate's own error.
+    fn token(&self) -> Result<AccessToken, Failure> {
+        let mut cred = Credential::from_url(&self.url).map_err(Failure::Input)?;
         if self.username.is_some() {
             cred.username = self.username.clone();
         }
@@ -181,8 +190,18 @@ impl TokenRequest {
             now: &unix_now,
         };
         let store = self.store.as_deref().map(|s| s as &dyn SecretStore);
-        let mut auth = crate::authenticator_with(&cred, &raw, &ctx, store)?
-            .ok_or_else(|| Error::NotBitbucket { url: self.url.clone() })?;
+        let auth = operation::authenticator_with(&cred, &raw, &ctx, store)?
+            .ok_or_else(|| Failure::NotBitbucket { url: self.url.clone() })?;
+        self.access_token_from(auth)
+    }
+
+    /// What [`TokenRequest::access_token`] does once the authenticator is built, with this
+    /// request's refresh policy, JWT and `force_credentials`: the `token` command builds its
+    /// authenticator from the URL and account a person typed.
+    pub(crate) fn access_token_from<'a>(
+        &'a self,
+        mut auth: Authenticator<'a>,
+    ) -> Result<AccessToken, Failure> {
         if let Some(policy) = &self.refresh_policy {
             let policy: RefreshPolicy = Box::new(move |record, now| policy(record, now));
             auth = auth.with_refresh_policy(policy);
@@ -201,19 +220,19 @@ impl TokenRequest {
                 auth.store_typed(&username, secret.clone(), SecretKind::Token)?;
                 Ok(AccessToken { token: secret, username, expires_at: None, kind: SecretKind::Token })
             }
-            None => Err(Error::NotSignedIn { url: self.url.clone() }),
+            None => Err(Failure::NotSignedIn { url: self.url.clone() }),
         }
     }
 
     /// git config (unless turned off) and the environment, then this request's own settings.
-    fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Error> {
+    fn settings_for(&self, cred: &Credential) -> Result<RawSettings, Failure> {
         let url = target::matching_url(cred)
-            .ok_or_else(|| Error::Usage(format!("{}: not an http(s) URL", self.url)))?;
+            .ok_or_else(|| Failure::Usage(format!("{}: not an http(s) URL", self.url)))?;
         let mut settings = self.settings.clone();
         if !self.interactive {
             settings.push(("interactive".to_owned(), "false".to_owned()));
         }
         let overrides = Overrides { settings, skip_git_config: !self.read_git_config, store: None };
-        crate::settings_for(&url, &process_env, &overrides)
+        operation::settings_for(&url, &process_env, &overrides)
     }
 }

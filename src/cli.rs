@@ -1,13 +1,12 @@
 //! The command line, defined once with clap: the binary parses it, and the man page and
-//! shell completions are generated from the same definition.
+//! shell completions are generated from the same definition. It imports nothing from the
+//! commands it names: `commands` reads what this parses.
 
 use std::ffi::OsString;
 
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
-
-use crate::commands::LoginMethod;
 
 /// The first line of `--version`: the package version and the git commit the binary was built
 /// from (`unknown` when built from a tree without either; see `build.rs`).
@@ -26,6 +25,15 @@ const LONG_VERSION: &str = if crate::config::BUILTIN_CLOUD_CLIENT.is_some() {
 } else {
     concat!(version_line!(), "\nbuilt-in OAuth consumer: no")
 };
+
+/// How `login` signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoginMethod {
+    /// OAuth in the browser (needs a configured consumer/client).
+    Oauth,
+    /// A username and an API token (Cloud), or an HTTP access token (Data Center).
+    Token,
+}
 
 /// Git credential helper for Bitbucket Cloud and Data Center.
 #[derive(Debug, Parser)]

@@ -1,4 +1,4 @@
-//! The order of attempts of `get` (SPEC §7) as one pure function: from what is stored, the
+//! The order of attempts of `get` as one pure function: from what is stored, the
 //! clock, the policy and what has been tried already, the next step. No store, no network,
 //! no process: `auth` carries the steps out and asks again until one of them answers.
 //!
@@ -93,7 +93,7 @@ pub enum Step {
     Nothing,
 }
 
-/// The next step of SPEC §7 for `s`.
+/// The next step of the order of attempts for `s`.
 pub fn next_step(s: &Situation) -> Step {
     if let Some(stored) = &s.stored {
         let fresh = stored.is_fresh(s.now);
@@ -167,7 +167,7 @@ mod tests {
         }
     }
 
-    /// SPEC §7 steps 1 and 2, row by row: (what the row says, situation, expected step).
+    /// Steps 1 and 2 (stored token, refresh), row by row: (what the row says, situation, expected step).
     #[test]
     fn stored_tokens_are_answered_or_refreshed() {
         let modes = vec![AuthMode::OAuth, AuthMode::Token];
@@ -216,7 +216,7 @@ mod tests {
         check(rows);
     }
 
-    /// SPEC §7 with validation, application grants, sign-in and nothing.
+    /// The order of attempts with validation, application grants, sign-in and nothing.
     #[test]
     fn validation_grants_sign_in_and_nothing() {
         let modes = vec![AuthMode::OAuth, AuthMode::Token];

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::Error;
 use crate::config::ConfigError;
+use crate::error::Failure as Error;
 
 /// The Bitbucket Cloud URL the helper is always configured for.
 pub const CLOUD_URL: &str = "https://bitbucket.org";

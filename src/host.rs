@@ -1,4 +1,4 @@
-//! Which hosts this helper serves, and as which kind of Bitbucket (SPEC §4).
+//! Which hosts this helper serves, and as which kind of Bitbucket (docs/configuration.md, "Which hosts are served").
 //!
 //! Bitbucket Cloud is exactly `bitbucket.org` (any case, port 443 or none). Any other host is
 //! served only when the user configured `credential.<url>.provider=bitbucket`, or, for https

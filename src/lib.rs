@@ -1,26 +1,30 @@
 //! `git-credential-bitbucket`: sign in to Bitbucket (Cloud and Data Center) once, then keep
 //! git working silently.
 //!
-//! The binary is a thin user of this library: [`run_operation`] answers git, [`commands`]
-//! are what a person runs, [`access::TokenRequest`] gets a token for other Rust programs.
-//! Secrets are kept in a [`store::SecretStore`] and live in the process only as [`Secret`],
-//! which cannot be printed by accident. `docs/architecture.md` walks through the modules.
+//! For a Rust program: [`TokenRequest`] gets an access token with the same sign-in logic git
+//! gets; [`run_operation`] (or [`run_operation_with`], with settings and a store injected)
+//! answers one of git's operations. Secrets are kept in a [`SecretStore`](store::SecretStore) — the OS keyring,
+//! or another of its backends — and live in the process only as [`Secret`], which cannot be
+//! printed by accident. [`run_cli`] is the whole binary, for the binary.
+//! `docs/architecture.md` walks through the modules.
 #![deny(clippy::print_stdout)]
 #![warn(missing_docs)]
 
-pub mod access;
+mod access;
 mod auth;
 mod bitbucket;
-pub mod cli;
-pub mod commands;
+mod cli;
+mod commands;
 mod config;
 mod config_files;
 mod decide;
+mod error;
 mod gitconfig;
 mod host;
 mod lock;
 mod net;
 mod oauth;
+mod operation;
 mod paths;
 pub mod prompt;
 mod protocol;
@@ -32,11 +36,14 @@ pub mod store;
 mod target;
 #[cfg(all(test, unix))]
 mod test_script;
-pub mod trace;
+mod trace;
 
-use std::io::{BufRead, Write};
+use std::ffi::OsString;
 
-pub use auth::Context;
+pub use access::{AccessToken, TokenRequest};
+pub use auth::{Context, unix_now};
+pub use error::{Detail, Error};
+pub use operation::{Operation, Overrides, run_operation, run_operation_with};
 pub use protocol::{Credential, ProtocolError};
 pub use secret::Secret;
 
@@ -47,295 +54,13 @@ pub mod fuzzing {
     pub use crate::oauth::{MAX_TOKEN_BYTES, ParsedError, parse_token_response};
 }
 
-/// Everything that can go wrong, each with a message for the person at the terminal.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Git's input could not be read, or is not what the protocol allows.
-    #[error("{}", input_message(.0))]
-    Input(ProtocolError),
-    /// The answer could not be sent to git (a value git could not read back, or a closed pipe).
-    #[error("{}", answer_message(.0))]
-    Answer(ProtocolError),
-    /// A command's own output could not be written.
-    #[error("could not write the output: {0}")]
-    Output(std::io::Error),
-    /// A setting is wrong or git config could not be read.
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    /// The host is refused.
-    #[error(transparent)]
-    Host(#[from] host::HostError),
-    /// The secret store failed.
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    /// A request to Bitbucket failed.
-    #[error(transparent)]
-    Api(#[from] bitbucket::api::ApiError),
-    /// A proxy or TLS setting cannot be used.
-    #[error(transparent)]
-    Network(#[from] net::NetError),
-    /// A Data Center base URL cannot be found.
-    #[error(transparent)]
-    Endpoint(#[from] bitbucket::EndpointError),
-    /// An OAuth exchange failed.
-    #[error(transparent)]
-    Token(#[from] oauth::TokenError),
-    /// The refresh lock could not be taken.
-    #[error(transparent)]
-    Lock(#[from] lock::LockError),
-    /// A prompt failed.
-    #[error(transparent)]
-    Prompt(#[from] prompt::PromptError),
-    /// A refresh failed for a reason other than a dead refresh token; every token was kept.
-    #[error("could not refresh the sign-in for {url}: {reason}; the saved sign-in was kept")]
-    RefreshFailed {
-        /// The account (no secret in it).
-        url: String,
-        /// What went wrong and what to check.
-        reason: String,
-    },
-    /// Bitbucket refused the refresh for a reason that is not about the client, and nobody
-    /// can sign in here (no terminal, or prompts off); the refresh token was kept.
-    #[error(
-        "Bitbucket refused to refresh the sign-in for {url} ({reason}); the saved sign-in was kept; sign in again with: git-credential-bitbucket login {url}"
-    )]
-    RefreshRefused {
-        /// The account (no secret in it).
-        url: String,
-        /// What the token endpoint said (its error code or status, never a body).
-        reason: String,
-    },
-    /// OAuth was asked for, but no consumer (Cloud) or client (Data Center) is configured.
-    #[error("{}", bitbucket::NO_CLIENT)]
-    NoOAuthClient,
-    /// Nothing is stored and no sign-in is possible here.
-    #[error("not signed in to {url}; run: git-credential-bitbucket login {url}")]
-    NotSignedIn {
-        /// The Bitbucket URL.
-        url: String,
-    },
-    /// A Bearer-only token, and a git that cannot send one.
-    #[error(
-        "the token stored for {url} is a Data Center project or repository token, which works only as `Authorization: Bearer`; git 2.46 or newer is needed to send it (this git did not announce capability[]=authtype)"
-    )]
-    GitTooOldForBearer {
-        /// The account.
-        url: String,
-    },
-    /// The user endpoint refused the access token a sign-in just returned.
-    #[error("{url} did not accept the new access token; nothing was stored")]
-    NewTokenRefused {
-        /// The user endpoint.
-        url: String,
-    },
-    /// The email and token the person typed were refused.
-    #[error("Bitbucket refused that email and token for {url}; nothing was stored")]
-    TypedTokenRefused {
-        /// The account.
-        url: String,
-    },
-    /// `use` names an account that has nothing stored.
-    #[error(
-        "nothing is stored for {username} at {url}; sign in first: git-credential-bitbucket login {url} --user {username}"
-    )]
-    NoSuchAccount {
-        /// The host.
-        url: String,
-        /// The account asked for.
-        username: String,
-    },
-    /// A command needs a terminal to ask on.
-    #[error("there is no terminal to ask for the token on; run this command in a terminal")]
-    NoTerminal,
-    /// A URL this helper does not serve was given to a command.
-    #[error(
-        "{url} is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url {url}"
-    )]
-    NotBitbucket {
-        /// The URL as given.
-        url: String,
-    },
-    /// `login --setup-oauth`: the token endpoint refused the id and secret typed.
-    #[error(
-        "Bitbucket refused that {what} (invalid_client at {url}); nothing was saved: copy both again from {from} and run the set-up again"
-    )]
-    ConsumerRefused {
-        /// The token endpoint.
-        url: String,
-        /// What was typed (`key and secret`, `client ID and secret`).
-        what: &'static str,
-        /// Where they are copied from.
-        from: &'static str,
-    },
-    /// `login --setup-oauth`: the id and secret could not be checked.
-    #[error("could not check the {what} at {url} ({reason}); nothing was saved")]
-    ConsumerUnchecked {
-        /// The token endpoint.
-        url: String,
-        /// What was typed.
-        what: &'static str,
-        /// What went wrong.
-        reason: String,
-    },
-    /// `diagnose` found problems (it printed them).
-    #[error("diagnose found problems (see above)")]
-    ProblemsFound,
-    /// Bad usage of a command.
-    #[error("{0}")]
-    Usage(String),
-}
-
-fn input_message(e: &ProtocolError) -> String {
-    match e {
-        ProtocolError::Io(io) => format!("could not read git's input: {io}"),
-        _ => format!("bad input: {e}"),
-    }
-}
-
-fn answer_message(e: &ProtocolError) -> String {
-    match e {
-        ProtocolError::Io(io) => format!("could not send the answer to git: {io}"),
-        _ => e.to_string(),
-    }
-}
-
-impl Error {
-    /// The process exit code: 2 for bad usage or bad input, 1 for everything else.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Input(ProtocolError::Io(_)) => 1,
-            Error::Input(_) | Error::Usage(_) | Error::NotBitbucket { .. } => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// A helper operation from git.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// Answer a credential.
-    Get,
-    /// Keep a credential the server accepted.
-    Store,
-    /// Forget a credential the server rejected.
-    Erase,
-}
-
-/// What [`run_operation_with`] takes from its caller instead of the process: settings and a
-/// store (tests, programs that embed the helper).
-#[derive(Default)]
-pub struct Overrides<'s> {
-    /// Settings by their git config name without `credential.` (e.g. `("provider",
-    /// "bitbucket")`); they win over git config and the environment.
-    pub settings: Vec<(String, String)>,
-    /// Do not read git config at all (only the environment and `settings` apply).
-    pub skip_git_config: bool,
-    /// Keep secrets here instead of the configured store.
-    pub store: Option<&'s dyn store::SecretStore>,
-}
-
-/// Read the settings for `cred` (in the process, or one `git config` call; none when skipped),
-/// decide who serves it, and build the authenticator. `None` when the host is not one this
-/// helper serves.
-fn authenticator_for<'a>(
-    cred: &Credential,
-    ctx: &'a Context<'a>,
-    overrides: &'a Overrides<'a>,
-) -> Result<Option<auth::Authenticator<'a>>, Error> {
-    let Some(url) = target::matching_url(cred) else { return Ok(None) };
-    let raw = settings_for(&url, ctx.env, overrides)?;
-    authenticator_with(cred, &raw, ctx, overrides.store)
-}
-
-/// The settings for `url`: git config (URL-matched, unless skipped) and the environment, then
-/// the settings a program gave, which win.
-fn settings_for(
-    url: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    overrides: &Overrides,
-) -> Result<config::RawSettings, Error> {
-    let mut raw = match overrides.skip_git_config {
-        true => config::RawSettings::from_git_output(b"", env),
-        false => config::RawSettings::load(url, env)?,
-    };
-    for (name, value) in &overrides.settings {
-        if !raw.set(name, value) {
-            return Err(Error::Usage(format!("{name} is not a setting (see docs/configuration.md)")));
-        }
-    }
-    Ok(raw)
-}
-
-/// The one way an authenticator is built (for git's operations, the commands and the
-/// library): who serves `cred` with these settings, and the store — `store` when given, else
-/// the one the settings name. `None` when the host is not one this helper serves.
-fn authenticator_with<'a>(
-    cred: &Credential,
-    raw: &config::RawSettings,
-    ctx: &'a Context<'a>,
-    store: Option<&'a dyn store::SecretStore>,
-) -> Result<Option<auth::Authenticator<'a>>, Error> {
-    Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
-        let store: Box<dyn store::SecretStore + 'a> = match store {
-            Some(store) => Box::new(store),
-            None => store::open(&settings),
-        };
-        auth::Authenticator::new(target, settings, store, ctx)
-    }))
-}
-
-/// Run one helper operation: read the credential from `input`, answer on `output`.
+/// Run the command line `args` (the program's name first) as the `git-credential-bitbucket`
+/// binary does: git's operations on the process's stdin and stdout, or a person's command.
+/// Messages go to stderr as one line each. Returns the exit code: 0, 1 when something failed,
+/// 2 for bad usage or bad input.
 ///
-/// Bad input is refused before any store or network is touched. A host this helper does not
-/// serve gets no answer and no change.
-pub fn run_operation(
-    op: Operation,
-    input: &mut impl BufRead,
-    output: &mut impl Write,
-    ctx: &Context,
-) -> Result<(), Error> {
-    run_operation_with(op, input, output, ctx, &Overrides::default())
-}
-
-/// [`run_operation`] with settings and a store given by the caller.
-///
-/// ```
-/// use git_credential_bitbucket::{Context, Operation, Overrides, prompt::NoPrompt, store::MemoryStore};
-/// let store = MemoryStore::new();
-/// let overrides = Overrides { skip_git_config: true, store: Some(&store), ..Overrides::default() };
-/// let ctx = Context { env: &|_| None, prompter: &NoPrompt, stderr_is_terminal: false, now: &|| 0 };
-/// let run = |op, input: &[u8]| {
-///     let mut answer = Vec::new();
-///     git_credential_bitbucket::run_operation_with(op, &mut &input[..], &mut answer, &ctx, &overrides)?;
-///     Ok::<_, git_credential_bitbucket::Error>(answer)
-/// };
-/// run(Operation::Store, b"protocol=https\nhost=bitbucket.org\nusername=a\npassword=t\n\n")?;
-/// assert_eq!(run(Operation::Get, b"protocol=https\nhost=bitbucket.org\n\n")?, b"username=a\npassword=t\n");
-/// # Ok::<(), git_credential_bitbucket::Error>(())
-/// ```
-pub fn run_operation_with(
-    op: Operation,
-    input: &mut impl BufRead,
-    output: &mut impl Write,
-    ctx: &Context,
-    overrides: &Overrides,
-) -> Result<(), Error> {
-    let cred = Credential::read_from(input).map_err(Error::Input)?;
-    let Some(auth) = authenticator_for(&cred, ctx, overrides)? else { return Ok(()) };
-    match op {
-        Operation::Get => {
-            if let Some(answer) = auth.get(&cred)? {
-                answer.write_to(output).map_err(Error::Answer)?;
-            }
-        }
-        Operation::Store => auth.store(&cred)?,
-        Operation::Erase => auth.erase(&cred)?,
-    }
-    Ok(())
-}
-
-/// Current time in Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// This is the binary's entry, not a library call: it installs the trace subscriber that
+/// `GIT_BITBUCKET_TRACE` asks for, which is global to the process.
+pub fn run_cli(args: Vec<OsString>, ctx: &Context) -> u8 {
+    commands::run_cli(args, ctx)
 }

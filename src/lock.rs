@@ -1,4 +1,4 @@
-//! A per-account file lock that serialises refreshes across processes (SPEC §7).
+//! A per-account file lock that serialises refreshes across processes (the order of attempts in `decide.rs`).
 //!
 //! Many git processes may find the same expired token at once (parallel fetches,
 //! submodules). Bitbucket rotates refresh tokens, so only one of them may use the refresh

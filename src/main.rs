@@ -14,16 +14,15 @@
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
-use git_credential_bitbucket::cli::Cli;
 use git_credential_bitbucket::prompt::SystemPrompter;
-use git_credential_bitbucket::{Context, commands, trace, unix_now};
+use git_credential_bitbucket::{Context, run_cli, unix_now};
 
 /// Runs the command line `args` (the program's name first) and flushes stdout; returns the
 /// exit code.
 fn run_and_flush(args: Vec<OsString>) -> u8 {
     let code = run(args);
     // Rust's runtime flushes stdout at exit; without it (Unix), this does. A reader that left
-    // is no failure (`commands::reader_left`); any other lost output is.
+    // is no failure (the commands' `reader_left`); any other lost output is.
     match std::io::stdout().flush() {
         Err(e) if code == 0 && e.kind() != std::io::ErrorKind::BrokenPipe => {
             eprintln!("git-credential-bitbucket: could not write the output: {e}");
@@ -34,15 +33,7 @@ fn run_and_flush(args: Vec<OsString>) -> u8 {
 }
 
 fn run(args: Vec<OsString>) -> u8 {
-    let cli = match Cli::from_args(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
-    };
     let env = |name: &str| std::env::var(name).ok();
-    trace::init_from_env(&env);
     let prompter = SystemPrompter::from_env(&env);
     let ctx = Context {
         env: &env,
@@ -50,13 +41,7 @@ fn run(args: Vec<OsString>) -> u8 {
         stderr_is_terminal: std::io::stderr().is_terminal(),
         now: &unix_now,
     };
-    match commands::run(cli.command, &ctx) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("git-credential-bitbucket: {e}");
-            u8::try_from(e.exit_code()).unwrap_or(1)
-        }
-    }
+    run_cli(args, &ctx)
 }
 
 #[cfg(not(unix))]

@@ -1,7 +1,7 @@
 //! Git's credential helper protocol as plain data: parse what git sends, write what git reads.
 //!
 //! [`Credential`] holds every attribute git 2.47 sends or accepts. [`Credential::read_from`]
-//! parses strictly (the limits and errors of SPEC §3) and [`Credential::write_to`] writes
+//! parses strictly (the limits and errors of docs/decisions.md, "Protocol") and [`Credential::write_to`] writes
 //! attributes back in git's format. This module decides nothing and touches no store or
 //! network: policy lives in `auth`.
 
@@ -44,13 +44,13 @@ pub enum ProtocolError {
         /// The attribute (lossily decoded).
         key: String,
     },
-    /// A line longer than [`MAX_LINE_BYTES`].
+    /// A line longer than 64 KiB (`MAX_LINE_BYTES`).
     #[error("line {line}: longer than {MAX_LINE_BYTES} bytes")]
     LineTooLong {
         /// 1-based line number.
         line: usize,
     },
-    /// More than [`MAX_INPUT_BYTES`] before the end of the credential.
+    /// More than 1 MiB (`MAX_INPUT_BYTES`) before the end of the credential.
     #[error("input is larger than {MAX_INPUT_BYTES} bytes")]
     InputTooLarge,
     /// A `url=` value that git itself would refuse. The URL is not repeated: it may hold a password.
@@ -88,7 +88,7 @@ pub enum ProtocolError {
     Io(#[from] std::io::Error),
 }
 
-/// One credential as git describes it: the attributes of SPEC §3 and
+/// One credential as git describes it: the attributes of git's credential protocol and
 /// `git-credential-protocol.md`.
 ///
 /// ```
@@ -136,8 +136,8 @@ impl Credential {
     /// Read one credential: `key=value` lines up to a blank line or end of input.
     ///
     /// Stops at the blank line without reading further. Refuses NUL bytes, lines without
-    /// `=`, non-UTF-8 outside `path`, lines over [`MAX_LINE_BYTES`] and input over
-    /// [`MAX_INPUT_BYTES`]. Unknown keys are ignored; `url=` replaces the URL parts read so far.
+    /// `=`, non-UTF-8 outside `path`, lines over 64 KiB and input over
+    /// 1 MiB. Unknown keys are ignored; `url=` replaces the URL parts read so far.
     pub fn read_from(reader: &mut impl BufRead) -> Result<Credential, ProtocolError> {
         let mut cred = Credential::default();
         let mut total = 0usize;

@@ -9,9 +9,9 @@
 
 use url::Url;
 
-use crate::Error;
 use crate::bitbucket::{EndpointError, Endpoints};
 use crate::config::{RawSettings, Settings};
+use crate::error::Failure as Error;
 use crate::host::{self, Deployment, Provider, canonical_host};
 use crate::protocol::Credential;
 use crate::recognized::RecognizedHosts;
@@ -51,7 +51,7 @@ impl Target {
         format!("{}://{user}{}{path}", self.scheme, self.host)
     }
 
-    /// The store keys of this request's account (SPEC §6).
+    /// The store keys of this request's account ("Store layout" in docs/architecture.md).
     pub fn account(&self, namespace: &str) -> Account {
         Account::new(namespace, &self.scheme, &self.host, self.path.as_deref(), self.username.as_deref())
     }

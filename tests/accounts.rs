@@ -83,7 +83,12 @@ fn use_of_an_account_that_is_not_stored_is_a_clear_error_and_changes_nothing() {
     let out = setup.run(&["use", "nobody", &url], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("nothing is stored for nobody") && stderr.contains("login"), "{stderr}");
+    assert!(stderr.contains("nothing is stored for nobody"), "{stderr}");
+    assert!(
+        stderr.contains("; sign in first: git-credential-bitbucket login ")
+            && stderr.contains(" --user nobody"),
+        "{stderr}"
+    );
     assert!(setup.stored() == before, "nothing changed");
 }
 

@@ -60,7 +60,9 @@ fn login_with_a_token_then_list_token_and_logout() {
     assert_eq!(stdout(&after).trim(), "[]");
     let token = s.run(&["token", &s.http_root()], &[]);
     assert_eq!(token.status.code(), Some(1));
-    assert!(stderr(&token).contains("not signed in"), "{}", stderr(&token));
+    let root = s.http_root();
+    let next = format!("not signed in to {root}; run: git-credential-bitbucket login {root}");
+    assert!(stderr(&token).contains(&next), "{}", stderr(&token));
 }
 
 /// `credential.http://alice@HOST.*` applies to alice wherever the helper works for her: in git's
@@ -182,8 +184,10 @@ fn login_to_a_host_that_is_not_bitbucket_is_bad_usage() {
     let s = Setup::with_api_token();
     let out = s.run(&["login", "https://github.com"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).starts_with("git-credential-bitbucket: "), "{}", stderr(&out));
-    assert_eq!(stderr(&out).lines().count(), 1);
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "git-credential-bitbucket: https://github.com is not a Bitbucket host this helper serves; for Data Center run: git-credential-bitbucket configure --url https://github.com"
+    );
 }
 
 #[test]

@@ -5,12 +5,12 @@
 //! a terminal from a numbered list. Nothing here ever shows a secret.
 
 use super::{Authenticator, Found};
-use crate::Error;
+use crate::error::Failure;
 use crate::store::{Account, SecretKind, StoredSecret};
 
 impl Authenticator<'_> {
     /// The accounts stored for this target's host (and path), by username.
-    pub(crate) fn host_accounts(&self) -> Result<Vec<(Account, StoredSecret)>, Error> {
+    pub(crate) fn host_accounts(&self) -> Result<Vec<(Account, StoredSecret)>, Failure> {
         let base = self.account();
         let mut found: Vec<(Account, StoredSecret)> = self
             .store
@@ -27,17 +27,17 @@ impl Authenticator<'_> {
     }
 
     /// The account answering requests without a username, if one is chosen.
-    pub(crate) fn host_default(&self) -> Result<Option<StoredSecret>, Error> {
+    pub(crate) fn host_default(&self) -> Result<Option<StoredSecret>, Failure> {
         Ok(self.store.load(&self.account().host_default_key())?)
     }
 
     /// Make `username`'s stored secret the host default, replacing another account's.
-    pub(crate) fn make_default(&self, username: &str) -> Result<Found, Error> {
+    pub(crate) fn make_default(&self, username: &str) -> Result<Found, Failure> {
         let account = self.account().with_username(username);
         let record = self
             .store
             .load(&account.access_key())?
-            .ok_or_else(|| Error::NoSuchAccount { url: account.url(), username: username.to_owned() })?;
+            .ok_or_else(|| Failure::NoSuchAccount { url: account.url(), username: username.to_owned() })?;
         let _lock = account.refresh_key().map(|k| self.lock_account(&k)).transpose()?;
         self.store.save(&account.host_default_key(), &record)?;
         tracing::debug!("{username} is now the default account of {}", account.url());
@@ -48,7 +48,7 @@ impl Authenticator<'_> {
     /// (it becomes the default); otherwise none. A single remaining account is not picked
     /// by itself: `erase` without a username (git's "forget this host") removes the default,
     /// and must not be undone by the next `get`.
-    pub(super) fn choose_account(&self) -> Result<Option<Found>, Error> {
+    pub(super) fn choose_account(&self) -> Result<Option<Found>, Failure> {
         // Only a person at a terminal can be asked or told; git's own runs stay one store read.
         if !self.ctx.stderr_is_terminal {
             return Ok(None);
@@ -74,7 +74,7 @@ impl Authenticator<'_> {
     }
 
     /// A numbered list of the accounts (names only) and the person's choice.
-    fn ask_which(&self, accounts: &[(Account, StoredSecret)]) -> Result<Option<usize>, Error> {
+    fn ask_which(&self, accounts: &[(Account, StoredSecret)]) -> Result<Option<usize>, Failure> {
         let prompter = self.ctx.prompter;
         prompter.tell(&format!("Several Bitbucket accounts are stored for {}:", self.target.to_url()));
         for (i, (account, record)) in accounts.iter().enumerate() {

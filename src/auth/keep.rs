@@ -1,19 +1,19 @@
-//! What `store` keeps and `erase` forgets (SPEC §3, §6), under the account's lock so that
+//! What `store` keeps and `erase` forgets (the key layout in docs/architecture.md, "Store layout"), under the account's lock so that
 //! neither can interleave with a refresh. The rules that decide whether git's copy of a token
 //! may replace the stored one are plain functions at the end, with their tests.
 
 use super::{Authenticator, Found};
-use crate::Error;
+use crate::error::Failure;
 use crate::protocol::Credential;
 use crate::secret::Secret;
 use crate::store::{Account, SecretKind, StoredSecret};
 
 impl Authenticator<'_> {
-    /// `store`: keep what git says the server accepted (SPEC §3, §6), under the account's
+    /// `store`: keep what git says the server accepted, under the account's
     /// lock. An older generation of an OAuth sign-in than the stored one (a git process that
     /// got its token before another one refreshed) is ignored: writing it would put back a
     /// refresh token Bitbucket has retired.
-    pub(crate) fn store(&self, cred: &Credential) -> Result<(), Error> {
+    pub(crate) fn store(&self, cred: &Credential) -> Result<(), Failure> {
         let (Some(username), Some(password)) = (&cred.username, &cred.password) else {
             return Ok(());
         };
@@ -88,7 +88,7 @@ impl Authenticator<'_> {
         username: &str,
         secret: Secret,
         kind: SecretKind,
-    ) -> Result<Found, Error> {
+    ) -> Result<Found, Failure> {
         let account = self.account().with_username(username);
         let record = StoredSecret::new(kind, username, secret);
         self.store.save(&account.access_key(), &record)?;
@@ -99,7 +99,11 @@ impl Authenticator<'_> {
     /// Copy the user's secret to the host default key when there is none, or when the default
     /// is an older secret of the same user. Never overwrite another user's default, nor a
     /// newer generation of the same OAuth sign-in.
-    pub(super) fn update_host_default(&self, account: &Account, record: &StoredSecret) -> Result<(), Error> {
+    pub(super) fn update_host_default(
+        &self,
+        account: &Account,
+        record: &StoredSecret,
+    ) -> Result<(), Failure> {
         let default_key = account.host_default_key();
         match self.store.load(&default_key)? {
             Some(current) if current == *record => Ok(()),
@@ -112,9 +116,9 @@ impl Authenticator<'_> {
         }
     }
 
-    /// `erase`: compare-and-delete (SPEC §3). Only the secret equal to the password given is
+    /// `erase`: compare-and-delete (docs/decisions.md, "Storing and erasing"). Only the secret equal to the password given is
     /// deleted (any, when none is given); its refresh token and host default copy go with it.
-    pub(crate) fn erase(&self, cred: &Credential) -> Result<(), Error> {
+    pub(crate) fn erase(&self, cred: &Credential) -> Result<(), Failure> {
         let account = self.account();
         // A Bearer credential comes back as `credential=`, with no username or password.
         let password = cred.password.as_ref().or(cred.credential.as_ref());

@@ -5,32 +5,33 @@
 //! until a step answers. The steps live beside it: `refresh` (under the account's lock,
 //! durable), `sign_in` (browser, token prompt, application grants) and `keep` (what `store`
 //! writes and `erase` deletes). Cloud and Data Center differ only in the data of
-//! [`Profile`] and [`Endpoints`]. Nothing here reads the environment, touches stdin/stdout
-//! or prints a secret.
+//! [`Profile`] and [`Endpoints`]. Nothing here reads the environment itself (the network
+//! settings are loaded through [`Context::env`]), touches stdin/stdout or prints a secret.
 
 mod accounts;
-mod consumer;
 mod keep;
 mod refresh;
 mod sign_in;
 
 pub(crate) use sign_in::ProviderAnswer;
 
-use crate::Error;
 use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
+use crate::error::Failure;
+use crate::host::Deployment;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;
-use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
+use crate::store::{Account, SecretKind, SecretStore, StoreKey, StoredSecret};
 use crate::target::Target;
 
 /// What the helper needs from the world outside: the environment (read only to load
 /// settings), the person, the terminal, the clock.
 pub struct Context<'a> {
-    /// Environment variable look-up; only `config` reads it.
+    /// Environment variable look-up: how settings, the network (proxy, TLS), the helper's
+    /// paths and the trace read the environment, so a test can give its own.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// How to ask the person.
     pub prompter: &'a dyn Prompter,
@@ -38,6 +39,11 @@ pub struct Context<'a> {
     pub stderr_is_terminal: bool,
     /// Current time, Unix seconds.
     pub now: &'a dyn Fn() -> u64,
+}
+
+/// Current time in Unix seconds: the clock a [`Context`] is usually given.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Context<'_> {
@@ -136,7 +142,46 @@ impl<'a> Authenticator<'a> {
         self
     }
 
-    fn http(&self) -> Result<&Http, Error> {
+    /// Who serves the request (for the commands' own steps: set-up, diagnose).
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The validated settings in force.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The deployment's data (endpoints, scopes, the OAuth client's settings).
+    pub(crate) fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    /// The store secrets are kept in.
+    pub(crate) fn secret_store(&self) -> &dyn SecretStore {
+        self.store.as_ref()
+    }
+
+    /// What the helper was given from the world outside.
+    pub(crate) fn ctx(&self) -> &Context<'_> {
+        self.ctx
+    }
+
+    /// Where the secret of the client `id` lives in the store: under Cloud's site, or the
+    /// Data Center server's origin.
+    pub(crate) fn client_key(&self, id: &str) -> StoreKey {
+        match self.target.deployment {
+            Deployment::Cloud => {
+                crate::store::consumer_key(&self.settings.namespace, &self.settings.cloud_url, id)
+            }
+            Deployment::DataCenter => {
+                crate::store::consumer_key_at(&self.settings.namespace, &self.target.origin(), id)
+            }
+        }
+    }
+
+    /// The HTTP client, made the first time a request is about to be sent.
+    pub(crate) fn http(&self) -> Result<&Http, Failure> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
@@ -153,7 +198,8 @@ impl<'a> Authenticator<'a> {
         (self.ctx.now)()
     }
 
-    fn endpoints(&self) -> Result<Endpoints, Error> {
+    /// The endpoints of the Bitbucket serving the request.
+    pub(crate) fn endpoints(&self) -> Result<Endpoints, Failure> {
         Ok(self.target.endpoints(&self.settings)?)
     }
 
@@ -169,7 +215,7 @@ impl<'a> Authenticator<'a> {
 
     /// The OAuth client, its secret read from the store the first time when it lives there
     /// (`login --setup-oauth`): only when a token request is about to be made.
-    pub(crate) fn oauth_client(&self) -> Result<Option<&OAuthClient>, Error> {
+    pub(crate) fn oauth_client(&self) -> Result<Option<&OAuthClient>, Failure> {
         if let Some(client) = self.client.get() {
             return Ok(client.as_ref());
         }
@@ -210,7 +256,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// `get`: the order of attempts, answered in git's terms.
-    pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Error> {
+    pub(crate) fn get(&self, cred: &Credential) -> Result<Option<Credential>, Failure> {
         let now = self.now();
         let password_unusable = cred.password.is_none() || cred.password_expiry_utc.is_some_and(|t| t <= now);
         let offered = cred.oauth_refresh_token.as_ref().filter(|_| password_unusable);
@@ -227,7 +273,7 @@ impl<'a> Authenticator<'a> {
 
     /// Carry out the steps [`decide::next_step`] chooses until one answers. With
     /// `force_credentials` the store is skipped and a new sign-in is made.
-    pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Error> {
+    pub(crate) fn resolve(&self, force_credentials: bool) -> Result<Option<Resolved>, Failure> {
         self.resolve_with(force_credentials, None)
     }
 
@@ -237,7 +283,7 @@ impl<'a> Authenticator<'a> {
         &self,
         force_credentials: bool,
         offered: Option<&Secret>,
-    ) -> Result<Option<Resolved>, Error> {
+    ) -> Result<Option<Resolved>, Failure> {
         let account = match self.app_grant() {
             Some(AppGrant::ClientCredentials) if self.target.username.is_none() => {
                 self.account().with_username(CLIENT_CREDENTIALS_USER)
@@ -248,7 +294,7 @@ impl<'a> Authenticator<'a> {
         let mut situation = self.situation(found.as_ref(), offered.is_some());
         // A refresh Bitbucket refused (the refresh token kept): said before a sign-in, or
         // returned when nobody can sign in here.
-        let mut refused: Option<Error> = None;
+        let mut refused: Option<Failure> = None;
         loop {
             match (decide::next_step(&situation), &found) {
                 (Step::Answer, Some(found)) => {
@@ -263,7 +309,7 @@ impl<'a> Authenticator<'a> {
                 (Step::Refresh, Some(found)) => match self.refresh(found) {
                     Ok(Some(refreshed)) => return Ok(Some(Resolved::Stored(refreshed))),
                     Ok(None) => situation.refresh_failed = true,
-                    Err(e @ Error::RefreshRefused { .. }) => {
+                    Err(e @ Failure::RefreshRefused { .. }) => {
                         tracing::debug!("{e}");
                         situation.refresh_failed = true;
                         situation.refresh_refused = true;
@@ -286,7 +332,7 @@ impl<'a> Authenticator<'a> {
                     situation.sign_in_modes.retain(|mode| *mode != AuthMode::OAuth);
                 }
                 (Step::SignIn(modes), _) => {
-                    if let Some(Error::RefreshRefused { url, reason }) = refused.take() {
+                    if let Some(Failure::RefreshRefused { url, reason }) = refused.take() {
                         self.ctx.hint(&format!(
                             "Bitbucket refused to refresh the saved sign-in for {url} ({reason}); sign in again"
                         ));
@@ -294,7 +340,9 @@ impl<'a> Authenticator<'a> {
                     return self.sign_in(&account, &modes);
                 }
                 (Step::NeedsLogin, _) => {
-                    return Err(refused.take().unwrap_or_else(|| Error::NotSignedIn { url: account.url() }));
+                    return Err(refused
+                        .take()
+                        .unwrap_or_else(|| Failure::NotSignedIn { url: account.url() }));
                 }
                 // Answer, Validate and Refresh need a stored secret: without one they never come.
                 (Step::Nothing | Step::Answer | Step::Validate | Step::Refresh, _) => {
@@ -368,7 +416,7 @@ impl<'a> Authenticator<'a> {
     /// makes a revoked token look valid). A username + API token where the REST API wants
     /// the email cannot be checked and counts as valid; so does a check that fails for a
     /// network reason (git will tell).
-    fn validate(&self, found: &Found) -> Result<bool, Error> {
+    fn validate(&self, found: &Found) -> Result<bool, Failure> {
         let endpoints = self.endpoints()?;
         let record = &found.record;
         let http = self.http()?;
@@ -401,7 +449,7 @@ impl<'a> Authenticator<'a> {
 
     /// The stored access secret for the account, or the host default when git gave no
     /// username (chosen among the stored accounts when there is none).
-    pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Error> {
+    pub(crate) fn find(&self, account: &Account) -> Result<Option<Found>, Failure> {
         let Some(record) = self.store.load(&account.access_key())? else {
             return if account.username.is_none() { self.choose_account() } else { Ok(None) };
         };
@@ -413,7 +461,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// The protocol answer for a stored secret (with its refresh token when one is stored).
-    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Error> {
+    fn answer(&self, cred: &Credential, found: &Found) -> Result<Credential, Failure> {
         let record = &found.record;
         let mut answer = Credential {
             username: Some(record.username.clone()),
@@ -423,7 +471,7 @@ impl<'a> Authenticator<'a> {
         };
         if record.kind == SecretKind::Bearer {
             if !cred.has_capability("authtype") {
-                return Err(Error::GitTooOldForBearer { url: found.account.url() });
+                return Err(Failure::GitTooOldForBearer { url: found.account.url() });
             }
             answer.capabilities = vec!["authtype".to_owned()];
             answer.authtype = Some("Bearer".to_owned());
@@ -477,7 +525,7 @@ mod tests {
             let found =
                 Found { account, record: StoredSecret::new(SecretKind::Bearer, "proj", Secret::new("b")) };
             let old_git = Credential::default();
-            assert!(matches!(auth.answer(&old_git, &found), Err(Error::GitTooOldForBearer { .. })));
+            assert!(matches!(auth.answer(&old_git, &found), Err(Failure::GitTooOldForBearer { .. })));
             let new_git = Credential { capabilities: vec!["authtype".into()], ..Credential::default() };
             let answer = auth.answer(&new_git, &found).unwrap();
             assert_eq!(answer.authtype.as_deref(), Some("Bearer"));

@@ -3,10 +3,10 @@
 //! rescued; see `crate::rescue`).
 
 use super::{Authenticator, Found};
-use crate::Error;
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::ApiError;
 use crate::config::OAuthClient;
+use crate::error::Failure;
 use crate::lock::AccountLock;
 use crate::oauth::{self, Grant, TokenError, TokenResponse};
 use crate::rescue::{RescueDir, Rescued, fingerprint};
@@ -29,7 +29,7 @@ impl Authenticator<'_> {
     /// refresh, and keep the rotated refresh token before the access token. `None` when
     /// there is nothing to refresh with, or the refresh token is dead. Any other failure
     /// keeps every token and is an error that names its cause.
-    pub(crate) fn refresh(&self, found: &Found) -> Result<Option<Found>, Error> {
+    pub(crate) fn refresh(&self, found: &Found) -> Result<Option<Found>, Failure> {
         let Some(refresh_key) = found.account.refresh_key() else { return Ok(None) };
         let _lock = self.lock_account(&refresh_key)?;
         let access_key = found.account.access_key();
@@ -107,7 +107,7 @@ impl Authenticator<'_> {
         &self,
         account: &Account,
         offered: &Secret,
-    ) -> Result<Option<Found>, Error> {
+    ) -> Result<Option<Found>, Failure> {
         let Some(client) = self.oauth_client()? else {
             tracing::debug!("git passed a refresh token, but no OAuth client is configured");
             return Ok(None);
@@ -129,7 +129,7 @@ impl Authenticator<'_> {
             }
             Err(e) => {
                 return match self.refresh_failed(account, e) {
-                    Error::RefreshRefused { reason, .. } => {
+                    Failure::RefreshRefused { reason, .. } => {
                         tracing::debug!("{reason}: the refresh token git passed cannot be used here");
                         Ok(None)
                     }
@@ -152,7 +152,7 @@ impl Authenticator<'_> {
         issued: Issued<'_>,
         endpoints: &Endpoints,
         tokens: TokenResponse,
-    ) -> Result<Found, Error> {
+    ) -> Result<Found, Failure> {
         let (account, username) = (issued.account, issued.username);
         let in_store = self.stored_refresh_fingerprint(&account.with_username(username));
         let record = self.keep_tokens(issued, endpoints, tokens, in_store)?;
@@ -162,9 +162,9 @@ impl Authenticator<'_> {
     /// A refresh that failed for a reason other than a dead refresh token: what went wrong
     /// and, when the consumer was refused, which settings hold it. Any other refusal (a 400
     /// or 401 with an error code the helper cannot read as a dead token, or a 400 without
-    /// one) is [`Error::RefreshRefused`]: the refresh token is kept and a new sign-in is the
+    /// one) is [`Failure::RefreshRefused`]: the refresh token is kept and a new sign-in is the
     /// way on; a failure to get an answer at all (network, 5xx, 429) stays an error.
-    fn refresh_failed(&self, account: &Account, e: TokenError) -> Error {
+    fn refresh_failed(&self, account: &Account, e: TokenError) -> Failure {
         let reason = match &e {
             TokenError::Rejected { error, .. }
                 if error == "invalid_client" || error == "unauthorized_client" =>
@@ -175,7 +175,7 @@ impl Authenticator<'_> {
                 )
             }
             TokenError::Rejected { error, status, .. } => {
-                return Error::RefreshRefused {
+                return Failure::RefreshRefused {
                     url: account.url(),
                     reason: format!("HTTP {status}, {error}"),
                 };
@@ -185,17 +185,17 @@ impl Authenticator<'_> {
                     Some(error) => format!("HTTP 400, {error}"),
                     None => "HTTP 400".to_owned(),
                 };
-                return Error::RefreshRefused { url: account.url(), reason };
+                return Failure::RefreshRefused { url: account.url(), reason };
             }
             _ => e.to_string(),
         };
-        Error::RefreshFailed { url: account.url(), reason }
+        Failure::RefreshFailed { url: account.url(), reason }
     }
 
     /// Tokens an earlier run obtained but could not save: saved now when the store takes
     /// them, and returned while they are newer than the store's (the store still holds the
     /// refresh token they replaced). An outdated rescue is deleted.
-    fn recover_rescued(&self, refresh_key: &StoreKey) -> Result<Option<Rescued>, Error> {
+    fn recover_rescued(&self, refresh_key: &StoreKey) -> Result<Option<Rescued>, Failure> {
         let rescue = self.rescue_dir();
         let rescued = match rescue.load(refresh_key) {
             Ok(Some(rescued)) => rescued,
@@ -234,7 +234,7 @@ impl Authenticator<'_> {
     }
 
     /// The account's lock, waited for at most as long as a refresh can take.
-    pub(super) fn lock_account(&self, refresh_key: &StoreKey) -> Result<AccountLock, Error> {
+    pub(super) fn lock_account(&self, refresh_key: &StoreKey) -> Result<AccountLock, Failure> {
         let timeout = self.settings.http_timeout * 2 + std::time::Duration::from_secs(5);
         Ok(AccountLock::acquire(&self.settings.paths.locks, refresh_key, timeout)?)
     }
@@ -250,7 +250,7 @@ impl Authenticator<'_> {
         endpoints: &Endpoints,
         tokens: TokenResponse,
         in_store: Option<String>,
-    ) -> Result<StoredSecret, Error> {
+    ) -> Result<StoredSecret, Failure> {
         let username = issued.username;
         let account = issued.account.with_username(username);
         let mut record = StoredSecret::new(issued.kind, username, tokens.access_token);
@@ -285,7 +285,7 @@ impl Authenticator<'_> {
         account: &Account,
         access: &StoredSecret,
         refresh: Option<&StoredSecret>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
         if let (Some(key), Some(refresh)) = (account.refresh_key(), refresh) {
             self.store.save(&key, refresh)?;
         }
@@ -295,7 +295,7 @@ impl Authenticator<'_> {
 
     /// Keep tokens the store refused in a rescue file, and say so: this message shows
     /// whether or not stderr is a terminal, because a sign-in is at stake.
-    fn rescue_tokens(&self, rescued: &Rescued, cause: &Error) {
+    fn rescue_tokens(&self, rescued: &Rescued, cause: &Failure) {
         let url = rescued.account.url();
         if self.store.memory_only() {
             return self.ctx.notice(&format!(
@@ -319,7 +319,7 @@ impl Authenticator<'_> {
     }
 
     /// Delete the account's refresh token, and any rescued tokens waiting beside it.
-    pub(super) fn forget_refresh_token(&self, account: &Account) -> Result<(), Error> {
+    pub(super) fn forget_refresh_token(&self, account: &Account) -> Result<(), Failure> {
         if let Some(key) = account.refresh_key() {
             self.store.delete(&key)?;
         }

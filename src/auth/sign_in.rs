@@ -4,11 +4,11 @@
 
 use super::refresh::Issued;
 use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
-use crate::Error;
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, ProviderProbe, UserCheck};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
+use crate::error::Failure;
 use crate::host::Deployment;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::recognized::OAuthOffers;
@@ -44,7 +44,7 @@ pub(crate) enum ProviderAnswer {
 
 impl Authenticator<'_> {
     /// Ask the person with the first of `modes` (which can all work here).
-    pub(super) fn sign_in(&self, account: &Account, modes: &[AuthMode]) -> Result<Option<Resolved>, Error> {
+    pub(super) fn sign_in(&self, account: &Account, modes: &[AuthMode]) -> Result<Option<Resolved>, Failure> {
         match modes.first() {
             Some(AuthMode::OAuth) => self.sign_in_with_oauth(account).map(|f| Some(Resolved::Stored(f))),
             Some(AuthMode::Token) => self.sign_in_with_token(account),
@@ -52,10 +52,10 @@ impl Authenticator<'_> {
         }
     }
 
-    /// OAuth in the browser (SPEC §8), then the username from the user endpoint; stores the
+    /// OAuth in the browser (docs/architecture.md, "What happens on `get`"), then the username from the user endpoint; stores the
     /// tokens (refresh first).
-    pub(crate) fn sign_in_with_oauth(&self, account: &Account) -> Result<Found, Error> {
-        let client = self.oauth_client()?.ok_or(Error::NoOAuthClient)?;
+    pub(crate) fn sign_in_with_oauth(&self, account: &Account) -> Result<Found, Failure> {
+        let client = self.oauth_client()?.ok_or(Failure::NoOAuthClient)?;
         let endpoints = self.endpoints()?;
         let ui = BrowserUi {
             browser: self.settings.browser.clone(),
@@ -76,7 +76,7 @@ impl Authenticator<'_> {
     /// Whether browser sign-in can be offered: yes, unless Data Center's OAuth 2.0 provider
     /// probe says the server has none. When it says so, the person is told why the browser
     /// does not open and which setting stops the question.
-    pub(super) fn server_offers_oauth(&self) -> Result<bool, Error> {
+    pub(super) fn server_offers_oauth(&self) -> Result<bool, Failure> {
         let answer = self.oauth_provider()?;
         if let ProviderAnswer::Remembered { present: false, .. } | ProviderAnswer::Asked { present: false } =
             answer
@@ -95,7 +95,7 @@ impl Authenticator<'_> {
     /// question on Cloud or when `bitbucketAuthModes` is set; else the answer remembered for
     /// a day, or an anonymous probe now (remembered when it concludes). A probe that
     /// concludes nothing offers OAuth, as Git Credential Manager does; the trace says why.
-    pub(crate) fn oauth_provider(&self) -> Result<ProviderAnswer, Error> {
+    pub(crate) fn oauth_provider(&self) -> Result<ProviderAnswer, Failure> {
         let Some(url) = self.endpoints()?.oauth_provider else { return Ok(ProviderAnswer::NotAsked(None)) };
         if self.settings.auth_modes_source != Source::Default {
             let source = self.settings.auth_modes_source.clone();
@@ -127,7 +127,11 @@ impl Authenticator<'_> {
 
     /// Who an access token belongs to, from the deployment's user endpoint (Data Center:
     /// see [`Self::datacenter_username`]).
-    pub(super) fn username_for_token(&self, endpoints: &Endpoints, token: &Secret) -> Result<String, Error> {
+    pub(super) fn username_for_token(
+        &self,
+        endpoints: &Endpoints,
+        token: &Secret,
+    ) -> Result<String, Failure> {
         let response = self.http()?.get_bearer(&endpoints.user, token)?;
         if endpoints.deployment == Deployment::DataCenter {
             return self.datacenter_username(endpoints, token, response);
@@ -135,7 +139,7 @@ impl Authenticator<'_> {
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
             UserCheck::Unauthorized | UserCheck::Forbidden => {
-                Err(Error::NewTokenRefused { url: api::redacted(&endpoints.user) })
+                Err(Failure::NewTokenRefused { url: api::redacted(&endpoints.user) })
             }
         }
     }
@@ -150,8 +154,8 @@ impl Authenticator<'_> {
         endpoints: &Endpoints,
         token: &Secret,
         whoami: reqwest::blocking::Response,
-    ) -> Result<String, Error> {
-        let refused = |url| Error::NewTokenRefused { url: api::redacted(url) };
+    ) -> Result<String, Failure> {
+        let refused = |url| Failure::NewTokenRefused { url: api::redacted(url) };
         if let Some(name) = api::authenticated_username(&whoami) {
             return Ok(name);
         }
@@ -183,7 +187,7 @@ impl Authenticator<'_> {
 
     /// Ask for a username (unless git gave one) and a token, the way git itself asks. The
     /// answer is not stored here: git calls `store` once the server has accepted it.
-    pub(crate) fn sign_in_with_token(&self, account: &Account) -> Result<Option<Resolved>, Error> {
+    pub(crate) fn sign_in_with_token(&self, account: &Account) -> Result<Option<Resolved>, Failure> {
         let prompter = self.ctx.prompter;
         if let Some(hint) = self.profile.token_hint {
             prompter.tell(hint);
@@ -219,7 +223,7 @@ impl Authenticator<'_> {
     /// the email with an API token (git wants the username); a 403 is a valid token without
     /// the scope the check needs (git needs other scopes), said in one line; a failed check
     /// lets git try the token too.
-    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<(), Error> {
+    fn check_token(&self, username: &str, token: &Secret, account: &Account) -> Result<(), Failure> {
         if !self.profile.asks_for_tokens {
             return Ok(());
         }
@@ -230,7 +234,7 @@ impl Authenticator<'_> {
             .and_then(|response| Ok(api::read_user(&endpoints.user, response)?));
         match checked {
             Ok(UserCheck::Unauthorized) if username.contains('@') || !self.profile.rest_wants_email => {
-                Err(Error::TypedTokenRefused { url: account.url() })
+                Err(Failure::TypedTokenRefused { url: account.url() })
             }
             Ok(UserCheck::Forbidden) => {
                 self.ctx.notice(&format!(
@@ -249,7 +253,7 @@ impl Authenticator<'_> {
 
     /// Step 3: a token for the application rather than a person, cached until it expires and
     /// answered as `x-token-auth` (unless git gave a username).
-    pub(super) fn app_token(&self, account: &Account, grant: AppGrant) -> Result<Found, Error> {
+    pub(super) fn app_token(&self, account: &Account, grant: AppGrant) -> Result<Found, Failure> {
         let endpoints = self.endpoints()?;
         let no_client = OAuthClient {
             id: String::new(),
@@ -259,7 +263,7 @@ impl Authenticator<'_> {
         let (client, grant) = match (grant, &self.jwt) {
             // A Connect app authenticates with its JWT alone.
             (AppGrant::Jwt, Some(jwt)) => (self.oauth_client()?.unwrap_or(&no_client), Grant::Jwt(jwt)),
-            _ => (self.oauth_client()?.ok_or(Error::NoOAuthClient)?, Grant::ClientCredentials),
+            _ => (self.oauth_client()?.ok_or(Failure::NoOAuthClient)?, Grant::ClientCredentials),
         };
         tracing::debug!("{} grant for {}", grant.name(), account.url());
         let tokens = oauth::request_token(self.http()?, &endpoints, client, grant)?;

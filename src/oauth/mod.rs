@@ -183,12 +183,14 @@ pub enum ParsedError {
     Rejected {
         /// The code.
         error: String,
+        /// The HTTP status.
         status: u16,
         /// The grant (code or refresh token) is dead, not merely refused for another reason.
         grant_is_dead: bool,
     },
     /// Another failure status.
     Status {
+        /// The HTTP status.
         status: u16,
         /// The OAuth error code, if the body had one.
         error: Option<String>,

@@ -34,8 +34,8 @@ struct Index {
 }
 
 impl CacheStore {
-    /// A store that runs `git credential-cache OPTIONS... OP` (options as
-    /// [`parse_cache_options`] returns them).
+    /// A store that runs `git credential-cache OPTIONS... OP`, the options one word each as
+    /// `git credential-cache` takes them (`--timeout=300`, `--socket=PATH`).
     pub fn new(options: Vec<String>) -> Self {
         CacheStore { options }
     }

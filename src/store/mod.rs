@@ -1,4 +1,4 @@
-//! Where secrets live: the store trait, the key layout of SPEC §6, and the stored record.
+//! Where secrets live: the store trait, the key layout of docs/architecture.md ("Store layout"), and the stored record.
 //!
 //! A [`SecretStore`] maps a [`StoreKey`] (service + account, as the OS keyrings name them) to
 //! a [`StoredSecret`]: the secret with its kind, owner and expiry. Backends: [`KeyringStore`]
@@ -19,7 +19,8 @@ mod plaintext;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use serde::{Deserialize, Serialize};
 
-pub use self::cache::{CacheStore, parse_cache_options};
+pub use self::cache::CacheStore;
+pub(crate) use self::cache::parse_cache_options;
 pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
@@ -28,7 +29,7 @@ use crate::config::{Settings, StoreKind};
 use crate::host::{Deployment, canonical_host};
 use crate::secret::Secret;
 
-/// The name of one entry: `service` is the key string of SPEC §6, `account` the username.
+/// The name of one entry: `service` is the key string of "Store layout" in docs/architecture.md, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StoreKey {
     /// `{namespace}:{scheme}://[user@]host/[path]`.
@@ -72,7 +73,7 @@ impl SecretKind {
     }
 }
 
-/// One stored secret with its metadata (SPEC §6).
+/// One stored secret with its metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSecret {
     /// What it is.
@@ -218,7 +219,7 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 }
 
 /// Open the store the settings name. The keyring connects lazily, on first use.
-pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
+pub(crate) fn open(settings: &Settings) -> Box<dyn SecretStore> {
     match settings.store {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
         StoreKind::Gpg => Box::new(
@@ -235,7 +236,7 @@ pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
 /// Which stores work on this machine, for `diagnose`: each store's name and what was found
 /// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
 /// entry that does not exist.
-pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
+pub(crate) fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
     let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
     let keyring = match KeyringStore::new().load(&probe) {
         Ok(_) => Ok("the OS keyring answers".to_owned()),
@@ -259,7 +260,7 @@ pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, S
 
 /// Which of an account's keys a [`StoreKey`] is (see [`Account::from_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     /// [`Account::access_key`] of an account with a username.
     Access,
     /// [`Account::refresh_key`].
@@ -268,7 +269,7 @@ pub enum KeyKind {
     HostDefault,
 }
 
-/// One account on one host (optionally one repository path): the keys of SPEC §6.
+/// One account on one host (optionally one repository path): the keys of "Store layout" in docs/architecture.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Key prefix (`git` by default).
@@ -347,7 +348,7 @@ impl Account {
     ///
     /// The access key of the repository path `refresh_token` is the same key as the account's
     /// refresh key, so the store cannot hold both; it is read as the refresh key.
-    pub fn from_key(namespace: &str, key: &StoreKey) -> Option<(Account, KeyKind)> {
+    pub(crate) fn from_key(namespace: &str, key: &StoreKey) -> Option<(Account, KeyKind)> {
         let rest = key.service.strip_prefix(namespace)?.strip_prefix(':')?;
         let (scheme, rest) = rest.split_once("://")?;
         let (authority, path) = rest.split_once('/')?;
@@ -384,13 +385,13 @@ impl Account {
 
 /// Where the secret of the OAuth consumer `client_id` of the Bitbucket at `site` lives:
 /// `{namespace}:oauth-consumer:{origin of site}/`, account = the consumer key.
-pub fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
+pub(crate) fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
     consumer_key_at(namespace, &crate::target::origin_of(site), client_id)
 }
 
 /// [`consumer_key`] for a server known by its origin (`scheme://host[:port]`): where a Data
 /// Center OAuth client's secret lives.
-pub fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
+pub(crate) fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
     StoreKey { service: format!("{namespace}:oauth-consumer:{origin}/"), account: client_id.to_owned() }
 }
 
