@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use crate::auth::{Authenticator, Found, ProviderAnswer, Resolved};
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::{Http, redacted};
+use crate::bitbucket::api::Http;
 use crate::cli::{self, Command};
 use crate::config::{RawSettings, SETTINGS};
 use crate::gitconfig::{self, Scope};
 use crate::host::Deployment;
+use crate::host::redacted;
 use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};
 use crate::{Context, Credential, Error, Operation, Overrides, run_operation, store, target};
 

@@ -485,7 +485,7 @@ impl RawSettings {
         let client =
             self.client_or_stored("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
         let foreign = match (confine_to, &url) {
-            (Some(origin), Some(url)) => crate::target::origin_of(url) != origin,
+            (Some(origin), Some(url)) => crate::host::origin_of(url) != origin,
             (Some(_), None) => true,
             (None, _) => false,
         };

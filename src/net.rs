@@ -328,7 +328,7 @@ pub fn decide(
         }
     }
     let trust = trust(http, env)?;
-    Ok(Network { proxy, proxy_off, no_proxy, trust, remote: crate::bitbucket::api::redacted(target) })
+    Ok(Network { proxy, proxy_off, no_proxy, trust, remote: crate::host::redacted(target) })
 }
 
 fn proxy_setting(

@@ -7,15 +7,13 @@
 //! part of the URL settings are matched against ([`matching_url`]), as in git, but never of
 //! a URL that leaves the process: arguments of child processes are public.
 
-use url::Url;
-
 use crate::Error;
 use crate::bitbucket::{EndpointError, Endpoints};
 use crate::config::{RawSettings, Settings};
-use crate::host::{self, Deployment, Provider, canonical_host};
+use crate::host::{self, Asked, Deployment, Provider, canonical_host, encode_userinfo, web_url};
 use crate::protocol::Credential;
 use crate::recognized::RecognizedHosts;
-use crate::store::{self, Account};
+use crate::store::Account;
 
 /// A request this helper serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,17 +61,9 @@ impl Target {
     }
 }
 
-/// `scheme://host/[path]`, the path percent-encoded as in store keys.
-pub fn web_url(scheme: &str, host: &str, path: Option<&[u8]>) -> String {
-    let path = path.map(store::encode_path).unwrap_or_default();
-    format!("{scheme}://{host}/{path}")
-}
-
-/// `scheme://host[:port]` of a configured URL, canonical like a [`Target`]'s origin.
-pub fn origin_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    let host = url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
-    format!("{}://{}", url.scheme(), canonical_host(url.scheme(), &host))
+/// What host recognition reads of git's request.
+fn asked(cred: &Credential) -> Asked<'_> {
+    Asked { protocol: cred.protocol.as_deref(), host: cred.host.as_deref(), wwwauth: &cred.wwwauth }
 }
 
 /// The URL whose settings apply to `cred` (`git config --get-urlmatch credential URL`).
@@ -92,7 +82,7 @@ pub fn matching_url(cred: &Credential) -> Option<String> {
     let url = settings_url(cred)?;
     let Some(user) = cred.username.as_deref() else { return Some(url) };
     let (scheme, rest) = url.split_once("://")?;
-    Some(format!("{scheme}://{}@{rest}", store::encode_userinfo(user)))
+    Some(format!("{scheme}://{}@{rest}", encode_userinfo(user)))
 }
 
 /// Decide whether this helper serves `cred`, as which deployment, and with which settings.
@@ -114,7 +104,7 @@ pub fn resolve(cred: &Credential, raw: &RawSettings) -> Result<Option<(Target, S
         Target { scheme, host, path, username: cred.username.clone(), deployment: Deployment::Cloud };
     let origin = target.origin();
     let recognized = RecognizedHosts::new(raw.paths());
-    let (deployment, by_realm) = match host::classify(cred, provider)? {
+    let (deployment, by_realm) = match host::classify(asked(cred), provider)? {
         Some(Deployment::DataCenter) if provider == Provider::Auto => {
             recognized.remember(&origin);
             (Deployment::DataCenter, true)
@@ -183,13 +173,5 @@ mod tests {
         let same = b"credential.bitbucketdatacenterurl\nhttps://git.example.com/ctx\0";
         let (_, settings) = resolve(&c, &raw(same)).unwrap().unwrap();
         assert_eq!(settings.datacenter_url.unwrap().as_str(), "https://git.example.com/ctx");
-    }
-
-    #[test]
-    fn origin_of_a_configured_url_is_canonical() {
-        let url = Url::parse("HTTPS://Git.Example.com:443/ctx").unwrap();
-        assert_eq!(origin_of(&url), "https://git.example.com");
-        let url = Url::parse("http://127.0.0.1:7990/").unwrap();
-        assert_eq!(origin_of(&url), "http://127.0.0.1:7990");
     }
 }

@@ -11,9 +11,9 @@
 use super::Authenticator;
 use crate::Error;
 use crate::bitbucket::ClientCheck;
-use crate::bitbucket::api::redacted;
 use crate::config::{ClientOrigin, OAuthClient, Source};
 use crate::host::Deployment;
+use crate::host::redacted;
 use crate::oauth::{self, Grant, TokenError};
 use crate::secret::Secret;
 use crate::store::{SecretKind, StoreKey, StoredSecret};

@@ -17,7 +17,7 @@ mod sign_in;
 pub(crate) use sign_in::ProviderAnswer;
 
 use crate::Error;
-use crate::bitbucket::api::{self, Http};
+use crate::bitbucket::api::Http;
 use crate::bitbucket::{Endpoints, Profile};
 use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
@@ -382,7 +382,7 @@ impl<'a> Authenticator<'a> {
         } else {
             http.get_basic(&endpoints.validate, &record.username, &record.secret)
         };
-        let url = api::redacted(&endpoints.validate);
+        let url = crate::host::redacted(&endpoints.validate);
         match response {
             Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
                 tracing::debug!("validate: {url} rejected the stored secret");

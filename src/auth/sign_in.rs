@@ -81,7 +81,7 @@ impl Authenticator<'_> {
         if let ProviderAnswer::Remembered { present: false, .. } | ProviderAnswer::Asked { present: false } =
             answer
         {
-            let url = self.endpoints()?.oauth_provider.map(|u| api::redacted(&u)).unwrap_or_default();
+            let url = self.endpoints()?.oauth_provider.map(|u| crate::host::redacted(&u)).unwrap_or_default();
             self.ctx.notice(&format!(
                 "{} has no OAuth 2.0 provider ({url} answered 404: Bitbucket Data Center older than 7.20), so the browser does not open; sign in with a username and HTTP access token instead (to stop asking the server, set credential.bitbucketAuthModes=token)",
                 self.target.origin()
@@ -135,7 +135,7 @@ impl Authenticator<'_> {
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
             UserCheck::Unauthorized | UserCheck::Forbidden => {
-                Err(Error::NewTokenRefused { url: api::redacted(&endpoints.user) })
+                Err(Error::NewTokenRefused { url: crate::host::redacted(&endpoints.user) })
             }
         }
     }
@@ -151,7 +151,7 @@ impl Authenticator<'_> {
         token: &Secret,
         whoami: reqwest::blocking::Response,
     ) -> Result<String, Error> {
-        let refused = |url| Error::NewTokenRefused { url: api::redacted(url) };
+        let refused = |url| Error::NewTokenRefused { url: crate::host::redacted(url) };
         if let Some(name) = api::authenticated_username(&whoami) {
             return Ok(name);
         }
@@ -169,7 +169,7 @@ impl Authenticator<'_> {
             }
             Ok(r) => match api::authenticated_username(&r) {
                 Some(name) => return Ok(name),
-                None => tracing::debug!("{} named no user", api::redacted(&endpoints.validate)),
+                None => tracing::debug!("{} named no user", crate::host::redacted(&endpoints.validate)),
             },
             Err(e) => tracing::debug!("{e}"),
         }
@@ -235,7 +235,7 @@ impl Authenticator<'_> {
             Ok(UserCheck::Forbidden) => {
                 self.ctx.notice(&format!(
                     "could not check the token: {} needs the scope {READ_USER_SCOPE}, which this token does not have; git will try it (git needs read:repository:bitbucket, and write:repository:bitbucket to push)",
-                    api::redacted(&endpoints.user)
+                    crate::host::redacted(&endpoints.user)
                 ));
                 Ok(())
             }

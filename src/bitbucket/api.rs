@@ -14,6 +14,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Deserialize;
 use url::Url;
 
+use crate::host::redacted;
 use crate::net::{NetError, Network, Trust};
 use crate::secret::Secret;
 
@@ -286,16 +287,6 @@ fn causes(e: &reqwest::Error) -> Vec<String> {
         source = s.source();
     }
     all
-}
-
-/// The URL without query, fragment or user info, for messages and traces.
-pub fn redacted(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
 }
 
 fn reason(e: &reqwest::Error) -> String {

@@ -16,9 +16,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::bitbucket::api::{ApiError, Http, redacted};
+use crate::bitbucket::api::{ApiError, Http};
 use crate::bitbucket::{ClientAuth, Endpoints};
 use crate::config::OAuthClient;
+use crate::host::redacted;
 use crate::secret::Secret;
 use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
 
