@@ -11,8 +11,8 @@
 use std::io::IsTerminal;
 
 use crate::auth::{RefreshPolicy, Resolved};
-use crate::config::{RawSettings, process_env};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
+use crate::settings::{RawSettings, process_env};
 use crate::store::{SecretKind, SecretStore, StoredSecret};
 use crate::{Context, Credential, Error, Overrides, Secret, target, unix_now};
 

@@ -13,10 +13,11 @@ use crate::auth::{Authenticator, Found, ProviderAnswer, Resolved};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::Http;
 use crate::cli::{self, Command};
-use crate::config::{RawSettings, SETTINGS};
-use crate::gitconfig::{self, Scope};
+use crate::configure::{self as gitconfig, Scope};
 use crate::host::Deployment;
 use crate::host::redacted;
+use crate::settings::git::run_git;
+use crate::settings::{RawSettings, SETTINGS};
 use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};
 use crate::{Context, Credential, Error, Operation, Overrides, run_operation, store, target};
 
@@ -471,7 +472,7 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
             Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),
         }
     }
-    report.line(&format!("built-in OAuth consumer: {}", crate::config::builtin_consumer_word()));
+    report.line(&format!("built-in OAuth consumer: {}", crate::settings::builtin_consumer_word()));
     let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
     match auth.describe_consumer() {
         Ok((line, true)) => report.line(&line),
@@ -536,7 +537,7 @@ impl Report<'_> {
     }
 
     fn git_version(&mut self) {
-        let version = gitconfig::run_git(&["--version"]);
+        let version = run_git(&["--version"]);
         let Ok(version) = version else {
             return self.problem("git: not found on PATH");
         };
@@ -551,7 +552,7 @@ impl Report<'_> {
     }
 
     fn helpers(&mut self) {
-        let out = gitconfig::run_git(&["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"]);
+        let out = run_git(&["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"]);
         let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
         if !text.contains("bitbucket") {
             self.problem("git config: no credential helper mentions bitbucket; run: git-credential-bitbucket configure");

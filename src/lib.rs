@@ -13,20 +13,18 @@ mod auth;
 mod bitbucket;
 pub mod cli;
 pub mod commands;
-mod config;
-mod config_files;
+mod configure;
 mod decide;
-mod gitconfig;
 mod host;
 mod lock;
 mod net;
 mod oauth;
-mod paths;
 pub mod prompt;
 mod protocol;
 mod recognized;
 mod rescue;
 mod secret;
+mod settings;
 mod signals;
 pub mod store;
 mod target;
@@ -62,7 +60,7 @@ pub enum Error {
     Output(std::io::Error),
     /// A setting is wrong or git config could not be read.
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] settings::ConfigError),
     /// The host is refused.
     #[error(transparent)]
     Host(#[from] host::HostError),
@@ -254,10 +252,10 @@ fn settings_for(
     url: &str,
     env: &dyn Fn(&str) -> Option<String>,
     overrides: &Overrides,
-) -> Result<config::RawSettings, Error> {
+) -> Result<settings::RawSettings, Error> {
     let mut raw = match overrides.skip_git_config {
-        true => config::RawSettings::from_git_output(b"", env),
-        false => config::RawSettings::load(url, env)?,
+        true => settings::RawSettings::from_git_output(b"", env),
+        false => settings::RawSettings::load(url, env)?,
     };
     for (name, value) in &overrides.settings {
         if !raw.set(name, value) {
@@ -272,7 +270,7 @@ fn settings_for(
 /// the one the settings name. `None` when the host is not one this helper serves.
 fn authenticator_with<'a>(
     cred: &Credential,
-    raw: &config::RawSettings,
+    raw: &settings::RawSettings,
     ctx: &'a Context<'a>,
     store: Option<&'a dyn store::SecretStore>,
 ) -> Result<Option<auth::Authenticator<'a>>, Error> {

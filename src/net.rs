@@ -15,9 +15,9 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use crate::config::ConfigError;
-use crate::paths::expand_home;
 use crate::secret::Secret;
+use crate::settings::ConfigError;
+use crate::settings::paths::expand_home;
 
 /// Where a network setting's value came from, named the way the person would set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub struct HttpSettings {
 impl HttpSettings {
     /// Run `git config --null --get-urlmatch http URL`.
     pub fn load(url: &str) -> Result<HttpSettings, ConfigError> {
-        let output = crate::gitconfig::get_urlmatch("http", url)?;
+        let output = crate::settings::git::get_urlmatch("http", url)?;
         Ok(HttpSettings::from_git_output(&output))
     }
 
@@ -426,7 +426,7 @@ fn check_proxy_auth_method(
 
 /// Git's boolean words, and any integer as git config reads it (non-zero is true).
 fn git_bool(value: &str) -> Option<bool> {
-    crate::config::parse_bool(value).or_else(|| value.parse::<i64>().ok().map(|n| n != 0))
+    crate::protocol::git_bool(value).or_else(|| value.parse::<i64>().ok().map(|n| n != 0))
 }
 
 /// The backends curl can be built with; their certificate rules are the ones applied here,

@@ -9,10 +9,10 @@
 
 use crate::Error;
 use crate::bitbucket::{EndpointError, Endpoints};
-use crate::config::{RawSettings, Settings};
 use crate::host::{self, Asked, Deployment, Provider, canonical_host, encode_userinfo, web_url};
 use crate::protocol::Credential;
 use crate::recognized::RecognizedHosts;
+use crate::settings::{RawSettings, Settings};
 use crate::store::Account;
 
 /// A request this helper serves.
@@ -77,7 +77,7 @@ pub fn settings_url(cred: &Credential) -> Option<String> {
 /// [`settings_url`] with git's username (percent-encoded) when it gave one: what git itself
 /// matches `credential.<url>.*` and `http.<url>.*` against, so that settings for
 /// `https://alice@host` apply to alice only. It is matched in the process; when git has to be
-/// asked instead, `gitconfig::get_urlmatch` drops the username from git's arguments.
+/// asked instead, `settings::git::get_urlmatch` drops the username from git's arguments.
 pub fn matching_url(cred: &Credential) -> Option<String> {
     let url = settings_url(cred)?;
     let Some(user) = cred.username.as_deref() else { return Some(url) };

@@ -11,11 +11,11 @@
 use super::Authenticator;
 use crate::Error;
 use crate::bitbucket::ClientCheck;
-use crate::config::{ClientOrigin, OAuthClient, Source};
 use crate::host::Deployment;
 use crate::host::redacted;
 use crate::oauth::{self, Grant, TokenError};
 use crate::secret::Secret;
+use crate::settings::{ClientOrigin, OAuthClient, Source};
 use crate::store::{SecretKind, StoreKey, StoredSecret};
 
 /// The name suggested for the consumer or application link.
@@ -85,7 +85,7 @@ impl Authenticator<'_> {
         let key = self.client_key(&client.id);
         self.store.save(&key, &StoredSecret::new(SecretKind::Consumer, &client.id, client.secret))?;
         let setting = self.consumer_setting();
-        crate::gitconfig::set_global(&setting, &client.id)?;
+        crate::configure::set_global(&setting, &client.id)?;
         Ok(setting)
     }
 
@@ -227,7 +227,7 @@ impl Authenticator<'_> {
             }
         }
         let setting = self.consumer_setting();
-        if crate::gitconfig::unset_global(&setting)? {
+        if crate::configure::unset_global(&setting)? {
             removed.push(setting);
         }
         Ok(removed)

@@ -19,11 +19,11 @@ pub(crate) use sign_in::ProviderAnswer;
 use crate::Error;
 use crate::bitbucket::api::Http;
 use crate::bitbucket::{Endpoints, Profile};
-use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;
+use crate::settings::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::store::{Account, SecretKind, SecretStore, StoredSecret};
 use crate::target::Target;
 
@@ -449,9 +449,9 @@ fn stored_facts(record: &StoredSecret) -> Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawSettings;
     use crate::host::Deployment;
     use crate::prompt::NoPrompt;
+    use crate::settings::RawSettings;
     use crate::store::MemoryStore;
 
     fn with_authenticator(test: impl FnOnce(&Authenticator)) {

@@ -7,12 +7,12 @@ use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
 use crate::Error;
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, ProviderProbe, UserCheck};
-use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
 use crate::host::Deployment;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
+use crate::settings::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::store::{Account, SecretKind};
 
 /// The git username answered for an API token typed with the account's email: git over

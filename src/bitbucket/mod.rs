@@ -6,8 +6,8 @@ pub mod api;
 
 use url::Url;
 
-use crate::config::{OAuthClient, Settings};
 use crate::host::Deployment;
+use crate::settings::{OAuthClient, Settings};
 
 /// How an OAuth client proves itself at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +237,7 @@ fn join(base: &Url, path: &str) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawSettings;
+    use crate::settings::RawSettings;
 
     fn settings() -> Settings {
         RawSettings::default().validate(None).unwrap()

@@ -18,9 +18,9 @@ use url::Url;
 
 use crate::bitbucket::api::{ApiError, Http};
 use crate::bitbucket::{ClientAuth, Endpoints};
-use crate::config::OAuthClient;
 use crate::host::redacted;
 use crate::secret::Secret;
+use crate::settings::OAuthClient;
 use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
 
 /// Longest token accepted from a token endpoint.
@@ -279,7 +279,7 @@ pub fn authorize_url(
 /// How the browser round trip reaches the person.
 pub struct BrowserUi<'a> {
     /// How to open the page.
-    pub browser: crate::config::Browser,
+    pub browser: crate::settings::Browser,
     /// Whether to show progress (stderr is a terminal).
     pub chatty: bool,
     /// How messages reach the person (one line each on stderr).
@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn authorize_url_carries_pkce_state_and_redirect() {
-        let settings = crate::config::RawSettings::default().validate(None).unwrap();
+        let settings = crate::settings::RawSettings::default().validate(None).unwrap();
         let url = authorize_url(&Endpoints::cloud(&settings), "cid", "http://localhost:34106/", "st", "ch");
         assert_eq!(
             url.as_str(),

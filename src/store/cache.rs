@@ -47,7 +47,7 @@ impl CacheStore {
 
     /// Run `git credential-cache OPTIONS OP` with `request` on stdin; its stdout.
     fn run(&self, op: &str, request: Option<&Secret>) -> Result<Secret, StoreError> {
-        let mut command = crate::gitconfig::git();
+        let mut command = crate::settings::git::git();
         command.arg("credential-cache").args(&self.options).arg(op);
         let output = pipe::run(&mut command, request)
             .map_err(|e| failed(format!("cannot run git credential-cache: {e}")))?;

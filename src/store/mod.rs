@@ -24,9 +24,9 @@ pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
 pub use self::plaintext::PlaintextStore;
-use crate::config::{Settings, StoreKind};
 use crate::host::{Deployment, canonical_host, encode_path, encode_userinfo};
 use crate::secret::Secret;
+use crate::settings::{Settings, StoreKind};
 
 /// The name of one entry: `service` is the key string of SPEC §6, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -51,7 +51,7 @@ impl PlaintextStore {
 
     /// Refuse a directory another user could change (when it exists).
     fn check_dir(&self) -> Result<(), StoreError> {
-        match crate::paths::unshared_dir(self.dir()) {
+        match crate::settings::paths::unshared_dir(self.dir()) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => {
                 Err(StoreError::Unsafe { path: self.path.display().to_string(), detail: e.to_string() })
@@ -87,7 +87,7 @@ impl PlaintextStore {
     fn update<T>(&self, change: impl FnOnce(&mut FileContents) -> (T, bool)) -> Result<T, StoreError> {
         let dir = self.dir();
         if !dir.is_dir() {
-            crate::paths::create_dirs(dir).map_err(|e| self.io_err(e))?;
+            crate::settings::paths::create_dirs(dir).map_err(|e| self.io_err(e))?;
         }
         self.check_dir()?;
         let lock = self.lock_file().map_err(|e| self.io_err(e))?;
