@@ -11,11 +11,11 @@ use serde::Serialize;
 
 use crate::auth::{Authenticator, Found, ProviderAnswer, Resolved};
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::Http;
 use crate::cli::{self, Command};
 use crate::configure::{self as gitconfig, Scope};
 use crate::host::Deployment;
 use crate::host::redacted;
+use crate::net::http::Http;
 use crate::settings::git::run_git;
 use crate::settings::{RawSettings, SETTINGS};
 use crate::store::{Account, KeyKind, SecretKind, SecretStore, StoredSecret};

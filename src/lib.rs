@@ -69,7 +69,7 @@ pub enum Error {
     Store(#[from] store::StoreError),
     /// A request to Bitbucket failed.
     #[error(transparent)]
-    Api(#[from] bitbucket::api::ApiError),
+    Api(#[from] net::http::ApiError),
     /// A proxy or TLS setting cannot be used.
     #[error(transparent)]
     Network(#[from] net::NetError),

@@ -17,9 +17,9 @@ mod sign_in;
 pub(crate) use sign_in::ProviderAnswer;
 
 use crate::Error;
-use crate::bitbucket::api::Http;
 use crate::bitbucket::{Endpoints, Profile};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
+use crate::net::http::Http;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;

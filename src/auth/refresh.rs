@@ -5,8 +5,8 @@
 use super::{Authenticator, Found};
 use crate::Error;
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::ApiError;
 use crate::lock::AccountLock;
+use crate::net::http::ApiError;
 use crate::oauth::{self, Grant, TokenError, TokenResponse};
 use crate::rescue::{RescueDir, Rescued, fingerprint};
 use crate::secret::Secret;

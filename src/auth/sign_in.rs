@@ -158,7 +158,7 @@ impl Authenticator<'_> {
         match api::read_user(&endpoints.user, whoami) {
             Ok(UserCheck::Valid(name)) => return Ok(name),
             Ok(UserCheck::Unauthorized | UserCheck::Forbidden) => return Err(refused(&endpoints.user)),
-            Err(e @ api::ApiError::BadResponse { .. }) => {
+            Err(e @ crate::net::http::ApiError::BadResponse { .. }) => {
                 tracing::debug!("{e}; asking the validation endpoint")
             }
             Err(e) => return Err(e.into()),

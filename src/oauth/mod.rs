@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::bitbucket::api::{ApiError, Http};
 use crate::bitbucket::{ClientAuth, Endpoints};
 use crate::host::redacted;
+use crate::net::http::{ApiError, Http};
 use crate::secret::Secret;
 use crate::settings::OAuthClient;
 use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
@@ -235,7 +235,7 @@ pub fn request_token(
     }
     let response = http.send(&endpoints.token, request.form(&form))?;
     let status = response.status().as_u16();
-    let body = crate::bitbucket::api::read_body(&endpoints.token, response)?;
+    let body = crate::net::http::read_body(&endpoints.token, response)?;
     tracing::debug!("token request ({}) -> HTTP {status}", grant.name());
     parse_token_response(status, &body).map_err(|e| match e {
         ParsedError::Rejected { error, status, grant_is_dead } => {

@@ -279,9 +279,9 @@ impl RawSettings {
             may_prompt: interactive && self.process.terminal_prompt,
             browser: self.process.browser.clone(),
             paths: self.process.paths.clone(),
-            network: crate::net::Remote {
+            network: Remote {
                 url: self.url.clone(),
-                proxies: crate::net::CredentialProxies {
+                proxies: CredentialProxies {
                     https: self.value("httpsProxy").map(Secret::new),
                     http: self.value("httpProxy").map(Secret::new),
                 },
@@ -597,7 +597,27 @@ pub struct Settings {
     /// Where the helper's own files live.
     pub paths: Paths,
     /// What decides the proxy and TLS trust once a request is about to be made.
-    pub network: crate::net::Remote,
+    pub network: Remote,
+}
+
+/// GCM's proxy settings, `credential.httpsProxy` and `credential.httpProxy`, as found by the
+/// one `credential` settings call. Secrets, as a proxy URL may hold a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialProxies {
+    /// `credential.httpsProxy`.
+    pub https: Option<Secret>,
+    /// `credential.httpProxy`.
+    pub http: Option<Secret>,
+}
+
+/// What the settings call knew about the remote, kept until a request is about to be made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// The URL git asked about, as given to `git config --get-urlmatch`; `None` when git
+    /// config is not read at all (then only the environment counts).
+    pub url: Option<String>,
+    /// GCM's proxy settings.
+    pub proxies: CredentialProxies,
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use crate::secret::Secret;
+pub mod http;
+
 use crate::settings::ConfigError;
 use crate::settings::paths::expand_home;
+pub use crate::settings::{CredentialProxies, Remote};
 
 /// Where a network setting's value came from, named the way the person would set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,26 +125,6 @@ impl HttpSettings {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
-}
-
-/// GCM's proxy settings, `credential.httpsProxy` and `credential.httpProxy`, as found by the
-/// one `credential` settings call. Secrets, as a proxy URL may hold a password.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CredentialProxies {
-    /// `credential.httpsProxy`.
-    pub https: Option<Secret>,
-    /// `credential.httpProxy`.
-    pub http: Option<Secret>,
-}
-
-/// What the settings call knew about the remote, kept until a request is about to be made.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Remote {
-    /// The URL git asked about, as given to `git config --get-urlmatch`; `None` when git
-    /// config is not read at all (then only the environment counts).
-    pub url: Option<String>,
-    /// GCM's proxy settings.
-    pub proxies: CredentialProxies,
 }
 
 /// Read the `http.*` settings for `remote` (the second `git config` call, made only here)
