@@ -370,7 +370,7 @@ pub fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<AccountR
 pub fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Error> {
     let raw = RawSettings::load(&format!("{DEFAULT_URL}/"), ctx.env)?;
     let settings = raw.validate(None)?;
-    let store = store::open(&settings);
+    let store = store::open(&settings.store);
     let rows = accounts(store.as_ref(), &settings.namespace)?;
     let io = Error::Output;
     if json {
@@ -455,7 +455,7 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
             return Ok(false);
         }
     };
-    let store = store::open(&settings);
+    let store = store::open(&settings.store);
     match accounts(store.as_ref(), &settings.namespace) {
         Ok(rows) => report.line(&format!(
             "store: {} is reachable; {} account(s) stored in namespace {}",
@@ -466,7 +466,7 @@ pub fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<bool, E
         Err(e) => report.problem(&format!("store: {e}")),
     }
     report.line("stores on this machine (choose with: git config --global credential.credentialStore NAME):");
-    for (name, usable) in store::usable_stores(&settings) {
+    for (name, usable) in store::usable_stores(&settings.store) {
         match usable {
             Ok(why) => report.line(&format!("  {name:<10} usable: {why}")),
             Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),

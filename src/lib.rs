@@ -277,7 +277,7 @@ fn authenticator_with<'a>(
     Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
         let store: Box<dyn store::SecretStore + 'a> = match store {
             Some(store) => Box::new(store),
-            None => store::open(&settings),
+            None => store::open(&settings.store),
         };
         auth::Authenticator::new(target, settings, store, ctx)
     }))

@@ -21,6 +21,7 @@ use url::Url;
 use crate::host::{Deployment, Provider};
 use crate::protocol::git_bool as parse_bool;
 
+mod cache_options;
 pub mod defs;
 mod env;
 mod error;
@@ -29,6 +30,7 @@ pub(crate) mod git;
 pub mod paths;
 
 use crate::secret::Secret;
+pub use cache_options::parse_cache_options;
 pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word};
 pub use env::{process_env, scrub_secret_env};
 pub use error::ConfigError;
@@ -247,7 +249,7 @@ impl RawSettings {
     pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
         let interactive = self.interactive()?;
         let (datacenter_url, datacenter_client) = self.datacenter(confine_to)?;
-        let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
+        let store = self.store_places()?;
         Ok(Settings {
             auth_modes: self.auth_modes()?,
             auth_modes_source: self.get("bitbucketAuthModes").map_or(Source::Default, |(_, source)| source),
@@ -270,10 +272,6 @@ impl RawSettings {
             always_refresh: self.bool("bitbucketAlwaysRefreshCredentials")?,
             validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
             store,
-            plaintext_path,
-            cache_options,
-            password_store_dir,
-            gpg_tty_set: self.process.gpg_tty_set,
             namespace: self.namespace()?,
             interactive,
             may_prompt: interactive && self.process.terminal_prompt,
@@ -364,7 +362,7 @@ impl RawSettings {
     }
 
     /// The store and where each kind keeps its secrets.
-    fn store_places(&self) -> Result<(StoreKind, PathBuf, Vec<String>, PathBuf), ConfigError> {
+    fn store_places(&self) -> Result<StoreConfig, ConfigError> {
         let store = self.store_kind()?;
         let plaintext_path = match self.plaintext_path() {
             Ok(path) => path,
@@ -375,11 +373,9 @@ impl RawSettings {
             Err(e) => return Err(e),
         };
         let home = self.process.paths.home.as_ref().map(|h| h.display().to_string());
-        let cache_options = crate::store::parse_cache_options(
-            self.value("cacheOptions").unwrap_or_default(),
-            home.as_deref(),
-        )
-        .map_err(|expected| self.invalid("cacheOptions", expected))?;
+        let cache_options =
+            parse_cache_options(self.value("cacheOptions").unwrap_or_default(), home.as_deref())
+                .map_err(|expected| self.invalid("cacheOptions", expected))?;
         let password_store_dir = self.process.password_store.clone();
         if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -387,7 +383,13 @@ impl RawSettings {
                 expected: "the directory of the password store (HOME is not set either)",
             });
         }
-        Ok((store, plaintext_path, cache_options, password_store_dir))
+        Ok(StoreConfig {
+            kind: store,
+            plaintext_path,
+            cache_options,
+            password_store_dir,
+            gpg_tty_set: self.process.gpg_tty_set,
+        })
     }
 
     fn number(
@@ -525,6 +527,22 @@ pub enum StoreKind {
     Memory,
 }
 
+/// Where secrets are kept, as the settings say: the store chosen and the place of each store
+/// (`diagnose` checks them all). The one value `store::open` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The store backend.
+    pub kind: StoreKind,
+    /// File of the plaintext store.
+    pub plaintext_path: PathBuf,
+    /// Options for `git credential-cache` (the `cache` store), already checked.
+    pub cache_options: Vec<String>,
+    /// Root of the `pass` password store (the `gpg` store).
+    pub password_store_dir: PathBuf,
+    /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
+    pub gpg_tty_set: bool,
+}
+
 /// An OAuth consumer (Cloud) or client (Data Center).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthClient {
@@ -575,16 +593,8 @@ pub struct Settings {
     pub always_refresh: bool,
     /// Ask the REST API before answering with a stored secret.
     pub validate_stored: bool,
-    /// The store backend.
-    pub store: StoreKind,
-    /// File of the plaintext store.
-    pub plaintext_path: PathBuf,
-    /// Options for `git credential-cache` (the `cache` store), already checked.
-    pub cache_options: Vec<String>,
-    /// Root of the `pass` password store (the `gpg` store).
-    pub password_store_dir: PathBuf,
-    /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
-    pub gpg_tty_set: bool,
+    /// Where secrets are kept: what `store::open` takes.
+    pub store: StoreConfig,
     /// Prefix of store keys.
     pub namespace: String,
     /// `credential.interactive`.
@@ -659,11 +669,11 @@ mod tests {
         assert_eq!(s.redirect_port, 34106);
         assert_eq!(s.oauth_timeout, Duration::from_secs(300));
         assert_eq!(s.auth_modes, [AuthMode::OAuth, AuthMode::Token]);
-        assert_eq!(s.store, StoreKind::Keyring);
+        assert_eq!(s.store.kind, StoreKind::Keyring);
         assert_eq!(s.namespace, "git");
         assert!(s.interactive);
         assert_eq!(
-            s.plaintext_path,
+            s.store.plaintext_path,
             PathBuf::from("/home/u/.local/share/git-credential-bitbucket/credentials.json")
         );
     }
@@ -719,15 +729,15 @@ mod tests {
         };
         let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
         let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
-        assert_eq!(s.store, StoreKind::Gpg);
-        assert_eq!(s.password_store_dir, PathBuf::from("/h/pw"));
-        assert_eq!(s.cache_options, ["--timeout=60", "--socket=/h/s"]);
+        assert_eq!(s.store.kind, StoreKind::Gpg);
+        assert_eq!(s.store.password_store_dir, PathBuf::from("/h/pw"));
+        assert_eq!(s.store.cache_options, ["--timeout=60", "--socket=/h/s"]);
         let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
         let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &home)
             .validate(None)
             .unwrap();
-        assert_eq!((s.store, s.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
-        assert!(s.cache_options.is_empty());
+        assert_eq!((s.store.kind, s.store.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
+        assert!(s.store.cache_options.is_empty());
     }
 
     #[test]

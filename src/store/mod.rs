@@ -19,14 +19,15 @@ mod plaintext;
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
-pub use self::cache::{CacheStore, parse_cache_options};
+pub use self::cache::CacheStore;
 pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
 pub use self::plaintext::PlaintextStore;
 use crate::host::{Deployment, canonical_host, encode_path, encode_userinfo};
 use crate::secret::Secret;
-use crate::settings::{Settings, StoreKind};
+pub use crate::settings::parse_cache_options;
+use crate::settings::{StoreConfig, StoreKind};
 
 /// The name of one entry: `service` is the key string of SPEC §6, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -218,8 +219,8 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 }
 
 /// Open the store the settings name. The keyring connects lazily, on first use.
-pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
-    match settings.store {
+pub fn open(settings: &StoreConfig) -> Box<dyn SecretStore> {
+    match settings.kind {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
         StoreKind::Gpg => Box::new(
             GpgStore::new(settings.password_store_dir.clone())
@@ -234,7 +235,7 @@ pub fn open(settings: &Settings) -> Box<dyn SecretStore> {
 /// Which stores work on this machine, for `diagnose`: each store's name and what was found
 /// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
 /// entry that does not exist.
-pub fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
+pub fn usable_stores(settings: &StoreConfig) -> Vec<(&'static str, Result<String, String>)> {
     let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
     let keyring = match KeyringStore::new().load(&probe) {
         Ok(_) => Ok("the OS keyring answers".to_owned()),
