@@ -275,6 +275,9 @@ fn authenticator_with<'a>(
     store: Option<&'a dyn store::SecretStore>,
 ) -> Result<Option<auth::Authenticator<'a>>, Error> {
     Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
+        if target.realm_announced {
+            recognized::RecognizedHosts::new(&settings.paths).remember(&target.origin());
+        }
         let store: Box<dyn store::SecretStore + 'a> = match store {
             Some(store) => Box::new(store),
             None => store::open(&settings.store),

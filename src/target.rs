@@ -28,6 +28,10 @@ pub struct Target {
     pub username: Option<String>,
     /// Cloud or Data Center.
     pub deployment: Deployment,
+    /// Data Center recognised just now by the realm git passed (not configured, not
+    /// remembered): the caller remembers its origin, so that its `store` and `erase`, which
+    /// carry no realm, are served too.
+    pub realm_announced: bool,
 }
 
 impl Target {
@@ -86,7 +90,9 @@ pub fn matching_url(cred: &Credential) -> Option<String> {
 }
 
 /// Decide whether this helper serves `cred`, as which deployment, and with which settings.
-/// `None`: not a Bitbucket host this helper serves (nothing may be touched then).
+/// `None`: not a Bitbucket host this helper serves (nothing may be touched then). It writes
+/// nothing: a host newly recognised by its realm is marked ([`Target::realm_announced`]) for
+/// the caller to remember.
 ///
 /// Cloud's host, or a host configured with `provider=bitbucket`, is served as configured. An
 /// https host whose `WWW-Authenticate` realm says Data Center is remembered (git sends the
@@ -100,17 +106,25 @@ pub fn resolve(cred: &Credential, raw: &RawSettings) -> Result<Option<(Target, S
     let scheme = scheme.to_ascii_lowercase();
     let host = canonical_host(&scheme, host);
     let path = cred.path.clone().filter(|p| !p.is_empty());
-    let mut target =
-        Target { scheme, host, path, username: cred.username.clone(), deployment: Deployment::Cloud };
+    let mut target = Target {
+        scheme,
+        host,
+        path,
+        username: cred.username.clone(),
+        deployment: Deployment::Cloud,
+        realm_announced: false,
+    };
     let origin = target.origin();
-    let recognized = RecognizedHosts::new(raw.paths());
     let (deployment, by_realm) = match host::classify(asked(cred), provider)? {
         Some(Deployment::DataCenter) if provider == Provider::Auto => {
-            recognized.remember(&origin);
+            target.realm_announced = true;
             (Deployment::DataCenter, true)
         }
         Some(deployment) => (deployment, false),
-        None if provider == Provider::Auto && target.scheme == "https" && recognized.contains(&origin) => {
+        None if provider == Provider::Auto
+            && target.scheme == "https"
+            && RecognizedHosts::new(raw.paths()).contains(&origin) =>
+        {
             (Deployment::DataCenter, true)
         }
         None => {
@@ -168,6 +182,7 @@ mod tests {
         let output = b"credential.bitbucketdatacenterurl\nhttps://other.example.com\0credential.bitbucketdatacenteroauthclientid\nid\0";
         let (target, settings) = resolve(&c, &raw(output)).unwrap().unwrap();
         assert_eq!(target.deployment, Deployment::DataCenter);
+        assert!(target.realm_announced, "the caller is to remember it");
         assert_eq!(settings.datacenter_url, None);
         assert_eq!(settings.datacenter_client, None);
         let same = b"credential.bitbucketdatacenterurl\nhttps://git.example.com/ctx\0";

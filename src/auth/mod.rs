@@ -465,6 +465,7 @@ mod tests {
             path: None,
             username: Some("proj".into()),
             deployment: Deployment::DataCenter,
+            realm_announced: false,
         };
         let auth = Authenticator::new(target, settings, Box::new(MemoryStore::new()), &ctx);
         test(&auth);
@@ -541,6 +542,7 @@ mod tests {
             path: None,
             username: Some("alice".into()),
             deployment: Deployment::Cloud,
+            realm_announced: false,
         };
         let mut fresh = StoredSecret::new(SecretKind::OAuth, "alice", Secret::new("at"));
         fresh.expires_at = Some(1_000 + 3_600);

@@ -736,7 +736,10 @@ mod tests {
         let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &home)
             .validate(None)
             .unwrap();
-        assert_eq!((s.store.kind, s.store.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
+        assert_eq!(
+            (s.store.kind, s.store.password_store_dir),
+            (StoreKind::Cache, PathBuf::from("/h/.password-store"))
+        );
         assert!(s.store.cache_options.is_empty());
     }
 
