@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::settings::ConfigError;
-use crate::settings::git::run_git;
+use crate::settings::git::git_config_checked;
 
 /// The Bitbucket Cloud URL the helper is always configured for.
 pub const CLOUD_URL: &str = "https://bitbucket.org";
@@ -27,39 +26,6 @@ impl Scope {
             Scope::System => "--system",
         }
     }
-}
-
-fn git_config(args: &[&str]) -> Result<std::process::Output, Error> {
-    let mut all = vec!["config"];
-    all.extend_from_slice(args);
-    run_git(&all).map_err(|e| ConfigError::Git(format!("cannot run git: {e}")).into())
-}
-
-fn git_config_checked(args: &[&str]) -> Result<(), Error> {
-    let out = git_config(args)?;
-    // 5: "you tried to unset an option which does not exist" — fine when unsetting.
-    if out.status.success() || (args.contains(&"--unset-all") && out.status.code() == Some(5)) {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    Err(ConfigError::Git(format!(
-        "writing ({}) failed: {}",
-        args.join(" "),
-        stderr.lines().next().unwrap_or("no message")
-    ))
-    .into())
-}
-
-/// `git config --global KEY VALUE`.
-pub(crate) fn set_global(key: &str, value: &str) -> Result<(), Error> {
-    git_config_checked(&["--global", key, value])
-}
-
-/// `git config --global --unset-all KEY`; `false` when it was not set.
-pub(crate) fn unset_global(key: &str) -> Result<bool, Error> {
-    let was_set = git_config(&["--global", "--get-all", key])?.status.success();
-    git_config_checked(&["--global", "--unset-all", key])?;
-    Ok(was_set)
 }
 
 /// The `credential.helper` value that runs this executable: a path wherever one can be written,

@@ -85,7 +85,7 @@ impl Authenticator<'_> {
         let key = self.client_key(&client.id);
         self.store.save(&key, &StoredSecret::new(SecretKind::Consumer, &client.id, client.secret))?;
         let setting = self.consumer_setting();
-        crate::configure::set_global(&setting, &client.id)?;
+        crate::settings::git::set_global(&setting, &client.id)?;
         Ok(setting)
     }
 
@@ -227,7 +227,7 @@ impl Authenticator<'_> {
             }
         }
         let setting = self.consumer_setting();
-        if crate::configure::unset_global(&setting)? {
+        if crate::settings::git::unset_global(&setting)? {
             removed.push(setting);
         }
         Ok(removed)

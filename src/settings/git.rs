@@ -1,6 +1,7 @@
 //! The one place a git process starts ([`git`]), and what the helper asks git: the
 //! URL-matched settings when they cannot be read in the process ([`get_urlmatch`]) and
-//! `core.askPass`, read only when a prompt is about to be shown.
+//! `core.askPass`, read only when a prompt is about to be shown; and the global settings
+//! written for the commands ([`set_global`], [`unset_global`]).
 
 use std::process::{Command, Stdio};
 
@@ -65,6 +66,38 @@ pub fn core_askpass() -> Option<String> {
     let value = String::from_utf8(out.stdout).ok()?;
     let value = value.trim_end_matches('\n');
     (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn git_config(args: &[&str]) -> Result<std::process::Output, ConfigError> {
+    let mut all = vec!["config"];
+    all.extend_from_slice(args);
+    run_git(&all).map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))
+}
+
+pub(crate) fn git_config_checked(args: &[&str]) -> Result<(), ConfigError> {
+    let out = git_config(args)?;
+    // 5: "you tried to unset an option which does not exist" — fine when unsetting.
+    if out.status.success() || (args.contains(&"--unset-all") && out.status.code() == Some(5)) {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(ConfigError::Git(format!(
+        "writing ({}) failed: {}",
+        args.join(" "),
+        stderr.lines().next().unwrap_or("no message")
+    )))
+}
+
+/// `git config --global KEY VALUE`.
+pub(crate) fn set_global(key: &str, value: &str) -> Result<(), ConfigError> {
+    git_config_checked(&["--global", key, value])
+}
+
+/// `git config --global --unset-all KEY`; `false` when it was not set.
+pub(crate) fn unset_global(key: &str) -> Result<bool, ConfigError> {
+    let was_set = git_config(&["--global", "--get-all", key])?.status.success();
+    git_config_checked(&["--global", "--unset-all", key])?;
+    Ok(was_set)
 }
 
 #[cfg(test)]
