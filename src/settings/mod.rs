@@ -31,7 +31,7 @@ pub mod paths;
 
 use crate::secret::Secret;
 pub use cache_options::parse_cache_options;
-pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word};
+pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word, key};
 pub use env::{process_env, scrub_secret_env};
 pub use error::ConfigError;
 pub use paths::Paths;
@@ -231,12 +231,12 @@ impl RawSettings {
 
     /// What `credential.provider` (and `bitbucketDeployment`) say about this URL.
     pub fn provider(&self) -> Result<Provider, ConfigError> {
-        match self.value("provider").map(str::to_ascii_lowercase).as_deref() {
+        match self.value(key::PROVIDER).map(str::to_ascii_lowercase).as_deref() {
             None | Some("auto") | Some("") => Ok(Provider::Auto),
             Some("bitbucket") => {
-                let value = self.value("bitbucketDeployment").unwrap_or("datacenter");
+                let value = self.value(key::DEPLOYMENT).unwrap_or("datacenter");
                 let deployment = Deployment::parse(value)
-                    .ok_or_else(|| self.invalid("bitbucketDeployment", "cloud or datacenter"))?;
+                    .ok_or_else(|| self.invalid(key::DEPLOYMENT, "cloud or datacenter"))?;
                 Ok(Provider::Bitbucket(deployment))
             }
             Some(_) => Ok(Provider::Other),
@@ -252,25 +252,25 @@ impl RawSettings {
         let store = self.store_places()?;
         Ok(Settings {
             auth_modes: self.auth_modes()?,
-            auth_modes_source: self.get("bitbucketAuthModes").map_or(Source::Default, |(_, source)| source),
+            auth_modes_source: self.get(key::AUTH_MODES).map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
             oauth_timeout: Duration::from_secs(self.number(
-                "bitbucketOAuthTimeout",
+                key::OAUTH_TIMEOUT,
                 1..=86_400,
                 "a number of seconds from 1 to 86400",
             )?),
             http_timeout: Duration::from_secs(self.number(
-                "bitbucketHttpTimeout",
+                key::HTTP_TIMEOUT,
                 1..=600,
                 "a number of seconds from 1 to 600",
             )?),
-            cloud_url: self.required_url("bitbucketCloudUrl")?,
-            cloud_api_url: self.required_url("bitbucketCloudApiUrl")?,
+            cloud_url: self.required_url(key::CLOUD_URL)?,
+            cloud_api_url: self.required_url(key::CLOUD_API_URL)?,
             datacenter_url,
-            always_refresh: self.bool("bitbucketAlwaysRefreshCredentials")?,
-            validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
+            always_refresh: self.bool(key::ALWAYS_REFRESH)?,
+            validate_stored: self.bool(key::VALIDATE_STORED)?,
             store,
             namespace: self.namespace()?,
             interactive,
@@ -280,8 +280,8 @@ impl RawSettings {
             network: Remote {
                 url: self.url.clone(),
                 proxies: CredentialProxies {
-                    https: self.value("httpsProxy").map(Secret::new),
-                    http: self.value("httpProxy").map(Secret::new),
+                    https: self.value(key::HTTPS_PROXY).map(Secret::new),
+                    http: self.value(key::HTTP_PROXY).map(Secret::new),
                 },
             },
         })
@@ -309,7 +309,7 @@ impl RawSettings {
     /// The Cloud consumer: from the settings (its secret possibly in the credential store),
     /// else the built-in one.
     fn cloud_client(&self) -> Option<OAuthClient> {
-        match self.client_or_stored("bitbucketOAuthClientId", "bitbucketOAuthClientSecret") {
+        match self.client_or_stored(key::OAUTH_CLIENT_ID, key::OAUTH_CLIENT_SECRET) {
             Some(client) => Some(client),
             None => BUILTIN_CLOUD_CLIENT.map(|(id, secret)| OAuthClient {
                 id: id.to_owned(),
@@ -323,8 +323,8 @@ impl RawSettings {
     /// `cloudOAuthRedirectUri` (which must be `http://localhost:PORT/` or
     /// `http://127.0.0.1:PORT/`), else the default.
     fn redirect_port(&self) -> Result<u16, ConfigError> {
-        const PORT: &str = "bitbucketOAuthRedirectPort";
-        const URI: &str = "cloudOAuthRedirectUri";
+        const PORT: &str = key::OAUTH_REDIRECT_PORT;
+        const URI: &str = key::OAUTH_REDIRECT_URI;
         let port_is_set = self.values.contains_key(PORT);
         if let (false, Some(uri)) = (port_is_set, self.value(URI)) {
             return loopback_port(uri).ok_or_else(|| {
@@ -342,9 +342,9 @@ impl RawSettings {
         &self,
         confine_to: Option<&str>,
     ) -> Result<(Option<Url>, Option<OAuthClient>), ConfigError> {
-        let url = self.url("bitbucketDataCenterUrl")?;
+        let url = self.url(key::DATACENTER_URL)?;
         let client =
-            self.client_or_stored("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
+            self.client_or_stored(key::DATACENTER_OAUTH_CLIENT_ID, key::DATACENTER_OAUTH_CLIENT_SECRET);
         let foreign = match (confine_to, &url) {
             (Some(origin), Some(url)) => crate::host::origin_of(url) != origin,
             (Some(_), None) => true,
@@ -367,15 +367,15 @@ impl RawSettings {
         let plaintext_path = match self.plaintext_path() {
             Ok(path) => path,
             // Without HOME the default path is unknown; that matters only to the plaintext store.
-            Err(_) if store != StoreKind::Plaintext && self.value("plaintextStorePath").is_none() => {
+            Err(_) if store != StoreKind::Plaintext && self.value(key::PLAINTEXT_STORE_PATH).is_none() => {
                 PathBuf::new()
             }
             Err(e) => return Err(e),
         };
         let home = self.process.paths.home.as_ref().map(|h| h.display().to_string());
         let cache_options =
-            parse_cache_options(self.value("cacheOptions").unwrap_or_default(), home.as_deref())
-                .map_err(|expected| self.invalid("cacheOptions", expected))?;
+            parse_cache_options(self.value(key::CACHE_OPTIONS).unwrap_or_default(), home.as_deref())
+                .map_err(|expected| self.invalid(key::CACHE_OPTIONS, expected))?;
         let password_store_dir = self.process.password_store.clone();
         if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -409,7 +409,7 @@ impl RawSettings {
     }
 
     fn auth_modes(&self) -> Result<Vec<AuthMode>, ConfigError> {
-        let value = self.value("bitbucketAuthModes").unwrap_or_default();
+        let value = self.value(key::AUTH_MODES).unwrap_or_default();
         let mut modes = Vec::new();
         for word in value.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
             let mode = match word.to_ascii_lowercase().as_str() {
@@ -419,7 +419,7 @@ impl RawSettings {
                 "clientcredentials" => AuthMode::ClientCredentials,
                 _ => {
                     return Err(self.invalid(
-                        "bitbucketAuthModes",
+                        key::AUTH_MODES,
                         "a comma-separated list of oauth, token, clientcredentials",
                     ));
                 }
@@ -452,42 +452,42 @@ impl RawSettings {
     /// `credential.interactive`: a boolean, or Git Credential Manager's `auto`/`always`
     /// (prompt) and `never` (do not).
     fn interactive(&self) -> Result<bool, ConfigError> {
-        match self.value("interactive").map(str::to_ascii_lowercase).as_deref() {
+        match self.value(key::INTERACTIVE).map(str::to_ascii_lowercase).as_deref() {
             Some("auto" | "always") => Ok(true),
             Some("never") => Ok(false),
-            _ => self.bool("interactive"),
+            _ => self.bool(key::INTERACTIVE),
         }
     }
 
     fn store_kind(&self) -> Result<StoreKind, ConfigError> {
-        match self.value("credentialStore").map(str::to_ascii_lowercase).as_deref() {
+        match self.value(key::CREDENTIAL_STORE).map(str::to_ascii_lowercase).as_deref() {
             // Git Credential Manager's names for the OS stores mean the same here.
             Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
             Some("gpg") => Ok(StoreKind::Gpg),
             Some("cache") => Ok(StoreKind::Cache),
             Some("plaintext") => Ok(StoreKind::Plaintext),
             Some("memory") => Ok(StoreKind::Memory),
-            Some(_) => Err(self.invalid("credentialStore", "keyring, gpg, cache, plaintext or memory")),
+            Some(_) => Err(self.invalid(key::CREDENTIAL_STORE, "keyring, gpg, cache, plaintext or memory")),
         }
     }
 
     fn plaintext_path(&self) -> Result<PathBuf, ConfigError> {
-        if let Some(path) = self.value("plaintextStorePath").filter(|v| !v.is_empty()) {
+        if let Some(path) = self.value(key::PLAINTEXT_STORE_PATH).filter(|v| !v.is_empty()) {
             return Ok(expand_home(path, self.process.paths.home.as_deref()));
         }
         let data = self.process.paths.data.as_ref().ok_or_else(|| {
-            self.invalid("plaintextStorePath", "a file path (neither XDG_DATA_HOME nor HOME is set)")
+            self.invalid(key::PLAINTEXT_STORE_PATH, "a file path (neither XDG_DATA_HOME nor HOME is set)")
         })?;
         Ok(data.join("credentials.json"))
     }
 
     fn namespace(&self) -> Result<String, ConfigError> {
-        let value = self.value("namespace").unwrap_or("git");
+        let value = self.value(key::NAMESPACE).unwrap_or("git");
         let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if ok {
             Ok(value.to_owned())
         } else {
-            Err(self.invalid("namespace", "letters, digits, '-', '_' or '.'"))
+            Err(self.invalid(key::NAMESPACE, "letters, digits, '-', '_' or '.'"))
         }
     }
 }
@@ -645,7 +645,7 @@ mod tests {
             &no_env,
         );
         assert_eq!(raw.provider().unwrap(), Provider::Bitbucket(Deployment::Cloud));
-        assert_eq!(raw.get("interactive"), Some(("true", Source::GitConfig)));
+        assert_eq!(raw.get(key::INTERACTIVE), Some(("true", Source::GitConfig)));
         assert_eq!(raw.other.get("helper").map(String::as_str), Some("x"));
     }
 
@@ -654,7 +654,7 @@ mod tests {
         let env = |k: &str| (k == "GIT_BITBUCKET_OAUTH_PORT").then(|| "4000".to_owned());
         let raw = RawSettings::from_git_output(b"credential.bitbucketoauthredirectport\n5000\0", &env);
         assert_eq!(
-            raw.get("bitbucketOAuthRedirectPort"),
+            raw.get(key::OAUTH_REDIRECT_PORT),
             Some(("4000", Source::Env("GIT_BITBUCKET_OAUTH_PORT")))
         );
         assert_eq!(raw.validate(None).unwrap().redirect_port, 4000);
@@ -767,10 +767,8 @@ mod tests {
     fn git_credential_manager_git_names_configure_the_cloud_consumer_and_port() {
         let output = b"credential.cloudoauthclientid\ngcm-key\0credential.cloudoauthclientsecret\ngcm-shh\0credential.cloudoauthredirecturi\nhttp://127.0.0.1:4242/\0";
         let raw = RawSettings::from_git_output(output, &with_home(&[]));
-        assert_eq!(
-            raw.get("bitbucketOAuthClientId"),
-            Some(("gcm-key", Source::GitAlias("cloudOAuthClientId")))
-        );
+        let alias = SETTINGS.iter().find(|d| d.git == key::OAUTH_CLIENT_ID).unwrap().git_aliases[0];
+        assert_eq!(raw.get(key::OAUTH_CLIENT_ID), Some(("gcm-key", Source::GitAlias(alias))));
         let s = raw.validate(None).unwrap();
         let client = s.cloud_client.unwrap();
         assert_eq!((client.id.as_str(), client.secret.expose()), ("gcm-key", "gcm-shh"));
@@ -878,17 +876,17 @@ mod tests {
     #[test]
     fn each_git_credential_manager_environment_name_sets_its_setting() {
         let cases: &[(&str, &str, &str)] = &[
-            ("GCM_BITBUCKET_AUTHMODES", "basic", "bitbucketAuthModes"),
-            ("GCM_BITBUCKET_CLOUD_CLIENTID", "k", "bitbucketOAuthClientId"),
-            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "s", "bitbucketOAuthClientSecret"),
-            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:1/", "cloudOAuthRedirectUri"),
-            ("GCM_BITBUCKET_DATACENTER_CLIENTID", "k", "bitbucketDataCenterOAuthClientId"),
-            ("GCM_BITBUCKET_DATACENTER_CLIENTSECRET", "s", "bitbucketDataCenterOAuthClientSecret"),
-            ("GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true", "bitbucketAlwaysRefreshCredentials"),
-            ("GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true", "bitbucketValidateStoredCredentials"),
-            ("GCM_CREDENTIAL_CACHE_OPTIONS", "--timeout 60", "cacheOptions"),
-            ("GCM_NAMESPACE", "gcm", "namespace"),
-            ("GCM_INTERACTIVE", "never", "interactive"),
+            ("GCM_BITBUCKET_AUTHMODES", "basic", key::AUTH_MODES),
+            ("GCM_BITBUCKET_CLOUD_CLIENTID", "k", key::OAUTH_CLIENT_ID),
+            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "s", key::OAUTH_CLIENT_SECRET),
+            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:1/", key::OAUTH_REDIRECT_URI),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTID", "k", key::DATACENTER_OAUTH_CLIENT_ID),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTSECRET", "s", key::DATACENTER_OAUTH_CLIENT_SECRET),
+            ("GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true", key::ALWAYS_REFRESH),
+            ("GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true", key::VALIDATE_STORED),
+            ("GCM_CREDENTIAL_CACHE_OPTIONS", "--timeout 60", key::CACHE_OPTIONS),
+            ("GCM_NAMESPACE", "gcm", key::NAMESPACE),
+            ("GCM_INTERACTIVE", "never", key::INTERACTIVE),
         ];
         for (var, value, setting) in cases {
             let env = |k: &str| (k == *var).then(|| (*value).to_owned());

@@ -244,7 +244,10 @@ mod tests {
         let record = StoredSecret::new(SecretKind::Token, "u", Secret::new("y"));
         let err = store.save(&key("git:x"), &record).unwrap_err().to_string();
         assert!(err.contains("can be written by other users"), "{err}");
-        assert!(err.contains("plaintextStorePath"), "says which setting to change: {err}");
+        assert!(
+            err.contains(crate::settings::key::PLAINTEXT_STORE_PATH),
+            "says which setting to change: {err}"
+        );
         assert!(store.load(&key("git:x")).is_err(), "reading from it is refused too");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no file was created");
     }
