@@ -8,6 +8,14 @@
 //! A new setting: one entry here, then its typed field in `Settings` and its check in
 //! `RawSettings::validate` (`settings/mod.rs`), read through its key.
 
+use std::time::Duration;
+
+use url::Url;
+
+use super::error::ConfigError;
+use super::parse::{self, AuthMode, Lookup, StoreKind};
+use crate::secret::Secret;
+
 /// One setting, as [`settings!`] defines it.
 #[derive(Debug, Clone, Copy)]
 pub struct SettingDef {
@@ -35,7 +43,9 @@ pub struct SettingDef {
 }
 
 /// Define every setting once: `KEY = "gitName" { env: [...], aliases: [...], default: ...,
-/// secret: bool, protected: bool }` after a one-line `///` doc. Makes [`SETTINGS`] and [`key`].
+/// secret: bool, protected: bool; field: Type = parser }` after a one-line `///` doc (the
+/// typed field is left out where `validate` combines several settings into one value). Makes
+/// [`SETTINGS`], [`key`] and [`Parsed`].
 macro_rules! settings {
     ($(
         #[doc = $doc:literal]
@@ -44,12 +54,17 @@ macro_rules! settings {
             aliases: [$($alias:literal),* $(,)?],
             default: $default:expr,
             secret: $secret:literal,
-            protected: $protected:literal $(,)?
+            protected: $protected:literal
+            $(; $field:ident: $ty:ty = $parse:expr)? $(,)?
         }
     )*) => {
         /// Every setting's git config name (under `credential.`), by key: the one way the
         /// crate names a setting.
         pub mod key {
+            #![allow(
+                dead_code,
+                reason = "every setting has a key; one read only through `Parsed` needs none elsewhere"
+            )]
             $(
                 #[doc = $doc]
                 pub const $key: &str = $git;
@@ -68,6 +83,23 @@ macro_rules! settings {
                 doc: $doc.trim_ascii_start(),
             },
         )*];
+
+        /// The typed value of every setting whose definition names a field and its parser,
+        /// read in the order above; `RawSettings::validate` builds `Settings` from it.
+        #[derive(Debug, Clone)]
+        pub struct Parsed {
+            $($(
+                #[doc = $doc]
+                pub $field: $ty,
+            )?)*
+        }
+
+        impl Parsed {
+            /// Parse each of them; the first bad value is the error.
+            pub fn read(raw: &dyn Lookup) -> Result<Parsed, ConfigError> {
+                Ok(Parsed { $($( $field: ($parse)(raw, $git)?, )?)* })
+            }
+        }
     };
 }
 
@@ -103,7 +135,8 @@ settings! {
     /// The ways to sign in, in order: `oauth`, `token` (or `basic`), `clientcredentials`.
     AUTH_MODES = "bitbucketAuthModes" {
         env: ["GIT_BITBUCKET_AUTHMODES", "GCM_BITBUCKET_AUTHMODES"],
-        aliases: [], default: Some("oauth,token"), secret: false, protected: false
+        aliases: [], default: Some("oauth,token"), secret: false, protected: false;
+        auth_modes: Vec<AuthMode> = parse::auth_modes
     }
     /// The Cloud OAuth consumer's key.
     OAUTH_CLIENT_ID = "bitbucketOAuthClientId" {
@@ -129,46 +162,59 @@ settings! {
     OAUTH_REDIRECT_PORT = "bitbucketOAuthRedirectPort" {
         env: ["GIT_BITBUCKET_OAUTH_PORT"], aliases: [], default: Some("34106"), secret: false, protected: true
     }
-    /// Git Credential Manager's form of the port (`http://localhost:PORT/`), read when the port is not set.
+    /// Git Credential Manager's form of the port (`http://localhost:PORT/`), read without the port.
     OAUTH_REDIRECT_URI = "cloudOAuthRedirectUri" {
-        env: ["GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI"], aliases: [], default: None, secret: false, protected: true
+        env: ["GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI"], aliases: [], default: None, secret: false,
+        protected: true
     }
     /// How long the browser sign-in may take, in seconds.
     OAUTH_TIMEOUT = "bitbucketOAuthTimeout" {
-        env: ["GIT_BITBUCKET_OAUTH_TIMEOUT"], aliases: [], default: Some("300"), secret: false, protected: false
+        env: ["GIT_BITBUCKET_OAUTH_TIMEOUT"], aliases: [], default: Some("300"), secret: false,
+        protected: false;
+        oauth_timeout: Duration =
+            |r, n| parse::seconds(r, n, 1..=86_400, "a number of seconds from 1 to 86400")
     }
     /// Bitbucket Cloud's web URL.
     CLOUD_URL = "bitbucketCloudUrl" {
         env: ["GIT_BITBUCKET_CLOUD_URL"], aliases: [], default: Some("https://bitbucket.org"), secret: false,
-        protected: true
+        protected: true;
+        cloud_url: Url = parse::required_url
     }
     /// Bitbucket Cloud's REST API URL.
     CLOUD_API_URL = "bitbucketCloudApiUrl" {
         env: ["GIT_BITBUCKET_CLOUD_API_URL"], aliases: [], default: Some("https://api.bitbucket.org"),
-        secret: false, protected: true
+        secret: false, protected: true;
+        cloud_api_url: Url = parse::required_url
     }
     /// The Data Center instance's base URL (its REST API lives under it).
     DATACENTER_URL = "bitbucketDataCenterUrl" {
-        env: ["GIT_BITBUCKET_DATACENTER_URL"], aliases: [], default: None, secret: false, protected: true
+        env: ["GIT_BITBUCKET_DATACENTER_URL"], aliases: [], default: None, secret: false, protected: true;
+        datacenter_url: Option<Url> = parse::url
     }
     /// How long one request to Bitbucket may take, in seconds.
     HTTP_TIMEOUT = "bitbucketHttpTimeout" {
-        env: ["GIT_BITBUCKET_HTTP_TIMEOUT"], aliases: [], default: Some("30"), secret: false, protected: false
+        env: ["GIT_BITBUCKET_HTTP_TIMEOUT"], aliases: [], default: Some("30"), secret: false,
+        protected: false;
+        http_timeout: Duration =
+            |r, n| parse::seconds(r, n, 1..=600, "a number of seconds from 1 to 600")
     }
     /// Refresh OAuth tokens even while they are fresh.
     ALWAYS_REFRESH = "bitbucketAlwaysRefreshCredentials" {
         env: ["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"],
-        aliases: [], default: Some("false"), secret: false, protected: false
+        aliases: [], default: Some("false"), secret: false, protected: false;
+        always_refresh: bool = parse::flag
     }
     /// Ask Bitbucket whether a stored secret still works before answering git with it.
     VALIDATE_STORED = "bitbucketValidateStoredCredentials" {
         env: ["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS"],
-        aliases: [], default: Some("false"), secret: false, protected: true
+        aliases: [], default: Some("false"), secret: false, protected: true;
+        validate_stored: bool = parse::flag
     }
     /// Where secrets are kept: `keyring`, `gpg`, `cache`, `plaintext` or `memory`.
     CREDENTIAL_STORE = "credentialStore" {
         env: ["GIT_BITBUCKET_CREDENTIAL_STORE"], aliases: [], default: Some("keyring"), secret: false,
-        protected: true
+        protected: true;
+        store_kind: StoreKind = parse::store_kind
     }
     /// The file of the `plaintext` store.
     PLAINTEXT_STORE_PATH = "plaintextStorePath" {
@@ -181,17 +227,25 @@ settings! {
     /// The prefix of every store key.
     NAMESPACE = "namespace" {
         env: ["GIT_BITBUCKET_NAMESPACE", "GCM_NAMESPACE"], aliases: [], default: Some("git"), secret: false,
-        protected: true
+        protected: true;
+        namespace: String = parse::namespace
     }
     /// Whether the helper may prompt or open a browser.
     INTERACTIVE = "interactive" {
         env: ["GIT_BITBUCKET_INTERACTIVE", "GCM_INTERACTIVE"], aliases: [], default: Some("true"),
-        secret: false, protected: false
+        secret: false, protected: false;
+        interactive: bool = parse::interactive
     }
     /// Git Credential Manager's proxy for https (`http.proxy` and the rest are read by `net`).
-    HTTPS_PROXY = "httpsProxy" { env: [], aliases: [], default: None, secret: true, protected: false }
+    HTTPS_PROXY = "httpsProxy" {
+        env: [], aliases: [], default: None, secret: true, protected: false;
+        https_proxy: Option<Secret> = parse::secret
+    }
     /// Git Credential Manager's proxy for http.
-    HTTP_PROXY = "httpProxy" { env: [], aliases: [], default: None, secret: true, protected: false }
+    HTTP_PROXY = "httpProxy" {
+        env: [], aliases: [], default: None, secret: true, protected: false;
+        http_proxy: Option<Secret> = parse::secret
+    }
 }
 
 #[cfg(test)]

@@ -27,13 +27,17 @@ mod env;
 mod error;
 pub(crate) mod files;
 pub(crate) mod git;
+mod parse;
 pub mod paths;
 
 use crate::secret::Secret;
 pub use cache_options::parse_cache_options;
+use defs::Parsed;
 pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word, key};
 pub use env::{process_env, scrub_secret_env};
 pub use error::ConfigError;
+use parse::Lookup;
+pub use parse::{AuthMode, StoreKind};
 pub use paths::Paths;
 pub(crate) use paths::expand_home;
 
@@ -212,10 +216,6 @@ impl RawSettings {
         def.default.map(|d| (d, Source::Default))
     }
 
-    fn value(&self, git_name: &str) -> Option<&str> {
-        self.get(git_name).map(|(v, _)| v)
-    }
-
     /// Name for messages: the variable that supplied the value, or `credential.<name>`.
     fn display_name(&self, git_name: &str) -> String {
         match self.values.get(git_name) {
@@ -223,10 +223,6 @@ impl RawSettings {
             Some((_, Source::GitAlias(alias))) => format!("credential.{alias}"),
             _ => format!("credential.{git_name}"),
         }
-    }
-
-    fn invalid(&self, git_name: &str, expected: &'static str) -> ConfigError {
-        ConfigError::Invalid { name: self.display_name(git_name), expected }
     }
 
     /// What `credential.provider` (and `bitbucketDeployment`) say about this URL.
@@ -247,42 +243,31 @@ impl RawSettings {
     /// realm only), the Data Center base URL and OAuth client apply only when the base URL is
     /// on that same origin: such a host must not receive what belongs to another instance.
     pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
-        let interactive = self.interactive()?;
-        let (datacenter_url, datacenter_client) = self.datacenter(confine_to)?;
-        let store = self.store_places()?;
+        let parsed = Parsed::read(self)?;
+        let (datacenter_url, datacenter_client) = self.datacenter(parsed.datacenter_url, confine_to);
+        let store = self.store_places(parsed.store_kind)?;
         Ok(Settings {
-            auth_modes: self.auth_modes()?,
+            auth_modes: parsed.auth_modes,
             auth_modes_source: self.get(key::AUTH_MODES).map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
-            oauth_timeout: Duration::from_secs(self.number(
-                key::OAUTH_TIMEOUT,
-                1..=86_400,
-                "a number of seconds from 1 to 86400",
-            )?),
-            http_timeout: Duration::from_secs(self.number(
-                key::HTTP_TIMEOUT,
-                1..=600,
-                "a number of seconds from 1 to 600",
-            )?),
-            cloud_url: self.required_url(key::CLOUD_URL)?,
-            cloud_api_url: self.required_url(key::CLOUD_API_URL)?,
+            oauth_timeout: parsed.oauth_timeout,
+            http_timeout: parsed.http_timeout,
+            cloud_url: parsed.cloud_url,
+            cloud_api_url: parsed.cloud_api_url,
             datacenter_url,
-            always_refresh: self.bool(key::ALWAYS_REFRESH)?,
-            validate_stored: self.bool(key::VALIDATE_STORED)?,
+            always_refresh: parsed.always_refresh,
+            validate_stored: parsed.validate_stored,
             store,
-            namespace: self.namespace()?,
-            interactive,
-            may_prompt: interactive && self.process.terminal_prompt,
+            namespace: parsed.namespace,
+            interactive: parsed.interactive,
+            may_prompt: parsed.interactive && self.process.terminal_prompt,
             browser: self.process.browser.clone(),
             paths: self.process.paths.clone(),
             network: Remote {
                 url: self.url.clone(),
-                proxies: CredentialProxies {
-                    https: self.value(key::HTTPS_PROXY).map(Secret::new),
-                    http: self.value(key::HTTP_PROXY).map(Secret::new),
-                },
+                proxies: CredentialProxies { https: parsed.https_proxy, http: parsed.http_proxy },
             },
         })
     }
@@ -334,15 +319,11 @@ impl RawSettings {
                 )
             });
         }
-        Ok(self.number(PORT, 1..=65_535, "a port number from 1 to 65535")? as u16)
+        Ok(parse::number(self, PORT, 1..=65_535, "a port number from 1 to 65535")? as u16)
     }
 
     /// The Data Center base URL and client, confined to `confine_to` when it is given.
-    fn datacenter(
-        &self,
-        confine_to: Option<&str>,
-    ) -> Result<(Option<Url>, Option<OAuthClient>), ConfigError> {
-        let url = self.url(key::DATACENTER_URL)?;
+    fn datacenter(&self, url: Option<Url>, confine_to: Option<&str>) -> (Option<Url>, Option<OAuthClient>) {
         let client =
             self.client_or_stored(key::DATACENTER_OAUTH_CLIENT_ID, key::DATACENTER_OAUTH_CLIENT_SECRET);
         let foreign = match (confine_to, &url) {
@@ -351,19 +332,18 @@ impl RawSettings {
             (None, _) => false,
         };
         if !foreign {
-            return Ok((url, client));
+            return (url, client);
         }
         if url.is_some() || client.is_some() {
             tracing::debug!(
                 "the host was recognised by its realm only: not using the configured Data Center base URL or OAuth client, which belong to another origin"
             );
         }
-        Ok((None, None))
+        (None, None)
     }
 
     /// The store and where each kind keeps its secrets.
-    fn store_places(&self) -> Result<StoreConfig, ConfigError> {
-        let store = self.store_kind()?;
+    fn store_places(&self, store: StoreKind) -> Result<StoreConfig, ConfigError> {
         let plaintext_path = match self.plaintext_path() {
             Ok(path) => path,
             // Without HOME the default path is unknown; that matters only to the plaintext store.
@@ -392,85 +372,6 @@ impl RawSettings {
         })
     }
 
-    fn number(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<u64>,
-        expected: &'static str,
-    ) -> Result<u64, ConfigError> {
-        self.value(name)
-            .and_then(|v| v.parse().ok())
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| self.invalid(name, expected))
-    }
-
-    fn required_url(&self, name: &str) -> Result<Url, ConfigError> {
-        self.url(name)?.ok_or_else(|| self.invalid(name, "an http(s) URL"))
-    }
-
-    fn auth_modes(&self) -> Result<Vec<AuthMode>, ConfigError> {
-        let value = self.value(key::AUTH_MODES).unwrap_or_default();
-        let mut modes = Vec::new();
-        for word in value.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            let mode = match word.to_ascii_lowercase().as_str() {
-                "oauth" => AuthMode::OAuth,
-                // GCM calls username + password/token "basic".
-                "token" | "basic" => AuthMode::Token,
-                "clientcredentials" => AuthMode::ClientCredentials,
-                _ => {
-                    return Err(self.invalid(
-                        key::AUTH_MODES,
-                        "a comma-separated list of oauth, token, clientcredentials",
-                    ));
-                }
-            };
-            if !modes.contains(&mode) {
-                modes.push(mode);
-            }
-        }
-        Ok(modes)
-    }
-
-    fn url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
-        let Some(value) = self.value(name).filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        let url = Url::parse(value.trim_end_matches('/'))
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| self.invalid(name, "an http(s) URL"))?;
-        Ok(Some(url))
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, ConfigError> {
-        match self.value(name) {
-            None => Ok(false),
-            Some(value) => parse_bool(value).ok_or_else(|| self.invalid(name, "true or false")),
-        }
-    }
-
-    /// `credential.interactive`: a boolean, or Git Credential Manager's `auto`/`always`
-    /// (prompt) and `never` (do not).
-    fn interactive(&self) -> Result<bool, ConfigError> {
-        match self.value(key::INTERACTIVE).map(str::to_ascii_lowercase).as_deref() {
-            Some("auto" | "always") => Ok(true),
-            Some("never") => Ok(false),
-            _ => self.bool(key::INTERACTIVE),
-        }
-    }
-
-    fn store_kind(&self) -> Result<StoreKind, ConfigError> {
-        match self.value(key::CREDENTIAL_STORE).map(str::to_ascii_lowercase).as_deref() {
-            // Git Credential Manager's names for the OS stores mean the same here.
-            Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
-            Some("gpg") => Ok(StoreKind::Gpg),
-            Some("cache") => Ok(StoreKind::Cache),
-            Some("plaintext") => Ok(StoreKind::Plaintext),
-            Some("memory") => Ok(StoreKind::Memory),
-            Some(_) => Err(self.invalid(key::CREDENTIAL_STORE, "keyring, gpg, cache, plaintext or memory")),
-        }
-    }
-
     fn plaintext_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(path) = self.value(key::PLAINTEXT_STORE_PATH).filter(|v| !v.is_empty()) {
             return Ok(expand_home(path, self.process.paths.home.as_deref()));
@@ -480,15 +381,15 @@ impl RawSettings {
         })?;
         Ok(data.join("credentials.json"))
     }
+}
 
-    fn namespace(&self) -> Result<String, ConfigError> {
-        let value = self.value(key::NAMESPACE).unwrap_or("git");
-        let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if ok {
-            Ok(value.to_owned())
-        } else {
-            Err(self.invalid(key::NAMESPACE, "letters, digits, '-', '_' or '.'"))
-        }
+impl Lookup for RawSettings {
+    fn value(&self, git_name: &str) -> Option<&str> {
+        self.get(git_name).map(|(v, _)| v)
+    }
+
+    fn invalid(&self, git_name: &str, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid { name: self.display_name(git_name), expected }
     }
 }
 
@@ -499,32 +400,6 @@ fn loopback_port(uri: &str) -> Option<u16> {
     let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
     let plain = url.username().is_empty() && url.password().is_none();
     (url.scheme() == "http" && loopback && bare && plain).then(|| url.port()).flatten()
-}
-
-/// An interactive (or CI) way of signing in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// OAuth in the browser.
-    OAuth,
-    /// Username + API token (or app password, or Data Center HTTP access token).
-    Token,
-    /// OAuth client credentials grant, for CI.
-    ClientCredentials,
-}
-
-/// Which secret store to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// The OS keyring.
-    Keyring,
-    /// GnuPG files in the `pass` layout.
-    Gpg,
-    /// Git's `credential-cache` daemon (memory only).
-    Cache,
-    /// A 0600 JSON file.
-    Plaintext,
-    /// In the process only.
-    Memory,
 }
 
 /// Where secrets are kept, as the settings say: the store chosen and the place of each store
