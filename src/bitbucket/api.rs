@@ -1,5 +1,5 @@
 //! Bitbucket's REST answers: who am I, is this secret accepted, is an OAuth 2.0 provider
-//! there. The requests go through [`Http`](crate::net::http::Http); nothing here prints.
+//! there. The requests go through [`Http`]; nothing here prints.
 
 use reqwest::StatusCode;
 use reqwest::blocking::Response;

@@ -1,4 +1,4 @@
-//! Every setting this helper reads, defined once, in [`settings!`]: its key, its git config
+//! Every setting this helper reads, defined once, in `settings!`: its key, its git config
 //! name under `credential.`, Git Credential Manager's other names for it, the environment
 //! variables that override it, its default, whether its value is a secret, whether it is
 //! *protected* (it decides where tokens go), and its one-line doc. The macro makes the table
@@ -16,7 +16,7 @@ use super::error::ConfigError;
 use super::parse::{self, AuthMode, Lookup, StoreKind};
 use crate::secret::Secret;
 
-/// One setting, as [`settings!`] defines it.
+/// One setting, as `settings!` defines it.
 #[derive(Debug, Clone, Copy)]
 pub struct SettingDef {
     /// Name under `credential.` in git config, in its documented letter case.

@@ -1,16 +1,17 @@
-//! Settings: git's URL-matched `credential.*` values (read in the process, or with one
-//! `git config --get-urlmatch` call; see `git::get_urlmatch`), then environment
-//! variables, which win.
+//! Settings: git's URL-matched `credential.*` values (read in the process by [`files`], or
+//! with one `git config --get-urlmatch` call; see [`git::get_urlmatch`]), then environment
+//! variables, which win. Every setting is defined once, in [`defs`].
 //!
 //! [`RawSettings`] is what was found and where (for `diagnose`); [`Settings`] is the validated
 //! form. Validation happens only once a host is known to be ours, so a broken Bitbucket
 //! setting never disturbs git's work with other hosts. A wrong value is always an error that
 //! names the setting; nothing is silently ignored.
 //!
-//! This module also owns every decision taken from the process environment: whether
-//! prompting is allowed (`GIT_TERMINAL_PROMPT`), how to open a browser (`BROWSER`, a desktop
-//! session, `PATH`), and where the helper's files live ([`Paths`]). Nothing below it reads
-//! the environment.
+//! This folder also owns every decision taken from the process environment ([`mod@env`]):
+//! whether prompting is allowed (`GIT_TERMINAL_PROMPT`), how to open a browser (`BROWSER`, a
+//! desktop session, `PATH`), and where the helper's files live ([`Paths`]). It must never
+//! import from a layer above it (`net`, `store`, ...): what those need from settings they
+//! get as values ([`StoreConfig`], [`Remote`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
