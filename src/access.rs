@@ -11,12 +11,12 @@
 use std::io::IsTerminal;
 
 use crate::auth::{Authenticator, Context, RefreshPolicy, Resolved, unix_now};
-use crate::config::{RawSettings, process_env};
 use crate::error::{Error, Failure};
 use crate::operation::{self, Overrides};
 use crate::prompt::{NoPrompt, Prompter, SystemPrompter};
 use crate::protocol::Credential;
 use crate::secret::Secret;
+use crate::settings::{RawSettings, process_env};
 use crate::store::{SecretKind, SecretStore, StoredSecret};
 use crate::target;
 
@@ -74,10 +74,10 @@ impl TokenRequest {
     /// given, it comes from git config or the environment.
     pub fn client(self, id: &str, secret: Secret) -> Self {
         // Whichever deployment the URL turns out to be uses its own pair.
-        self.setting("bitbucketOAuthClientId", id)
-            .setting("bitbucketOAuthClientSecret", secret.expose())
-            .setting("bitbucketDataCenterOAuthClientId", id)
-            .setting("bitbucketDataCenterOAuthClientSecret", secret.expose())
+        self.setting(crate::settings::key::OAUTH_CLIENT_ID, id)
+            .setting(crate::settings::key::OAUTH_CLIENT_SECRET, secret.expose())
+            .setting(crate::settings::key::DATACENTER_OAUTH_CLIENT_ID, id)
+            .setting(crate::settings::key::DATACENTER_OAUTH_CLIENT_SECRET, secret.expose())
     }
 
     /// Which account (when several are stored for the host).
@@ -117,7 +117,7 @@ impl TokenRequest {
 
     /// Use the client credentials grant (private consumers; no browser, no refresh token).
     pub fn client_credentials(self) -> Self {
-        self.setting("bitbucketAuthModes", "clientcredentials")
+        self.setting(crate::settings::key::AUTH_MODES, "clientcredentials")
     }
 
     /// Use the JWT-bearer grant of a Connect app.
@@ -230,7 +230,7 @@ impl TokenRequest {
             .ok_or_else(|| Failure::Usage(format!("{}: not an http(s) URL", self.url)))?;
         let mut settings = self.settings.clone();
         if !self.interactive {
-            settings.push(("interactive".to_owned(), "false".to_owned()));
+            settings.push((crate::settings::key::INTERACTIVE.to_owned(), "false".to_owned()));
         }
         let overrides = Overrides { settings, skip_git_config: !self.read_git_config, store: None };
         operation::settings_for(&url, &process_env, &overrides)

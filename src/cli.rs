@@ -20,7 +20,7 @@ macro_rules! version_line {
 pub const VERSION: &str = version_line!();
 
 /// `--version` adds whether a packager compiled in an OAuth consumer (never its secret).
-const LONG_VERSION: &str = if crate::config::BUILTIN_CLOUD_CLIENT.is_some() {
+const LONG_VERSION: &str = if crate::settings::BUILTIN_CLOUD_CLIENT.is_some() {
     concat!(version_line!(), "\nbuilt-in OAuth consumer: yes")
 } else {
     concat!(version_line!(), "\nbuilt-in OAuth consumer: no")

@@ -5,7 +5,7 @@
 //! To change *when* the helper refreshes, validates, grants or signs in, change
 //! [`next_step`] and its table; to change *how*, change `auth`.
 
-use crate::config::AuthMode;
+use crate::settings::AuthMode;
 use crate::store::SecretKind;
 
 /// A token this close to its expiry (seconds) is treated as expired.

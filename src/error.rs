@@ -4,7 +4,7 @@
 //! a calling program can do about it, and keeps the message.
 
 use crate::protocol::ProtocolError;
-use crate::{bitbucket, config, host, lock, net, oauth, prompt, store};
+use crate::{bitbucket, host, lock, net, oauth, prompt, settings, store};
 
 /// Everything that can go wrong inside the crate, each with a message for the person at the
 /// terminal (the command line to run next is the commands' to add).
@@ -21,7 +21,7 @@ pub(crate) enum Failure {
     Output(std::io::Error),
     /// A setting is wrong or git config could not be read.
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] settings::ConfigError),
     /// The host is refused.
     #[error(transparent)]
     Host(#[from] host::HostError),
@@ -30,7 +30,7 @@ pub(crate) enum Failure {
     Store(#[from] store::StoreError),
     /// A request to Bitbucket failed.
     #[error(transparent)]
-    Api(#[from] bitbucket::api::ApiError),
+    Api(#[from] net::http::ApiError),
     /// A proxy or TLS setting cannot be used.
     #[error(transparent)]
     Network(#[from] net::NetError),

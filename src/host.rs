@@ -5,9 +5,9 @@
 //! only, when git passes a `WWW-Authenticate` header with Data Center's realm. This module
 //! must never widen that: a secret handed to the wrong host is the worst thing a helper can do.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use serde::{Deserialize, Serialize};
-
-use crate::protocol::Credential;
+use url::Url;
 
 /// The two kinds of Bitbucket. They differ only in data (endpoints, scopes, user lookup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,9 +62,21 @@ pub enum Provider {
 /// The realm Bitbucket Data Center announces in `WWW-Authenticate`.
 pub const DATA_CENTER_REALM: &str = "realm=\"atlassian bitbucket\"";
 
-/// Decide whether this helper serves `cred`'s host, and as which deployment.
-pub fn classify(cred: &Credential, provider: Provider) -> Result<Option<Deployment>, HostError> {
-    let (Some(protocol), Some(host)) = (cred.protocol.as_deref(), cred.host.as_deref()) else {
+/// What git asked about, as far as recognition is concerned: its `protocol`, `host` and
+/// `wwwauth[]` values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked<'a> {
+    /// git's `protocol`.
+    pub protocol: Option<&'a str>,
+    /// git's `host`.
+    pub host: Option<&'a str>,
+    /// git's `wwwauth[]` values.
+    pub wwwauth: &'a [String],
+}
+
+/// Decide whether this helper serves the host git `asked` about, and as which deployment.
+pub fn classify(asked: Asked, provider: Provider) -> Result<Option<Deployment>, HostError> {
+    let (Some(protocol), Some(host)) = (asked.protocol, asked.host) else {
         return Ok(None);
     };
     let protocol = protocol.to_ascii_lowercase();
@@ -84,7 +96,7 @@ pub fn classify(cred: &Credential, provider: Provider) -> Result<Option<Deployme
     if let Provider::Bitbucket(deployment) = provider {
         return Ok(Some(deployment));
     }
-    if protocol == "https" && announces_data_center(cred) {
+    if protocol == "https" && announces_data_center(asked.wwwauth) {
         return Ok(Some(Deployment::DataCenter));
     }
     Ok(None)
@@ -97,8 +109,8 @@ pub fn is_cloud_host(host: &str) -> bool {
 }
 
 /// True when one of git's `wwwauth[]` values carries Data Center's realm.
-pub fn announces_data_center(cred: &Credential) -> bool {
-    cred.wwwauth.iter().any(|h| h.to_ascii_lowercase().contains(DATA_CENTER_REALM))
+pub fn announces_data_center(wwwauth: &[String]) -> bool {
+    wwwauth.iter().any(|h| h.to_ascii_lowercase().contains(DATA_CENTER_REALM))
 }
 
 /// Split `host[:port]` (IPv6 literals in brackets keep their colons).
@@ -131,18 +143,73 @@ pub fn canonical_host(protocol: &str, host: &str) -> String {
     }
 }
 
+/// `scheme://host/[path]`, the path percent-encoded as in store keys.
+pub fn web_url(scheme: &str, host: &str, path: Option<&[u8]>) -> String {
+    let path = path.map(encode_path).unwrap_or_default();
+    format!("{scheme}://{host}/{path}")
+}
+
+/// `scheme://host[:port]` of a configured URL, canonical like a request's origin.
+pub fn origin_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let host = url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
+    format!("{}://{}", url.scheme(), canonical_host(url.scheme(), &host))
+}
+
+/// The URL without query, fragment or user info, for messages and traces.
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// What a username keeps unencoded in a key: RFC 3986 unreserved and sub-delims. Every other
+/// byte becomes `%XX` (upper-case hex), so `me@x.com` is `me%40x.com`.
+const USERINFO_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
+
+/// What a repository path keeps unencoded in a key: the user info set plus `:`, `@` and `/`.
+const PATH_SAFE: &AsciiSet = &USERINFO_SAFE.remove(b':').remove(b'@').remove(b'/');
+
+/// A username percent-encoded for the user part of a URL (`me@x.com` → `me%40x.com`).
+pub fn encode_userinfo(username: &str) -> String {
+    percent_encode(username.as_bytes(), USERINFO_SAFE).to_string()
+}
+
+/// A repository path percent-encoded as in store keys and URLs (`a b` → `a%20b`).
+pub fn encode_path(path: &[u8]) -> String {
+    percent_encode(path, PATH_SAFE).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cred(protocol: &str, host: &str) -> Credential {
-        Credential { protocol: Some(protocol.into()), host: Some(host.into()), ..Credential::default() }
+    fn cred<'a>(protocol: &'a str, host: &'a str) -> Asked<'a> {
+        Asked { protocol: Some(protocol), host: Some(host), wwwauth: &[] }
     }
 
     #[test]
     fn cloud_is_exactly_bitbucket_org() {
         for host in ["bitbucket.org", "BITBUCKET.ORG", "bitbucket.org:443"] {
-            assert_eq!(classify(&cred("https", host), Provider::Auto), Ok(Some(Deployment::Cloud)), "{host}");
+            assert_eq!(classify(cred("https", host), Provider::Auto), Ok(Some(Deployment::Cloud)), "{host}");
         }
         for host in [
             "evilbitbucket.org",
@@ -151,44 +218,44 @@ mod tests {
             "github.com",
             "bitbucket.org:8443",
         ] {
-            assert_eq!(classify(&cred("https", host), Provider::Auto), Ok(None), "{host}");
+            assert_eq!(classify(cred("https", host), Provider::Auto), Ok(None), "{host}");
         }
     }
 
     #[test]
     fn plain_http_to_cloud_is_refused_even_when_configured() {
-        assert_eq!(classify(&cred("http", "bitbucket.org"), Provider::Auto), Err(HostError::PlainHttpCloud));
+        assert_eq!(classify(cred("http", "bitbucket.org"), Provider::Auto), Err(HostError::PlainHttpCloud));
         let configured = Provider::Bitbucket(Deployment::Cloud);
-        assert_eq!(classify(&cred("http", "bitbucket.org"), configured), Err(HostError::PlainHttpCloud));
-        assert_eq!(classify(&cred("http", "BitBucket.org:80"), configured), Err(HostError::PlainHttpCloud));
+        assert_eq!(classify(cred("http", "bitbucket.org"), configured), Err(HostError::PlainHttpCloud));
+        assert_eq!(classify(cred("http", "BitBucket.org:80"), configured), Err(HostError::PlainHttpCloud));
     }
 
     #[test]
     fn configured_provider_serves_other_hosts_including_http() {
         let dc = Provider::Bitbucket(Deployment::DataCenter);
-        assert_eq!(classify(&cred("http", "127.0.0.1:7990"), dc), Ok(Some(Deployment::DataCenter)));
+        assert_eq!(classify(cred("http", "127.0.0.1:7990"), dc), Ok(Some(Deployment::DataCenter)));
         let cloud = Provider::Bitbucket(Deployment::Cloud);
-        assert_eq!(classify(&cred("https", "git.example.com"), cloud), Ok(Some(Deployment::Cloud)));
+        assert_eq!(classify(cred("https", "git.example.com"), cloud), Ok(Some(Deployment::Cloud)));
     }
 
     #[test]
     fn another_provider_wins_over_recognition() {
-        assert_eq!(classify(&cred("https", "bitbucket.org"), Provider::Other), Ok(None));
+        assert_eq!(classify(cred("https", "bitbucket.org"), Provider::Other), Ok(None));
     }
 
     #[test]
     fn realm_recognises_data_center_over_https_only() {
-        let mut c = cred("https", "git.example.com");
-        c.wwwauth = vec!["Basic realm=\"Atlassian Bitbucket\"".into()];
-        assert_eq!(classify(&c, Provider::Auto), Ok(Some(Deployment::DataCenter)));
-        c.protocol = Some("http".into());
-        assert_eq!(classify(&c, Provider::Auto), Ok(None));
+        let realm = ["Basic realm=\"Atlassian Bitbucket\"".to_owned()];
+        let mut c = Asked { wwwauth: &realm, ..cred("https", "git.example.com") };
+        assert_eq!(classify(c, Provider::Auto), Ok(Some(Deployment::DataCenter)));
+        c.protocol = Some("http");
+        assert_eq!(classify(c, Provider::Auto), Ok(None));
     }
 
     #[test]
     fn other_protocols_and_missing_parts_are_not_ours() {
-        assert_eq!(classify(&cred("ssh", "bitbucket.org"), Provider::Auto), Ok(None));
-        assert_eq!(classify(&Credential::default(), Provider::Auto), Ok(None));
+        assert_eq!(classify(cred("ssh", "bitbucket.org"), Provider::Auto), Ok(None));
+        assert_eq!(classify(Asked::default(), Provider::Auto), Ok(None));
     }
 
     #[test]
@@ -197,5 +264,13 @@ mod tests {
         assert_eq!(canonical_host("http", "127.0.0.1:8080"), "127.0.0.1:8080");
         assert_eq!(canonical_host("https", "[::1]:443"), "[::1]");
         assert_eq!(canonical_host("https", "[::1]:7990"), "[::1]:7990");
+    }
+
+    #[test]
+    fn origin_of_a_configured_url_is_canonical() {
+        let url = Url::parse("HTTPS://Git.Example.com:443/ctx").unwrap();
+        assert_eq!(origin_of(&url), "https://git.example.com");
+        let url = Url::parse("http://127.0.0.1:7990/").unwrap();
+        assert_eq!(origin_of(&url), "http://127.0.0.1:7990");
     }
 }

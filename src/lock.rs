@@ -56,7 +56,7 @@ impl AccountLock {
         let name = format!("{:x}", Sha256::digest(format!("{}\0{}", key.service, key.account).as_bytes()));
         let path = dir.join(format!("{}.lock", &name[..32]));
         let err = |source| LockError::Io { path: path.display().to_string(), source };
-        crate::paths::private_dir(dir).map_err(err)?;
+        crate::settings::paths::private_dir(dir).map_err(err)?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -147,7 +147,7 @@ mod tests {
         let dir = tmp.path().join("git-credential-bitbucket-1-locks");
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let other = if crate::paths::current_uid() == 0 { 1 } else { 0 };
+        let other = if crate::settings::paths::current_uid() == 0 { 1 } else { 0 };
         if std::os::unix::fs::chown(&dir, Some(other), None).is_err() {
             return; // not root: cannot make a directory of another user's here
         }

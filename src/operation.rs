@@ -8,7 +8,8 @@ use std::io::{BufRead, Write};
 use crate::auth::{self, Context};
 use crate::error::{Error, Failure};
 use crate::protocol::Credential;
-use crate::{config, store, target};
+use crate::recognized::RecognizedHosts;
+use crate::{settings, store, target};
 
 /// A helper operation from git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +54,10 @@ pub(crate) fn settings_for(
     url: &str,
     env: &dyn Fn(&str) -> Option<String>,
     overrides: &Overrides,
-) -> Result<config::RawSettings, Failure> {
+) -> Result<settings::RawSettings, Failure> {
     let mut raw = match overrides.skip_git_config {
-        true => config::RawSettings::from_git_output(b"", env),
-        false => config::RawSettings::load(url, env)?,
+        true => settings::RawSettings::from_git_output(b"", env),
+        false => settings::RawSettings::load(url, env)?,
     };
     for (name, value) in &overrides.settings {
         if !raw.set(name, value) {
@@ -71,14 +72,17 @@ pub(crate) fn settings_for(
 /// the one the settings name. `None` when the host is not one this helper serves.
 pub(crate) fn authenticator_with<'a>(
     cred: &Credential,
-    raw: &config::RawSettings,
+    raw: &settings::RawSettings,
     ctx: &'a Context<'a>,
     store: Option<&'a dyn store::SecretStore>,
 ) -> Result<Option<auth::Authenticator<'a>>, Failure> {
     Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
+        if target.realm_announced {
+            RecognizedHosts::new(&settings.paths).remember(&target.origin());
+        }
         let store: Box<dyn store::SecretStore + 'a> = match store {
             Some(store) => Box::new(store),
-            None => store::open(&settings),
+            None => store::open(&settings.store),
         };
         auth::Authenticator::new(target, settings, store, ctx)
     }))

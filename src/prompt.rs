@@ -46,7 +46,7 @@ impl SystemPrompter {
     /// `SSH_ASKPASS`. `core.askPass` is read at most once, at the first prompt, and only
     /// when `GIT_ASKPASS` is not set.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        Self::with_core_askpass(env, crate::gitconfig::core_askpass)
+        Self::with_core_askpass(env, crate::settings::git::core_askpass)
     }
 
     fn with_core_askpass(env: &dyn Fn(&str) -> Option<String>, core_askpass: fn() -> Option<String>) -> Self {
@@ -79,7 +79,7 @@ impl SystemPrompter {
     }
 
     fn ask_askpass(program: &str, prompt: &str) -> Option<String> {
-        let output = crate::config::scrub_secret_env(&mut Command::new(program))
+        let output = crate::settings::scrub_secret_env(&mut Command::new(program))
             .arg(prompt)
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())

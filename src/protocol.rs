@@ -383,7 +383,17 @@ fn push_or_clear(list: &mut Vec<String>, value: &str) {
 }
 
 fn parse_bool(value: &str, line: usize, key: &'static str) -> Result<bool, ProtocolError> {
-    crate::config::parse_bool(value).ok_or(ProtocolError::BadValue { line, key, expected: "true or false" })
+    git_bool(value).ok_or(ProtocolError::BadValue { line, key, expected: "true or false" })
+}
+
+/// A boolean the way git spells them (`true`/`yes`/`on`/`1`, `false`/`no`/`off`/`0`, and
+/// empty for false), in any letter case. `None` for anything else.
+pub fn git_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// Decode `%XX` escapes; a `%` not followed by two hex digits stays as it is (as in git).

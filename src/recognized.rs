@@ -18,7 +18,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::paths::Paths;
+use crate::settings::paths::Paths;
 
 /// At most this many origins are remembered; the oldest go first.
 pub const MAX_HOSTS: usize = 256;
@@ -124,7 +124,7 @@ fn read_lines(path: &Path) -> Vec<String> {
 /// write a 0600 file atomically.
 fn update_lines(path: &Path, change: impl FnOnce(&mut Vec<String>)) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(path);
-    crate::paths::private_dir(dir)?;
+    crate::settings::paths::private_dir(dir)?;
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

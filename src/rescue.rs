@@ -63,7 +63,7 @@ impl RescueDir {
         let (Some(dir), Some(path)) = (&self.dir, self.file(refresh_key)) else {
             return Err(std::io::Error::other("no state directory (neither XDG_STATE_HOME nor HOME is set)"));
         };
-        crate::paths::private_dir(dir)?;
+        crate::settings::paths::private_dir(dir)?;
         let json = serde_json::to_vec(rescued).map_err(std::io::Error::other)?;
         // Created with O_EXCL under a random name, mode 0600, then renamed into place.
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
@@ -80,7 +80,7 @@ impl RescueDir {
         let (Some(dir), Some(path)) = (&self.dir, self.file(refresh_key)) else { return Ok(None) };
         match std::fs::symlink_metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            _ => crate::paths::private_dir(dir)?,
+            _ => crate::settings::paths::private_dir(dir)?,
         }
         let mut options = std::fs::OpenOptions::new();
         options.read(true);
@@ -175,7 +175,8 @@ mod tests {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert_eq!(rescue.load(&key).unwrap(), Some(r), "the user's own directory, tightened");
         assert_eq!(std::fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
-        if std::os::unix::fs::chown(dir, Some(1), None).is_ok() && crate::paths::current_uid() != 1 {
+        if std::os::unix::fs::chown(dir, Some(1), None).is_ok() && crate::settings::paths::current_uid() != 1
+        {
             assert!(rescue.load(&key).is_err(), "a directory of another user's is refused");
         }
     }

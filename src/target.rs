@@ -7,15 +7,13 @@
 //! part of the URL settings are matched against ([`matching_url`]), as in git, but never of
 //! a URL that leaves the process: arguments of child processes are public.
 
-use url::Url;
-
 use crate::bitbucket::{EndpointError, Endpoints};
-use crate::config::{RawSettings, Settings};
 use crate::error::Failure as Error;
-use crate::host::{self, Deployment, Provider, canonical_host};
+use crate::host::{self, Asked, Deployment, Provider, canonical_host, encode_userinfo, web_url};
 use crate::protocol::Credential;
 use crate::recognized::RecognizedHosts;
-use crate::store::{self, Account};
+use crate::settings::{RawSettings, Settings};
+use crate::store::Account;
 
 /// A request this helper serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +28,10 @@ pub struct Target {
     pub username: Option<String>,
     /// Cloud or Data Center.
     pub deployment: Deployment,
+    /// Data Center recognised just now by the realm git passed (not configured, not
+    /// remembered): the caller remembers its origin, so that its `store` and `erase`, which
+    /// carry no realm, are served too.
+    pub realm_announced: bool,
 }
 
 impl Target {
@@ -63,17 +65,9 @@ impl Target {
     }
 }
 
-/// `scheme://host/[path]`, the path percent-encoded as in store keys.
-pub fn web_url(scheme: &str, host: &str, path: Option<&[u8]>) -> String {
-    let path = path.map(store::encode_path).unwrap_or_default();
-    format!("{scheme}://{host}/{path}")
-}
-
-/// `scheme://host[:port]` of a configured URL, canonical like a [`Target`]'s origin.
-pub fn origin_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    let host = url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
-    format!("{}://{}", url.scheme(), canonical_host(url.scheme(), &host))
+/// What host recognition reads of git's request.
+fn asked(cred: &Credential) -> Asked<'_> {
+    Asked { protocol: cred.protocol.as_deref(), host: cred.host.as_deref(), wwwauth: &cred.wwwauth }
 }
 
 /// The URL whose settings apply to `cred` (`git config --get-urlmatch credential URL`).
@@ -87,16 +81,18 @@ pub fn settings_url(cred: &Credential) -> Option<String> {
 /// [`settings_url`] with git's username (percent-encoded) when it gave one: what git itself
 /// matches `credential.<url>.*` and `http.<url>.*` against, so that settings for
 /// `https://alice@host` apply to alice only. It is matched in the process; when git has to be
-/// asked instead, `gitconfig::get_urlmatch` drops the username from git's arguments.
+/// asked instead, `settings::git::get_urlmatch` drops the username from git's arguments.
 pub fn matching_url(cred: &Credential) -> Option<String> {
     let url = settings_url(cred)?;
     let Some(user) = cred.username.as_deref() else { return Some(url) };
     let (scheme, rest) = url.split_once("://")?;
-    Some(format!("{scheme}://{}@{rest}", store::encode_userinfo(user)))
+    Some(format!("{scheme}://{}@{rest}", encode_userinfo(user)))
 }
 
 /// Decide whether this helper serves `cred`, as which deployment, and with which settings.
-/// `None`: not a Bitbucket host this helper serves (nothing may be touched then).
+/// `None`: not a Bitbucket host this helper serves (nothing may be touched then). It writes
+/// nothing: a host newly recognised by its realm is marked ([`Target::realm_announced`]) for
+/// the caller to remember.
 ///
 /// Cloud's host, or a host configured with `provider=bitbucket`, is served as configured. An
 /// https host whose `WWW-Authenticate` realm says Data Center is remembered (git sends the
@@ -110,17 +106,25 @@ pub fn resolve(cred: &Credential, raw: &RawSettings) -> Result<Option<(Target, S
     let scheme = scheme.to_ascii_lowercase();
     let host = canonical_host(&scheme, host);
     let path = cred.path.clone().filter(|p| !p.is_empty());
-    let mut target =
-        Target { scheme, host, path, username: cred.username.clone(), deployment: Deployment::Cloud };
+    let mut target = Target {
+        scheme,
+        host,
+        path,
+        username: cred.username.clone(),
+        deployment: Deployment::Cloud,
+        realm_announced: false,
+    };
     let origin = target.origin();
-    let recognized = RecognizedHosts::new(raw.paths());
-    let (deployment, by_realm) = match host::classify(cred, provider)? {
+    let (deployment, by_realm) = match host::classify(asked(cred), provider)? {
         Some(Deployment::DataCenter) if provider == Provider::Auto => {
-            recognized.remember(&origin);
+            target.realm_announced = true;
             (Deployment::DataCenter, true)
         }
         Some(deployment) => (deployment, false),
-        None if provider == Provider::Auto && target.scheme == "https" && recognized.contains(&origin) => {
+        None if provider == Provider::Auto
+            && target.scheme == "https"
+            && RecognizedHosts::new(raw.paths()).contains(&origin) =>
+        {
             (Deployment::DataCenter, true)
         }
         None => {
@@ -178,18 +182,11 @@ mod tests {
         let output = b"credential.bitbucketdatacenterurl\nhttps://other.example.com\0credential.bitbucketdatacenteroauthclientid\nid\0";
         let (target, settings) = resolve(&c, &raw(output)).unwrap().unwrap();
         assert_eq!(target.deployment, Deployment::DataCenter);
+        assert!(target.realm_announced, "the caller is to remember it");
         assert_eq!(settings.datacenter_url, None);
         assert_eq!(settings.datacenter_client, None);
         let same = b"credential.bitbucketdatacenterurl\nhttps://git.example.com/ctx\0";
         let (_, settings) = resolve(&c, &raw(same)).unwrap().unwrap();
         assert_eq!(settings.datacenter_url.unwrap().as_str(), "https://git.example.com/ctx");
-    }
-
-    #[test]
-    fn origin_of_a_configured_url_is_canonical() {
-        let url = Url::parse("HTTPS://Git.Example.com:443/ctx").unwrap();
-        assert_eq!(origin_of(&url), "https://git.example.com");
-        let url = Url::parse("http://127.0.0.1:7990/").unwrap();
-        assert_eq!(origin_of(&url), "http://127.0.0.1:7990");
     }
 }

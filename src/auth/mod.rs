@@ -15,15 +15,15 @@ mod sign_in;
 
 pub(crate) use sign_in::ProviderAnswer;
 
-use crate::bitbucket::api::{self, Http};
 use crate::bitbucket::{Endpoints, Profile};
-use crate::config::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::decide::{self, AppGrant, Situation, Step, Stored};
 use crate::error::Failure;
 use crate::host::Deployment;
+use crate::net::http::Http;
 use crate::prompt::Prompter;
 use crate::protocol::Credential;
 use crate::secret::Secret;
+use crate::settings::{AuthMode, ClientOrigin, OAuthClient, Settings};
 use crate::store::{Account, SecretKind, SecretStore, StoreKey, StoredSecret};
 use crate::target::Target;
 
@@ -430,7 +430,7 @@ impl<'a> Authenticator<'a> {
         } else {
             http.get_basic(&endpoints.validate, &record.username, &record.secret)
         };
-        let url = api::redacted(&endpoints.validate);
+        let url = crate::host::redacted(&endpoints.validate);
         match response {
             Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
                 tracing::debug!("validate: {url} rejected the stored secret");
@@ -497,9 +497,9 @@ fn stored_facts(record: &StoredSecret) -> Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawSettings;
     use crate::host::Deployment;
     use crate::prompt::NoPrompt;
+    use crate::settings::RawSettings;
     use crate::store::MemoryStore;
 
     fn with_authenticator(test: impl FnOnce(&Authenticator)) {
@@ -513,6 +513,7 @@ mod tests {
             path: None,
             username: Some("proj".into()),
             deployment: Deployment::DataCenter,
+            realm_announced: false,
         };
         let auth = Authenticator::new(target, settings, Box::new(MemoryStore::new()), &ctx);
         test(&auth);
@@ -589,6 +590,7 @@ mod tests {
             path: None,
             username: Some("alice".into()),
             deployment: Deployment::Cloud,
+            realm_announced: false,
         };
         let mut fresh = StoredSecret::new(SecretKind::OAuth, "alice", Secret::new("at"));
         fresh.expires_at = Some(1_000 + 3_600);

@@ -4,13 +4,13 @@
 
 use super::{Authenticator, Found};
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::ApiError;
-use crate::config::OAuthClient;
 use crate::error::Failure;
 use crate::lock::AccountLock;
+use crate::net::http::ApiError;
 use crate::oauth::{self, Grant, TokenError, TokenResponse};
 use crate::rescue::{RescueDir, Rescued, fingerprint};
 use crate::secret::Secret;
+use crate::settings::OAuthClient;
 use crate::store::{Account, SecretKind, StoreKey, StoredSecret};
 
 /// Who a grant's tokens are for.

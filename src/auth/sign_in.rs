@@ -6,13 +6,13 @@ use super::refresh::Issued;
 use super::{Authenticator, CLIENT_CREDENTIALS_USER, Found, Resolved};
 use crate::bitbucket::Endpoints;
 use crate::bitbucket::api::{self, ProviderProbe, UserCheck};
-use crate::config::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::decide::AppGrant;
 use crate::error::Failure;
 use crate::host::Deployment;
 use crate::oauth::{self, BrowserUi, Grant};
 use crate::recognized::OAuthOffers;
 use crate::secret::Secret;
+use crate::settings::{AuthMode, ClientOrigin, OAuthClient, Source};
 use crate::store::{Account, SecretKind};
 
 /// The git username answered for an API token typed with the account's email: git over
@@ -81,7 +81,7 @@ impl Authenticator<'_> {
         if let ProviderAnswer::Remembered { present: false, .. } | ProviderAnswer::Asked { present: false } =
             answer
         {
-            let url = self.endpoints()?.oauth_provider.map(|u| api::redacted(&u)).unwrap_or_default();
+            let url = self.endpoints()?.oauth_provider.map(|u| crate::host::redacted(&u)).unwrap_or_default();
             self.ctx.notice(&format!(
                 "{} has no OAuth 2.0 provider ({url} answered 404: Bitbucket Data Center older than 7.20), so the browser does not open; sign in with a username and HTTP access token instead (to stop asking the server, set credential.bitbucketAuthModes=token)",
                 self.target.origin()
@@ -139,7 +139,7 @@ impl Authenticator<'_> {
         match api::read_user(&endpoints.user, response)? {
             UserCheck::Valid(name) => Ok(name),
             UserCheck::Unauthorized | UserCheck::Forbidden => {
-                Err(Failure::NewTokenRefused { url: api::redacted(&endpoints.user) })
+                Err(Failure::NewTokenRefused { url: crate::host::redacted(&endpoints.user) })
             }
         }
     }
@@ -155,14 +155,14 @@ impl Authenticator<'_> {
         token: &Secret,
         whoami: reqwest::blocking::Response,
     ) -> Result<String, Failure> {
-        let refused = |url| Failure::NewTokenRefused { url: api::redacted(url) };
+        let refused = |url| Failure::NewTokenRefused { url: crate::host::redacted(url) };
         if let Some(name) = api::authenticated_username(&whoami) {
             return Ok(name);
         }
         match api::read_user(&endpoints.user, whoami) {
             Ok(UserCheck::Valid(name)) => return Ok(name),
             Ok(UserCheck::Unauthorized | UserCheck::Forbidden) => return Err(refused(&endpoints.user)),
-            Err(e @ api::ApiError::BadResponse { .. }) => {
+            Err(e @ crate::net::http::ApiError::BadResponse { .. }) => {
                 tracing::debug!("{e}; asking the validation endpoint")
             }
             Err(e) => return Err(e.into()),
@@ -173,7 +173,7 @@ impl Authenticator<'_> {
             }
             Ok(r) => match api::authenticated_username(&r) {
                 Some(name) => return Ok(name),
-                None => tracing::debug!("{} named no user", api::redacted(&endpoints.validate)),
+                None => tracing::debug!("{} named no user", crate::host::redacted(&endpoints.validate)),
             },
             Err(e) => tracing::debug!("{e}"),
         }
@@ -239,7 +239,7 @@ impl Authenticator<'_> {
             Ok(UserCheck::Forbidden) => {
                 self.ctx.notice(&format!(
                     "could not check the token: {} needs the scope {READ_USER_SCOPE}, which this token does not have; git will try it (git needs read:repository:bitbucket, and write:repository:bitbucket to push)",
-                    api::redacted(&endpoints.user)
+                    crate::host::redacted(&endpoints.user)
                 ));
                 Ok(())
             }

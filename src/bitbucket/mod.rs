@@ -6,8 +6,8 @@ pub mod api;
 
 use url::Url;
 
-use crate::config::{OAuthClient, Settings};
 use crate::host::Deployment;
+use crate::settings::{OAuthClient, Settings};
 
 /// How an OAuth client proves itself at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +187,7 @@ const CLOUD: Profile = Profile {
     token_hint: Some(CLOUD_TOKEN_HINT),
     no_client_hint: Some(NO_CLIENT),
     rest_wants_email: true,
-    client_settings: ("bitbucketOAuthClientId", "bitbucketOAuthClientSecret"),
+    client_settings: (crate::settings::key::OAUTH_CLIENT_ID, crate::settings::key::OAUTH_CLIENT_SECRET),
     setup: ClientSetup {
         name: "Cloud OAuth consumer",
         id_prompt: "Key: ",
@@ -204,7 +204,10 @@ const DATA_CENTER: Profile = Profile {
     token_hint: None,
     no_client_hint: None,
     rest_wants_email: false,
-    client_settings: ("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret"),
+    client_settings: (
+        crate::settings::key::DATACENTER_OAUTH_CLIENT_ID,
+        crate::settings::key::DATACENTER_OAUTH_CLIENT_SECRET,
+    ),
     setup: ClientSetup {
         name: "Data Center OAuth client",
         id_prompt: "Client ID: ",
@@ -237,7 +240,7 @@ fn join(base: &Url, path: &str) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawSettings;
+    use crate::settings::RawSettings;
 
     fn settings() -> Settings {
         RawSettings::default().validate(None).unwrap()
@@ -274,6 +277,6 @@ mod tests {
         let err = Endpoints::for_remote(Deployment::DataCenter, &settings(), "https", "h", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("bitbucketDataCenterUrl") && err.contains("useHttpPath"), "{err}");
+        assert!(err.contains(crate::settings::key::DATACENTER_URL) && err.contains("useHttpPath"), "{err}");
     }
 }

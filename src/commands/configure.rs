@@ -2,8 +2,8 @@
 //! remove what `configure` added.
 
 use super::Context;
+use crate::configure::{self as gitconfig, Scope};
 use crate::error::Failure;
-use crate::gitconfig::{self, Scope};
 
 /// `configure`: the lines set in git config (global, or the system's with `--system`).
 pub(super) fn configure(system: bool, urls: &[String], ctx: &Context) -> Result<Vec<String>, Failure> {

@@ -8,11 +8,12 @@ use std::time::UNIX_EPOCH;
 use super::{Context, credential_for, list, oauth_client, utc};
 use crate::auth::{Authenticator, ProviderAnswer};
 use crate::bitbucket::Endpoints;
-use crate::bitbucket::api::{Http, redacted};
-use crate::config::{RawSettings, SETTINGS};
 use crate::error::Failure;
-use crate::gitconfig;
 use crate::host::Deployment;
+use crate::host::redacted;
+use crate::net::http::Http;
+use crate::settings::git::run_git;
+use crate::settings::{RawSettings, SETTINGS};
 use crate::{store, target};
 
 /// `diagnose`: what is configured, what works, what does not. Returns whether all is well.
@@ -52,7 +53,7 @@ pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<
             return Ok(false);
         }
     };
-    let store = store::open(&settings);
+    let store = store::open(&settings.store);
     match list::accounts(store.as_ref(), &settings.namespace) {
         Ok(rows) => report.line(&format!(
             "store: {} is reachable; {} account(s) stored in namespace {}",
@@ -63,13 +64,13 @@ pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<
         Err(e) => report.problem(&format!("store: {e}")),
     }
     report.line("stores on this machine (choose with: git config --global credential.credentialStore NAME):");
-    for (name, usable) in store::usable_stores(&settings) {
+    for (name, usable) in store::usable_stores(&settings.store) {
         match usable {
             Ok(why) => report.line(&format!("  {name:<10} usable: {why}")),
             Err(why) => report.line(&format!("  {name:<10} not usable: {why}")),
         }
     }
-    report.line(&format!("built-in OAuth consumer: {}", crate::config::builtin_consumer_word()));
+    report.line(&format!("built-in OAuth consumer: {}", crate::settings::builtin_consumer_word()));
     let auth = Authenticator::new(target.clone(), settings.clone(), store, ctx);
     match oauth_client::describe(&auth) {
         Ok((line, true)) => report.line(&line),
@@ -134,7 +135,7 @@ impl Report<'_> {
     }
 
     fn git_version(&mut self) {
-        let version = gitconfig::run_git(&["--version"]);
+        let version = run_git(&["--version"]);
         let Ok(version) = version else {
             return self.problem("git: not found on PATH");
         };
@@ -149,7 +150,7 @@ impl Report<'_> {
     }
 
     fn helpers(&mut self) {
-        let out = gitconfig::run_git(&["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"]);
+        let out = run_git(&["config", "--show-origin", "--get-regexp", r"^credential\..*helper$"]);
         let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
         if !text.contains("bitbucket") {
             self.problem("git config: no credential helper mentions bitbucket; run: git-credential-bitbucket configure");
@@ -170,7 +171,7 @@ impl Report<'_> {
     fn settings(&mut self, url: &str, raw: &RawSettings, deployment: Option<Deployment>) {
         self.line(&format!("settings for {url}:"));
         for def in SETTINGS {
-            if let (Some(d), "bitbucketDeployment") = (deployment, def.git) {
+            if let (Some(d), crate::settings::key::DEPLOYMENT) = (deployment, def.git) {
                 self.line(&format!("  {:<40} {}   [in force for this host]", def.git, d.name()));
                 continue;
             }

@@ -188,8 +188,8 @@ fn open<'a>(url: &str, user: Option<&str>, ctx: &'a Context<'a>) -> Result<Authe
     let host_url = target::matching_url(&cred).unwrap_or_default();
     let mut raw = operation::settings_for(&host_url, ctx.env, &Overrides::default())?;
     let cloud = cred.host.as_deref().is_some_and(crate::host::is_cloud_host);
-    if path.is_some() && !cloud && raw.get("bitbucketDataCenterUrl").is_none() {
-        raw.set("bitbucketDataCenterUrl", base.trim_end_matches('/'));
+    if path.is_some() && !cloud && raw.get(crate::settings::key::DATACENTER_URL).is_none() {
+        raw.set(crate::settings::key::DATACENTER_URL, base.trim_end_matches('/'));
     }
     operation::authenticator_with(&cred, &raw, ctx, None)?
         .ok_or_else(|| Failure::NotBitbucket { url: host_url.trim_end_matches('/').to_owned() })

@@ -10,12 +10,12 @@
 
 use crate::auth::Authenticator;
 use crate::bitbucket::ClientCheck;
-use crate::bitbucket::api::redacted;
-use crate::config::{ClientOrigin, OAuthClient, Source};
 use crate::error::Failure;
 use crate::host::Deployment;
+use crate::host::redacted;
 use crate::oauth::{self, Grant, TokenError};
 use crate::secret::Secret;
+use crate::settings::{ClientOrigin, OAuthClient, Source};
 use crate::store::{SecretKind, StoredSecret};
 
 /// The name suggested for the consumer or application link.
@@ -70,7 +70,7 @@ pub(super) fn set_up(auth: &Authenticator, username: Option<&str>) -> Result<Str
     let key = auth.client_key(&client.id);
     auth.secret_store().save(&key, &StoredSecret::new(SecretKind::Consumer, &client.id, client.secret))?;
     let setting = consumer_setting(auth);
-    crate::gitconfig::set_global(&setting, &client.id)?;
+    crate::settings::git::set_global(&setting, &client.id)?;
     Ok(setting)
 }
 
@@ -212,7 +212,7 @@ pub(super) fn forget(auth: &Authenticator) -> Result<Vec<String>, Failure> {
         }
     }
     let setting = consumer_setting(auth);
-    if crate::gitconfig::unset_global(&setting)? {
+    if crate::settings::git::unset_global(&setting)? {
         removed.push(setting);
     }
     Ok(removed)

@@ -7,7 +7,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::config::Browser;
+use crate::settings::Browser;
 
 /// How the page was opened.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub fn open(url: &str, browser: &Browser) -> Opened {
         if !is_executable(program, search_path) {
             continue;
         }
-        let started = crate::config::scrub_secret_env(&mut Command::new(program))
+        let started = crate::settings::scrub_secret_env(&mut Command::new(program))
             .args(*args)
             .arg(url)
             .stdin(Stdio::null())
@@ -62,7 +62,7 @@ fn spawn_shell(command: &str, url: &str, search_path: Option<&str>) -> Option<Ch
     }
     let script =
         if command.contains("%s") { command.replace("%s", "\"$1\"") } else { format!("{command} \"$1\"") };
-    crate::config::scrub_secret_env(&mut Command::new("sh"))
+    crate::settings::scrub_secret_env(&mut Command::new("sh"))
         .args(["-c", &script, "sh", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -108,7 +108,7 @@ mod tests {
     }
 
     fn command(browser: &str) -> Browser {
-        let search_path = crate::config::process_env("PATH");
+        let search_path = crate::settings::process_env("PATH");
         Browser { command: Some(browser.to_owned()), desktop: false, search_path, wsl: false }
     }
 

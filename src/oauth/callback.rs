@@ -302,6 +302,6 @@ mod tests {
         let port = first.port;
         let err = Listener::bind(port).err().unwrap();
         assert_eq!(err, CallbackError::PortInUse { port });
-        assert!(err.to_string().contains("bitbucketOAuthRedirectPort"));
+        assert!(err.to_string().contains(crate::settings::key::OAUTH_REDIRECT_PORT));
     }
 }

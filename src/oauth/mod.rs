@@ -16,10 +16,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::bitbucket::api::{ApiError, Http, redacted};
 use crate::bitbucket::{ClientAuth, Endpoints};
-use crate::config::OAuthClient;
+use crate::host::redacted;
+use crate::net::http::{ApiError, Http};
 use crate::secret::Secret;
+use crate::settings::OAuthClient;
 use callback::{Arrival, CallbackError, CallbackOutcome, Listener};
 
 /// Longest token accepted from a token endpoint.
@@ -236,7 +237,7 @@ pub fn request_token(
     }
     let response = http.send(&endpoints.token, request.form(&form))?;
     let status = response.status().as_u16();
-    let body = crate::bitbucket::api::read_body(&endpoints.token, response)?;
+    let body = crate::net::http::read_body(&endpoints.token, response)?;
     tracing::debug!("token request ({}) -> HTTP {status}", grant.name());
     parse_token_response(status, &body).map_err(|e| match e {
         ParsedError::Rejected { error, status, grant_is_dead } => {
@@ -280,7 +281,7 @@ pub fn authorize_url(
 /// How the browser round trip reaches the person.
 pub struct BrowserUi<'a> {
     /// How to open the page.
-    pub browser: crate::config::Browser,
+    pub browser: crate::settings::Browser,
     /// Whether to show progress (stderr is a terminal).
     pub chatty: bool,
     /// How messages reach the person (one line each on stderr).
@@ -486,7 +487,7 @@ mod tests {
 
     #[test]
     fn authorize_url_carries_pkce_state_and_redirect() {
-        let settings = crate::config::RawSettings::default().validate(None).unwrap();
+        let settings = crate::settings::RawSettings::default().validate(None).unwrap();
         let url = authorize_url(&Endpoints::cloud(&settings), "cid", "http://localhost:34106/", "st", "ch");
         assert_eq!(
             url.as_str(),

@@ -93,7 +93,7 @@ impl GpgStore {
         let mut current = self.root.clone();
         for part in dir.strip_prefix(&self.root).unwrap_or(Path::new("")).components() {
             current.push(part);
-            match crate::paths::unshared_dir(&current) {
+            match crate::settings::paths::unshared_dir(&current) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(unsafe_dir(e)),
@@ -111,13 +111,13 @@ impl GpgStore {
             Err(e) => return Err(io_failed(&self.root, e)),
         };
         if !meta.file_type().is_symlink() {
-            crate::paths::unshared_dir(&self.root).map_err(unsafe_dir)?;
+            crate::settings::paths::unshared_dir(&self.root).map_err(unsafe_dir)?;
             return Ok(true);
         }
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            if meta.uid() != crate::paths::current_uid() {
+            if meta.uid() != crate::settings::paths::current_uid() {
                 return Err(unsafe_dir(std::io::Error::other(format!(
                     "{} is a symlink that belongs to another user (uid {}); refusing to follow it",
                     self.root.display(),
@@ -130,7 +130,7 @@ impl GpgStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io_failed(&self.root, e)),
         };
-        crate::paths::unshared_dir(&target).map_err(unsafe_dir)?;
+        crate::settings::paths::unshared_dir(&target).map_err(unsafe_dir)?;
         Ok(true)
     }
 

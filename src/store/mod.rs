@@ -16,18 +16,18 @@ mod pipe;
 mod plain_session;
 mod plaintext;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
+use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 pub use self::cache::CacheStore;
-pub(crate) use self::cache::parse_cache_options;
 pub use self::gpg::GpgStore;
 pub use self::keyring::KeyringStore;
 pub use self::memory::MemoryStore;
 pub use self::plaintext::PlaintextStore;
-use crate::config::{Settings, StoreKind};
-use crate::host::{Deployment, canonical_host};
+use crate::host::{Deployment, canonical_host, encode_path, encode_userinfo};
 use crate::secret::Secret;
+pub use crate::settings::parse_cache_options;
+use crate::settings::{StoreConfig, StoreKind};
 
 /// The name of one entry: `service` is the key string of "Store layout" in docs/architecture.md, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -219,8 +219,8 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
 }
 
 /// Open the store the settings name. The keyring connects lazily, on first use.
-pub(crate) fn open(settings: &Settings) -> Box<dyn SecretStore> {
-    match settings.store {
+pub(crate) fn open(settings: &StoreConfig) -> Box<dyn SecretStore> {
+    match settings.kind {
         StoreKind::Keyring => Box::new(KeyringStore::new()),
         StoreKind::Gpg => Box::new(
             GpgStore::new(settings.password_store_dir.clone())
@@ -236,7 +236,7 @@ pub(crate) fn open(settings: &Settings) -> Box<dyn SecretStore> {
 /// Which stores work on this machine, for `diagnose`: each store's name and what was found
 /// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
 /// entry that does not exist.
-pub(crate) fn usable_stores(settings: &Settings) -> Vec<(&'static str, Result<String, String>)> {
+pub(crate) fn usable_stores(settings: &StoreConfig) -> Vec<(&'static str, Result<String, String>)> {
     let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
     let keyring = match KeyringStore::new().load(&probe) {
         Ok(_) => Ok("the OS keyring answers".to_owned()),
@@ -379,52 +379,20 @@ impl Account {
 
     /// `scheme://host/[path]`, for messages (no username, no secret).
     pub fn url(&self) -> String {
-        crate::target::web_url(&self.scheme, &self.host, self.path.as_deref())
+        crate::host::web_url(&self.scheme, &self.host, self.path.as_deref())
     }
 }
 
 /// Where the secret of the OAuth consumer `client_id` of the Bitbucket at `site` lives:
 /// `{namespace}:oauth-consumer:{origin of site}/`, account = the consumer key.
 pub(crate) fn consumer_key(namespace: &str, site: &url::Url, client_id: &str) -> StoreKey {
-    consumer_key_at(namespace, &crate::target::origin_of(site), client_id)
+    consumer_key_at(namespace, &crate::host::origin_of(site), client_id)
 }
 
 /// [`consumer_key`] for a server known by its origin (`scheme://host[:port]`): where a Data
 /// Center OAuth client's secret lives.
 pub(crate) fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) -> StoreKey {
     StoreKey { service: format!("{namespace}:oauth-consumer:{origin}/"), account: client_id.to_owned() }
-}
-
-/// What a username keeps unencoded in a key: RFC 3986 unreserved and sub-delims. Every other
-/// byte becomes `%XX` (upper-case hex), so `me@x.com` is `me%40x.com`.
-const USERINFO_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b';')
-    .remove(b'=');
-
-/// What a repository path keeps unencoded in a key: the user info set plus `:`, `@` and `/`.
-const PATH_SAFE: &AsciiSet = &USERINFO_SAFE.remove(b':').remove(b'@').remove(b'/');
-
-/// A username percent-encoded for the user part of a URL (`me@x.com` → `me%40x.com`).
-pub(crate) fn encode_userinfo(username: &str) -> String {
-    percent_encode(username.as_bytes(), USERINFO_SAFE).to_string()
-}
-
-/// A repository path percent-encoded as in store keys and URLs (`a b` → `a%20b`).
-pub(crate) fn encode_path(path: &[u8]) -> String {
-    percent_encode(path, PATH_SAFE).to_string()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::secret::Secret;
 /// Run `command` with `input` on its stdin (closed at once when `None`), collecting stdout
 /// and stderr. The OAuth client secrets are removed from its environment.
 pub(super) fn run(command: &mut Command, input: Option<&Secret>) -> std::io::Result<Output> {
-    crate::config::scrub_secret_env(command)
+    crate::settings::scrub_secret_env(command)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -33,7 +33,7 @@ pub(super) fn run(command: &mut Command, input: Option<&Secret>) -> std::io::Res
 /// program reads exactly that one), collecting stdout and stderr. The OAuth client secrets
 /// are removed from its environment.
 pub(super) fn run_reading(command: &mut Command, file: std::fs::File) -> std::io::Result<Output> {
-    crate::config::scrub_secret_env(command)
+    crate::settings::scrub_secret_env(command)
         .stdin(Stdio::from(file))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

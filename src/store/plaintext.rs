@@ -51,7 +51,7 @@ impl PlaintextStore {
 
     /// Refuse a directory another user could change (when it exists).
     fn check_dir(&self) -> Result<(), StoreError> {
-        match crate::paths::unshared_dir(self.dir()) {
+        match crate::settings::paths::unshared_dir(self.dir()) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => {
                 Err(StoreError::Unsafe { path: self.path.display().to_string(), detail: e.to_string() })
@@ -87,7 +87,7 @@ impl PlaintextStore {
     fn update<T>(&self, change: impl FnOnce(&mut FileContents) -> (T, bool)) -> Result<T, StoreError> {
         let dir = self.dir();
         if !dir.is_dir() {
-            crate::paths::create_dirs(dir).map_err(|e| self.io_err(e))?;
+            crate::settings::paths::create_dirs(dir).map_err(|e| self.io_err(e))?;
         }
         self.check_dir()?;
         let lock = self.lock_file().map_err(|e| self.io_err(e))?;
@@ -244,7 +244,10 @@ mod tests {
         let record = StoredSecret::new(SecretKind::Token, "u", Secret::new("y"));
         let err = store.save(&key("git:x"), &record).unwrap_err().to_string();
         assert!(err.contains("can be written by other users"), "{err}");
-        assert!(err.contains("plaintextStorePath"), "says which setting to change: {err}");
+        assert!(
+            err.contains(crate::settings::key::PLAINTEXT_STORE_PATH),
+            "says which setting to change: {err}"
+        );
         assert!(store.load(&key("git:x")).is_err(), "reading from it is refused too");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no file was created");
     }

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Env, Unsupported};
-use crate::config::parse_bool;
+use crate::protocol::git_bool as parse_bool;
 
 /// A configuration file and its place in git's order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,11 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use crate::config::ConfigError;
-use crate::paths::expand_home;
-use crate::secret::Secret;
+pub mod http;
+
+use crate::settings::ConfigError;
+use crate::settings::paths::expand_home;
+pub use crate::settings::{CredentialProxies, Remote};
 
 /// Where a network setting's value came from, named the way the person would set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +101,7 @@ pub struct HttpSettings {
 impl HttpSettings {
     /// Run `git config --null --get-urlmatch http URL`.
     pub fn load(url: &str) -> Result<HttpSettings, ConfigError> {
-        let output = crate::gitconfig::get_urlmatch("http", url)?;
+        let output = crate::settings::git::get_urlmatch("http", url)?;
         Ok(HttpSettings::from_git_output(&output))
     }
 
@@ -123,26 +125,6 @@ impl HttpSettings {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
-}
-
-/// GCM's proxy settings, `credential.httpsProxy` and `credential.httpProxy`, as found by the
-/// one `credential` settings call. Secrets, as a proxy URL may hold a password.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CredentialProxies {
-    /// `credential.httpsProxy`.
-    pub https: Option<Secret>,
-    /// `credential.httpProxy`.
-    pub http: Option<Secret>,
-}
-
-/// What the settings call knew about the remote, kept until a request is about to be made.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Remote {
-    /// The URL git asked about, as given to `git config --get-urlmatch`; `None` when git
-    /// config is not read at all (then only the environment counts).
-    pub url: Option<String>,
-    /// GCM's proxy settings.
-    pub proxies: CredentialProxies,
 }
 
 /// Read the `http.*` settings for `remote` (the second `git config` call, made only here)
@@ -328,7 +310,7 @@ pub fn decide(
         }
     }
     let trust = trust(http, env)?;
-    Ok(Network { proxy, proxy_off, no_proxy, trust, remote: crate::bitbucket::api::redacted(target) })
+    Ok(Network { proxy, proxy_off, no_proxy, trust, remote: crate::host::redacted(target) })
 }
 
 fn proxy_setting(
@@ -426,7 +408,7 @@ fn check_proxy_auth_method(
 
 /// Git's boolean words, and any integer as git config reads it (non-zero is true).
 fn git_bool(value: &str) -> Option<bool> {
-    crate::config::parse_bool(value).or_else(|| value.parse::<i64>().ok().map(|n| n != 0))
+    crate::protocol::git_bool(value).or_else(|| value.parse::<i64>().ok().map(|n| n != 0))
 }
 
 /// The backends curl can be built with; their certificate rules are the ones applied here,

@@ -145,10 +145,10 @@ mod tests {
         assert_eq!(
             found,
             [
-                entry("credential", None, "namespace", Some("n")),
+                entry("credential", None, crate::settings::defs::key::NAMESPACE, Some("n")),
                 entry("credential", Some("https://H/x"), "helper", Some("a b")),
                 entry("http", None, "proxy", Some("p")),
-                entry("credential", None, "interactive", None),
+                entry("credential", None, crate::settings::defs::key::INTERACTIVE, None),
                 entry("a", None, "k", Some("it's")),
             ]
         );

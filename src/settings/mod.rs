@@ -1,159 +1,46 @@
-//! Settings: git's URL-matched `credential.*` values (read in the process, or with one
-//! `git config --get-urlmatch` call; see `gitconfig::get_urlmatch`), then environment
-//! variables, which win.
+//! Settings: git's URL-matched `credential.*` values (read in the process by [`files`], or
+//! with one `git config --get-urlmatch` call; see [`git::get_urlmatch`]), then environment
+//! variables, which win. Every setting is defined once, in [`defs`].
 //!
 //! [`RawSettings`] is what was found and where (for `diagnose`); [`Settings`] is the validated
 //! form. Validation happens only once a host is known to be ours, so a broken Bitbucket
 //! setting never disturbs git's work with other hosts. A wrong value is always an error that
 //! names the setting; nothing is silently ignored.
 //!
-//! This module also owns every decision taken from the process environment: whether
-//! prompting is allowed (`GIT_TERMINAL_PROMPT`), how to open a browser (`BROWSER`, a desktop
-//! session, `PATH`), and where the helper's files live ([`Paths`]). Nothing below it reads
-//! the environment.
+//! This folder also owns every decision taken from the process environment ([`mod@env`]):
+//! whether prompting is allowed (`GIT_TERMINAL_PROMPT`), how to open a browser (`BROWSER`, a
+//! desktop session, `PATH`), and where the helper's files live ([`Paths`]). It must never
+//! import from a layer above it (`net`, `store`, ...): what those need from settings they
+//! get as values ([`StoreConfig`], [`Remote`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::host::{Deployment, Provider};
-use crate::paths::{Paths, expand_home};
+use crate::protocol::git_bool as parse_bool;
+
+mod cache_options;
+pub mod defs;
+mod env;
+mod error;
+pub(crate) mod files;
+pub(crate) mod git;
+mod parse;
+pub mod paths;
+
 use crate::secret::Secret;
-
-/// The process environment, read through one function: the binary's and the library's
-/// way in to every environment variable the helper looks at.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A boolean the way git spells them (`true`/`yes`/`on`/`1`, `false`/`no`/`off`/`0`, and
-/// empty for false), in any letter case. `None` for anything else.
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// One setting: its git config name, the environment variables that override it, a default.
-#[derive(Debug, Clone, Copy)]
-pub struct SettingDef {
-    /// Name under `credential.` in git config, in its documented letter case.
-    pub git: &'static str,
-    /// Environment variables, first one wins.
-    pub env: &'static [&'static str],
-    /// The default, as text; `None` when there is none.
-    pub default: Option<&'static str>,
-    /// Whether the value is a secret (redacted by `diagnose`).
-    pub secret: bool,
-    /// Other names under `credential.` that mean the same (Git Credential Manager's), read
-    /// only when `git` is not set.
-    pub git_aliases: &'static [&'static str],
-}
-
-const fn def(git: &'static str, env: &'static [&'static str], default: Option<&'static str>) -> SettingDef {
-    SettingDef { git, env, default, secret: false, git_aliases: &[] }
-}
-
-/// A packager's Cloud OAuth consumer, compiled in from the build environment
-/// (`BITBUCKET_BUILTIN_OAUTH_CLIENT_ID` / `_SECRET`): the lowest-precedence source of the
-/// Cloud client, used only when no consumer id is set in git config or the environment.
-pub const BUILTIN_CLOUD_CLIENT: Option<(&str, &str)> = match (
-    option_env!("BITBUCKET_BUILTIN_OAUTH_CLIENT_ID"),
-    option_env!("BITBUCKET_BUILTIN_OAUTH_CLIENT_SECRET"),
-) {
-    (Some(id), secret) if !id.is_empty() => Some((
-        id,
-        match secret {
-            Some(secret) => secret,
-            None => "",
-        },
-    )),
-    _ => None,
-};
-
-/// `yes` or `no`: whether this binary carries a built-in consumer (never its secret).
-pub const fn builtin_consumer_word() -> &'static str {
-    if BUILTIN_CLOUD_CLIENT.is_some() { "yes" } else { "no" }
-}
-
-/// Every setting of SPEC §5.
-pub const SETTINGS: &[SettingDef] = &[
-    def("provider", &[], None),
-    def("bitbucketDeployment", &[], Some("datacenter")),
-    def("bitbucketAuthModes", &["GIT_BITBUCKET_AUTHMODES", "GCM_BITBUCKET_AUTHMODES"], Some("oauth,token")),
-    SettingDef {
-        git_aliases: &["cloudOAuthClientId"],
-        ..def(
-            "bitbucketOAuthClientId",
-            &["BITBUCKET_OAUTH_CLIENT_ID", "bitbucketKey", "GCM_BITBUCKET_CLOUD_CLIENTID"],
-            None,
-        )
-    },
-    SettingDef {
-        secret: true,
-        git_aliases: &["cloudOAuthClientSecret"],
-        ..def(
-            "bitbucketOAuthClientSecret",
-            &["BITBUCKET_OAUTH_CLIENT_SECRET", "bitbucketSecret", "GCM_BITBUCKET_CLOUD_CLIENTSECRET"],
-            None,
-        )
-    },
-    def(
-        "bitbucketDataCenterOAuthClientId",
-        &["GIT_BITBUCKET_DATACENTER_CLIENTID", "GCM_BITBUCKET_DATACENTER_CLIENTID"],
-        None,
-    ),
-    SettingDef {
-        secret: true,
-        ..def(
-            "bitbucketDataCenterOAuthClientSecret",
-            &["GIT_BITBUCKET_DATACENTER_CLIENTSECRET", "GCM_BITBUCKET_DATACENTER_CLIENTSECRET"],
-            None,
-        )
-    },
-    def("bitbucketOAuthRedirectPort", &["GIT_BITBUCKET_OAUTH_PORT"], Some("34106")),
-    // Git Credential Manager's form of the port: read only when the port is not set.
-    def("cloudOAuthRedirectUri", &["GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI"], None),
-    def("bitbucketOAuthTimeout", &["GIT_BITBUCKET_OAUTH_TIMEOUT"], Some("300")),
-    def("bitbucketCloudUrl", &["GIT_BITBUCKET_CLOUD_URL"], Some("https://bitbucket.org")),
-    def("bitbucketCloudApiUrl", &["GIT_BITBUCKET_CLOUD_API_URL"], Some("https://api.bitbucket.org")),
-    def("bitbucketDataCenterUrl", &["GIT_BITBUCKET_DATACENTER_URL"], None),
-    def("bitbucketHttpTimeout", &["GIT_BITBUCKET_HTTP_TIMEOUT"], Some("30")),
-    def(
-        "bitbucketAlwaysRefreshCredentials",
-        &["GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS"],
-        Some("false"),
-    ),
-    def(
-        "bitbucketValidateStoredCredentials",
-        &["GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS"],
-        Some("false"),
-    ),
-    def("credentialStore", &["GIT_BITBUCKET_CREDENTIAL_STORE"], Some("keyring")),
-    def("plaintextStorePath", &["GIT_BITBUCKET_PLAINTEXT_STORE"], None),
-    def("cacheOptions", &["GCM_CREDENTIAL_CACHE_OPTIONS"], None),
-    def("namespace", &["GIT_BITBUCKET_NAMESPACE", "GCM_NAMESPACE"], Some("git")),
-    def("interactive", &["GIT_BITBUCKET_INTERACTIVE", "GCM_INTERACTIVE"], Some("true")),
-    // GCM's proxy names; `http.proxy` and the rest are read only before a request (crate::net).
-    SettingDef { secret: true, ..def("httpsProxy", &[], None) },
-    SettingDef { secret: true, ..def("httpProxy", &[], None) },
-];
-
-/// Remove every environment variable that may hold a secret (the OAuth client secrets) from a
-/// child process's environment: browsers, askpass programs and `git` never need them.
-pub fn scrub_secret_env(command: &mut Command) -> &mut Command {
-    for def in SETTINGS.iter().filter(|d| d.secret) {
-        for var in def.env {
-            command.env_remove(var);
-        }
-    }
-    command
-}
+pub use cache_options::parse_cache_options;
+use defs::Parsed;
+pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word, key};
+pub use env::{process_env, scrub_secret_env};
+pub use error::ConfigError;
+use parse::Lookup;
+pub use parse::{AuthMode, StoreKind};
+pub use paths::Paths;
+pub(crate) use paths::expand_home;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,23 +68,6 @@ impl Source {
             Source::Program => "program".to_owned(),
         }
     }
-}
-
-/// A setting problem, always naming the setting and what it accepts.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A value that does not parse.
-    #[error("invalid value for {name}: expected {expected}")]
-    Invalid {
-        /// `credential.x` or the environment variable.
-        name: String,
-        /// What is accepted.
-        expected: &'static str,
-    },
-    /// `git config` could not be run or failed.
-    #[error("git config: {0}")]
-    Git(String),
 }
 
 /// Settings as found, before validation.
@@ -281,7 +151,7 @@ impl RawSettings {
     /// Read what `git config --null --get-urlmatch credential URL` prints (in the process when
     /// possible) and apply `env` on top. `url` may name the user, as git matches it.
     pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
-        let output = crate::gitconfig::get_urlmatch("credential", url)?;
+        let output = crate::settings::git::get_urlmatch("credential", url)?;
         let mut raw = RawSettings::from_git_output(&output, env);
         raw.url = Some(url.to_owned());
         Ok(raw)
@@ -350,10 +220,6 @@ impl RawSettings {
         def.default.map(|d| (d, Source::Default))
     }
 
-    fn value(&self, git_name: &str) -> Option<&str> {
-        self.get(git_name).map(|(v, _)| v)
-    }
-
     /// Name for messages: the variable that supplied the value, or `credential.<name>`.
     fn display_name(&self, git_name: &str) -> String {
         match self.values.get(git_name) {
@@ -363,18 +229,14 @@ impl RawSettings {
         }
     }
 
-    fn invalid(&self, git_name: &str, expected: &'static str) -> ConfigError {
-        ConfigError::Invalid { name: self.display_name(git_name), expected }
-    }
-
     /// What `credential.provider` (and `bitbucketDeployment`) say about this URL.
     pub fn provider(&self) -> Result<Provider, ConfigError> {
-        match self.value("provider").map(str::to_ascii_lowercase).as_deref() {
+        match self.value(key::PROVIDER).map(str::to_ascii_lowercase).as_deref() {
             None | Some("auto") | Some("") => Ok(Provider::Auto),
             Some("bitbucket") => {
-                let value = self.value("bitbucketDeployment").unwrap_or("datacenter");
+                let value = self.value(key::DEPLOYMENT).unwrap_or("datacenter");
                 let deployment = Deployment::parse(value)
-                    .ok_or_else(|| self.invalid("bitbucketDeployment", "cloud or datacenter"))?;
+                    .ok_or_else(|| self.invalid(key::DEPLOYMENT, "cloud or datacenter"))?;
                 Ok(Provider::Bitbucket(deployment))
             }
             Some(_) => Ok(Provider::Other),
@@ -385,47 +247,31 @@ impl RawSettings {
     /// realm only), the Data Center base URL and OAuth client apply only when the base URL is
     /// on that same origin: such a host must not receive what belongs to another instance.
     pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
-        let interactive = self.interactive()?;
-        let (datacenter_url, datacenter_client) = self.datacenter(confine_to)?;
-        let (store, plaintext_path, cache_options, password_store_dir) = self.store_places()?;
+        let parsed = Parsed::read(self)?;
+        let (datacenter_url, datacenter_client) = self.datacenter(parsed.datacenter_url, confine_to);
+        let store = self.store_places(parsed.store_kind)?;
         Ok(Settings {
-            auth_modes: self.auth_modes()?,
-            auth_modes_source: self.get("bitbucketAuthModes").map_or(Source::Default, |(_, source)| source),
+            auth_modes: parsed.auth_modes,
+            auth_modes_source: self.get(key::AUTH_MODES).map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
-            oauth_timeout: Duration::from_secs(self.number(
-                "bitbucketOAuthTimeout",
-                1..=86_400,
-                "a number of seconds from 1 to 86400",
-            )?),
-            http_timeout: Duration::from_secs(self.number(
-                "bitbucketHttpTimeout",
-                1..=600,
-                "a number of seconds from 1 to 600",
-            )?),
-            cloud_url: self.required_url("bitbucketCloudUrl")?,
-            cloud_api_url: self.required_url("bitbucketCloudApiUrl")?,
+            oauth_timeout: parsed.oauth_timeout,
+            http_timeout: parsed.http_timeout,
+            cloud_url: parsed.cloud_url,
+            cloud_api_url: parsed.cloud_api_url,
             datacenter_url,
-            always_refresh: self.bool("bitbucketAlwaysRefreshCredentials")?,
-            validate_stored: self.bool("bitbucketValidateStoredCredentials")?,
+            always_refresh: parsed.always_refresh,
+            validate_stored: parsed.validate_stored,
             store,
-            plaintext_path,
-            cache_options,
-            password_store_dir,
-            password_store_signing_key: self.process.password_store_signing_key.clone(),
-            gpg_tty_set: self.process.gpg_tty_set,
-            namespace: self.namespace()?,
-            interactive,
-            may_prompt: interactive && self.process.terminal_prompt,
+            namespace: parsed.namespace,
+            interactive: parsed.interactive,
+            may_prompt: parsed.interactive && self.process.terminal_prompt,
             browser: self.process.browser.clone(),
             paths: self.process.paths.clone(),
-            network: crate::net::Remote {
+            network: Remote {
                 url: self.url.clone(),
-                proxies: crate::net::CredentialProxies {
-                    https: self.value("httpsProxy").map(Secret::new),
-                    http: self.value("httpProxy").map(Secret::new),
-                },
+                proxies: CredentialProxies { https: parsed.https_proxy, http: parsed.http_proxy },
             },
         })
     }
@@ -452,7 +298,7 @@ impl RawSettings {
     /// The Cloud consumer: from the settings (its secret possibly in the credential store),
     /// else the built-in one.
     fn cloud_client(&self) -> Option<OAuthClient> {
-        match self.client_or_stored("bitbucketOAuthClientId", "bitbucketOAuthClientSecret") {
+        match self.client_or_stored(key::OAUTH_CLIENT_ID, key::OAUTH_CLIENT_SECRET) {
             Some(client) => Some(client),
             None => BUILTIN_CLOUD_CLIENT.map(|(id, secret)| OAuthClient {
                 id: id.to_owned(),
@@ -466,8 +312,8 @@ impl RawSettings {
     /// `cloudOAuthRedirectUri` (which must be `http://localhost:PORT/` or
     /// `http://127.0.0.1:PORT/`), else the default.
     fn redirect_port(&self) -> Result<u16, ConfigError> {
-        const PORT: &str = "bitbucketOAuthRedirectPort";
-        const URI: &str = "cloudOAuthRedirectUri";
+        const PORT: &str = key::OAUTH_REDIRECT_PORT;
+        const URI: &str = key::OAUTH_REDIRECT_URI;
         let port_is_set = self.values.contains_key(PORT);
         if let (false, Some(uri)) = (port_is_set, self.value(URI)) {
             return loopback_port(uri).ok_or_else(|| {
@@ -477,50 +323,43 @@ impl RawSettings {
                 )
             });
         }
-        Ok(self.number(PORT, 1..=65_535, "a port number from 1 to 65535")? as u16)
+        Ok(parse::number(self, PORT, 1..=65_535, "a port number from 1 to 65535")? as u16)
     }
 
     /// The Data Center base URL and client, confined to `confine_to` when it is given.
-    fn datacenter(
-        &self,
-        confine_to: Option<&str>,
-    ) -> Result<(Option<Url>, Option<OAuthClient>), ConfigError> {
-        let url = self.url("bitbucketDataCenterUrl")?;
+    fn datacenter(&self, url: Option<Url>, confine_to: Option<&str>) -> (Option<Url>, Option<OAuthClient>) {
         let client =
-            self.client_or_stored("bitbucketDataCenterOAuthClientId", "bitbucketDataCenterOAuthClientSecret");
+            self.client_or_stored(key::DATACENTER_OAUTH_CLIENT_ID, key::DATACENTER_OAUTH_CLIENT_SECRET);
         let foreign = match (confine_to, &url) {
-            (Some(origin), Some(url)) => crate::target::origin_of(url) != origin,
+            (Some(origin), Some(url)) => crate::host::origin_of(url) != origin,
             (Some(_), None) => true,
             (None, _) => false,
         };
         if !foreign {
-            return Ok((url, client));
+            return (url, client);
         }
         if url.is_some() || client.is_some() {
             tracing::debug!(
                 "the host was recognised by its realm only: not using the configured Data Center base URL or OAuth client, which belong to another origin"
             );
         }
-        Ok((None, None))
+        (None, None)
     }
 
     /// The store and where each kind keeps its secrets.
-    fn store_places(&self) -> Result<(StoreKind, PathBuf, Vec<String>, PathBuf), ConfigError> {
-        let store = self.store_kind()?;
+    fn store_places(&self, store: StoreKind) -> Result<StoreConfig, ConfigError> {
         let plaintext_path = match self.plaintext_path() {
             Ok(path) => path,
             // Without HOME the default path is unknown; that matters only to the plaintext store.
-            Err(_) if store != StoreKind::Plaintext && self.value("plaintextStorePath").is_none() => {
+            Err(_) if store != StoreKind::Plaintext && self.value(key::PLAINTEXT_STORE_PATH).is_none() => {
                 PathBuf::new()
             }
             Err(e) => return Err(e),
         };
         let home = self.process.paths.home.as_ref().map(|h| h.display().to_string());
-        let cache_options = crate::store::parse_cache_options(
-            self.value("cacheOptions").unwrap_or_default(),
-            home.as_deref(),
-        )
-        .map_err(|expected| self.invalid("cacheOptions", expected))?;
+        let cache_options =
+            parse_cache_options(self.value(key::CACHE_OPTIONS).unwrap_or_default(), home.as_deref())
+                .map_err(|expected| self.invalid(key::CACHE_OPTIONS, expected))?;
         let password_store_dir = self.process.password_store.clone();
         if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -528,106 +367,34 @@ impl RawSettings {
                 expected: "the directory of the password store (HOME is not set either)",
             });
         }
-        Ok((store, plaintext_path, cache_options, password_store_dir))
-    }
-
-    fn number(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<u64>,
-        expected: &'static str,
-    ) -> Result<u64, ConfigError> {
-        self.value(name)
-            .and_then(|v| v.parse().ok())
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| self.invalid(name, expected))
-    }
-
-    fn required_url(&self, name: &str) -> Result<Url, ConfigError> {
-        self.url(name)?.ok_or_else(|| self.invalid(name, "an http(s) URL"))
-    }
-
-    fn auth_modes(&self) -> Result<Vec<AuthMode>, ConfigError> {
-        let value = self.value("bitbucketAuthModes").unwrap_or_default();
-        let mut modes = Vec::new();
-        for word in value.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            let mode = match word.to_ascii_lowercase().as_str() {
-                "oauth" => AuthMode::OAuth,
-                // GCM calls username + password/token "basic".
-                "token" | "basic" => AuthMode::Token,
-                "clientcredentials" => AuthMode::ClientCredentials,
-                _ => {
-                    return Err(self.invalid(
-                        "bitbucketAuthModes",
-                        "a comma-separated list of oauth, token, clientcredentials",
-                    ));
-                }
-            };
-            if !modes.contains(&mode) {
-                modes.push(mode);
-            }
-        }
-        Ok(modes)
-    }
-
-    fn url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
-        let Some(value) = self.value(name).filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        let url = Url::parse(value.trim_end_matches('/'))
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| self.invalid(name, "an http(s) URL"))?;
-        Ok(Some(url))
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, ConfigError> {
-        match self.value(name) {
-            None => Ok(false),
-            Some(value) => parse_bool(value).ok_or_else(|| self.invalid(name, "true or false")),
-        }
-    }
-
-    /// `credential.interactive`: a boolean, or Git Credential Manager's `auto`/`always`
-    /// (prompt) and `never` (do not).
-    fn interactive(&self) -> Result<bool, ConfigError> {
-        match self.value("interactive").map(str::to_ascii_lowercase).as_deref() {
-            Some("auto" | "always") => Ok(true),
-            Some("never") => Ok(false),
-            _ => self.bool("interactive"),
-        }
-    }
-
-    fn store_kind(&self) -> Result<StoreKind, ConfigError> {
-        match self.value("credentialStore").map(str::to_ascii_lowercase).as_deref() {
-            // Git Credential Manager's names for the OS stores mean the same here.
-            Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
-            Some("gpg") => Ok(StoreKind::Gpg),
-            Some("cache") => Ok(StoreKind::Cache),
-            Some("plaintext") => Ok(StoreKind::Plaintext),
-            Some("memory") => Ok(StoreKind::Memory),
-            Some(_) => Err(self.invalid("credentialStore", "keyring, gpg, cache, plaintext or memory")),
-        }
+        Ok(StoreConfig {
+            kind: store,
+            plaintext_path,
+            cache_options,
+            password_store_dir,
+            password_store_signing_key: self.process.password_store_signing_key.clone(),
+            gpg_tty_set: self.process.gpg_tty_set,
+        })
     }
 
     fn plaintext_path(&self) -> Result<PathBuf, ConfigError> {
-        if let Some(path) = self.value("plaintextStorePath").filter(|v| !v.is_empty()) {
+        if let Some(path) = self.value(key::PLAINTEXT_STORE_PATH).filter(|v| !v.is_empty()) {
             return Ok(expand_home(path, self.process.paths.home.as_deref()));
         }
         let data = self.process.paths.data.as_ref().ok_or_else(|| {
-            self.invalid("plaintextStorePath", "a file path (neither XDG_DATA_HOME nor HOME is set)")
+            self.invalid(key::PLAINTEXT_STORE_PATH, "a file path (neither XDG_DATA_HOME nor HOME is set)")
         })?;
         Ok(data.join("credentials.json"))
     }
+}
 
-    fn namespace(&self) -> Result<String, ConfigError> {
-        let value = self.value("namespace").unwrap_or("git");
-        let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if ok {
-            Ok(value.to_owned())
-        } else {
-            Err(self.invalid("namespace", "letters, digits, '-', '_' or '.'"))
-        }
+impl Lookup for RawSettings {
+    fn value(&self, git_name: &str) -> Option<&str> {
+        self.get(git_name).map(|(v, _)| v)
+    }
+
+    fn invalid(&self, git_name: &str, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid { name: self.display_name(git_name), expected }
     }
 }
 
@@ -640,30 +407,24 @@ fn loopback_port(uri: &str) -> Option<u16> {
     (url.scheme() == "http" && loopback && bare && plain).then(|| url.port()).flatten()
 }
 
-/// An interactive (or CI) way of signing in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// OAuth in the browser.
-    OAuth,
-    /// Username + API token (or app password, or Data Center HTTP access token).
-    Token,
-    /// OAuth client credentials grant, for CI.
-    ClientCredentials,
-}
-
-/// Which secret store to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// The OS keyring.
-    Keyring,
-    /// GnuPG files in the `pass` layout.
-    Gpg,
-    /// Git's `credential-cache` daemon (memory only).
-    Cache,
-    /// A 0600 JSON file.
-    Plaintext,
-    /// In the process only.
-    Memory,
+/// Where secrets are kept, as the settings say: the store chosen and the place of each store
+/// (`diagnose` checks them all). The one value `store::open` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The store backend.
+    pub kind: StoreKind,
+    /// File of the plaintext store.
+    pub plaintext_path: PathBuf,
+    /// Options for `git credential-cache` (the `cache` store), already checked.
+    pub cache_options: Vec<String>,
+    /// Root of the `pass` password store (the `gpg` store).
+    pub password_store_dir: PathBuf,
+    /// `PASSWORD_STORE_SIGNING_KEY` (`None` when unset or empty): the fingerprints one of
+    /// which must have signed `.gpg-id` (in `.gpg-id.sig`) before the `gpg` store encrypts to
+    /// the keys it names, as `pass` requires.
+    pub password_store_signing_key: Option<String>,
+    /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
+    pub gpg_tty_set: bool,
 }
 
 /// An OAuth consumer (Cloud) or client (Data Center).
@@ -716,20 +477,8 @@ pub struct Settings {
     pub always_refresh: bool,
     /// Ask the REST API before answering with a stored secret.
     pub validate_stored: bool,
-    /// The store backend.
-    pub store: StoreKind,
-    /// File of the plaintext store.
-    pub plaintext_path: PathBuf,
-    /// Options for `git credential-cache` (the `cache` store), already checked.
-    pub cache_options: Vec<String>,
-    /// Root of the `pass` password store (the `gpg` store).
-    pub password_store_dir: PathBuf,
-    /// `PASSWORD_STORE_SIGNING_KEY` (`None` when unset or empty): the fingerprints one of
-    /// which must have signed `.gpg-id` (in `.gpg-id.sig`) before the `gpg` store encrypts to
-    /// the keys it names, as `pass` requires.
-    pub password_store_signing_key: Option<String>,
-    /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
-    pub gpg_tty_set: bool,
+    /// Where secrets are kept: what `store::open` takes.
+    pub store: StoreConfig,
     /// Prefix of store keys.
     pub namespace: String,
     /// `credential.interactive`.
@@ -742,7 +491,27 @@ pub struct Settings {
     /// Where the helper's own files live.
     pub paths: Paths,
     /// What decides the proxy and TLS trust once a request is about to be made.
-    pub network: crate::net::Remote,
+    pub network: Remote,
+}
+
+/// GCM's proxy settings, `credential.httpsProxy` and `credential.httpProxy`, as found by the
+/// one `credential` settings call. Secrets, as a proxy URL may hold a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialProxies {
+    /// `credential.httpsProxy`.
+    pub https: Option<Secret>,
+    /// `credential.httpProxy`.
+    pub http: Option<Secret>,
+}
+
+/// What the settings call knew about the remote, kept until a request is about to be made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// The URL git asked about, as given to `git config --get-urlmatch`; `None` when git
+    /// config is not read at all (then only the environment counts).
+    pub url: Option<String>,
+    /// GCM's proxy settings.
+    pub proxies: CredentialProxies,
 }
 
 #[cfg(test)]
@@ -760,7 +529,7 @@ mod tests {
             &no_env,
         );
         assert_eq!(raw.provider().unwrap(), Provider::Bitbucket(Deployment::Cloud));
-        assert_eq!(raw.get("interactive"), Some(("true", Source::GitConfig)));
+        assert_eq!(raw.get(key::INTERACTIVE), Some(("true", Source::GitConfig)));
         assert_eq!(raw.other.get("helper").map(String::as_str), Some("x"));
     }
 
@@ -769,7 +538,7 @@ mod tests {
         let env = |k: &str| (k == "GIT_BITBUCKET_OAUTH_PORT").then(|| "4000".to_owned());
         let raw = RawSettings::from_git_output(b"credential.bitbucketoauthredirectport\n5000\0", &env);
         assert_eq!(
-            raw.get("bitbucketOAuthRedirectPort"),
+            raw.get(key::OAUTH_REDIRECT_PORT),
             Some(("4000", Source::Env("GIT_BITBUCKET_OAUTH_PORT")))
         );
         assert_eq!(raw.validate(None).unwrap().redirect_port, 4000);
@@ -784,11 +553,11 @@ mod tests {
         assert_eq!(s.redirect_port, 34106);
         assert_eq!(s.oauth_timeout, Duration::from_secs(300));
         assert_eq!(s.auth_modes, [AuthMode::OAuth, AuthMode::Token]);
-        assert_eq!(s.store, StoreKind::Keyring);
+        assert_eq!(s.store.kind, StoreKind::Keyring);
         assert_eq!(s.namespace, "git");
         assert!(s.interactive);
         assert_eq!(
-            s.plaintext_path,
+            s.store.plaintext_path,
             PathBuf::from("/home/u/.local/share/git-credential-bitbucket/credentials.json")
         );
     }
@@ -845,17 +614,20 @@ mod tests {
         };
         let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
         let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
-        assert_eq!(s.store, StoreKind::Gpg);
-        assert_eq!(s.password_store_dir, PathBuf::from("/h/pw"));
-        assert_eq!(s.password_store_signing_key.as_deref(), Some("AB12 CD34"));
-        assert_eq!(s.cache_options, ["--timeout=60", "--socket=/h/s"]);
+        assert_eq!(s.store.kind, StoreKind::Gpg);
+        assert_eq!(s.store.password_store_dir, PathBuf::from("/h/pw"));
+        assert_eq!(s.store.password_store_signing_key.as_deref(), Some("AB12 CD34"));
+        assert_eq!(s.store.cache_options, ["--timeout=60", "--socket=/h/s"]);
         let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
         let s = RawSettings::from_git_output(b"credential.credentialstore\ncache\0", &home)
             .validate(None)
             .unwrap();
-        assert_eq!((s.store, s.password_store_dir), (StoreKind::Cache, PathBuf::from("/h/.password-store")));
-        assert_eq!(s.password_store_signing_key, None);
-        assert!(s.cache_options.is_empty());
+        assert_eq!(
+            (s.store.kind, s.store.password_store_dir),
+            (StoreKind::Cache, PathBuf::from("/h/.password-store"))
+        );
+        assert_eq!(s.store.password_store_signing_key, None);
+        assert!(s.store.cache_options.is_empty());
     }
 
     #[test]
@@ -882,10 +654,8 @@ mod tests {
     fn git_credential_manager_git_names_configure_the_cloud_consumer_and_port() {
         let output = b"credential.cloudoauthclientid\ngcm-key\0credential.cloudoauthclientsecret\ngcm-shh\0credential.cloudoauthredirecturi\nhttp://127.0.0.1:4242/\0";
         let raw = RawSettings::from_git_output(output, &with_home(&[]));
-        assert_eq!(
-            raw.get("bitbucketOAuthClientId"),
-            Some(("gcm-key", Source::GitAlias("cloudOAuthClientId")))
-        );
+        let alias = SETTINGS.iter().find(|d| d.git == key::OAUTH_CLIENT_ID).unwrap().git_aliases[0];
+        assert_eq!(raw.get(key::OAUTH_CLIENT_ID), Some(("gcm-key", Source::GitAlias(alias))));
         let s = raw.validate(None).unwrap();
         let client = s.cloud_client.unwrap();
         assert_eq!((client.id.as_str(), client.secret.expose()), ("gcm-key", "gcm-shh"));
@@ -993,17 +763,17 @@ mod tests {
     #[test]
     fn each_git_credential_manager_environment_name_sets_its_setting() {
         let cases: &[(&str, &str, &str)] = &[
-            ("GCM_BITBUCKET_AUTHMODES", "basic", "bitbucketAuthModes"),
-            ("GCM_BITBUCKET_CLOUD_CLIENTID", "k", "bitbucketOAuthClientId"),
-            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "s", "bitbucketOAuthClientSecret"),
-            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:1/", "cloudOAuthRedirectUri"),
-            ("GCM_BITBUCKET_DATACENTER_CLIENTID", "k", "bitbucketDataCenterOAuthClientId"),
-            ("GCM_BITBUCKET_DATACENTER_CLIENTSECRET", "s", "bitbucketDataCenterOAuthClientSecret"),
-            ("GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true", "bitbucketAlwaysRefreshCredentials"),
-            ("GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true", "bitbucketValidateStoredCredentials"),
-            ("GCM_CREDENTIAL_CACHE_OPTIONS", "--timeout 60", "cacheOptions"),
-            ("GCM_NAMESPACE", "gcm", "namespace"),
-            ("GCM_INTERACTIVE", "never", "interactive"),
+            ("GCM_BITBUCKET_AUTHMODES", "basic", key::AUTH_MODES),
+            ("GCM_BITBUCKET_CLOUD_CLIENTID", "k", key::OAUTH_CLIENT_ID),
+            ("GCM_BITBUCKET_CLOUD_CLIENTSECRET", "s", key::OAUTH_CLIENT_SECRET),
+            ("GCM_BITBUCKET_CLOUD_OAUTH_REDIRECTURI", "http://localhost:1/", key::OAUTH_REDIRECT_URI),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTID", "k", key::DATACENTER_OAUTH_CLIENT_ID),
+            ("GCM_BITBUCKET_DATACENTER_CLIENTSECRET", "s", key::DATACENTER_OAUTH_CLIENT_SECRET),
+            ("GCM_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true", key::ALWAYS_REFRESH),
+            ("GCM_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true", key::VALIDATE_STORED),
+            ("GCM_CREDENTIAL_CACHE_OPTIONS", "--timeout 60", key::CACHE_OPTIONS),
+            ("GCM_NAMESPACE", "gcm", key::NAMESPACE),
+            ("GCM_INTERACTIVE", "never", key::INTERACTIVE),
         ];
         for (var, value, setting) in cases {
             let env = |k: &str| (k == *var).then(|| (*value).to_owned());

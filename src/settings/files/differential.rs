@@ -191,8 +191,15 @@ const PATTERNS: &[Option<&str>] = &[
     Some("https://bitbucket.org/./team/../team"),
 ];
 
-const KEYS: &[&str] =
-    &["helper", "Provider", "credentialStore", "namespace", "interactive", "proxy", "sslVerify"];
+const KEYS: &[&str] = &[
+    "helper",
+    "Provider",
+    crate::settings::defs::key::CREDENTIAL_STORE,
+    crate::settings::defs::key::NAMESPACE,
+    crate::settings::defs::key::INTERACTIVE,
+    "proxy",
+    "sslVerify",
+];
 
 /// One setting: (pattern, key, value) indices into the tables above.
 type Setting = (usize, usize, usize);

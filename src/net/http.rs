@@ -1,0 +1,323 @@
+//! The HTTP client every request goes through, and its errors.
+//!
+//! One blocking client with bounded connect and total timeouts and no automatic redirects:
+//! a redirect is reported, never followed, so a secret can never travel to another host.
+//! The proxy and TLS trust are exactly those of a [`Network`] (never read by reqwest from
+//! the environment on its own). Nothing here prints; errors carry the URL and status, never
+//! a header, a body or a proxy password.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use url::Url;
+
+use super::{NetError, Network, ProxyChoice, Trust, trust_files};
+use crate::host::redacted;
+use crate::secret::Secret;
+
+/// Longest connect timeout of any request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest response body read from any endpoint: a user object or a token response is a few
+/// KiB; anything bigger is not what the endpoint documents.
+pub const MAX_BODY_BYTES: u64 = 256 * 1024;
+
+/// A failed HTTP exchange.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Could not connect, TLS refused, or no answer in time.
+    #[error("could not reach {url}: {reason}")]
+    Network {
+        /// The endpoint.
+        url: String,
+        /// Why (timeout, refused, TLS).
+        reason: String,
+    },
+    /// The server answered with a redirect, which is not followed.
+    #[error(
+        "{url} answered with a redirect to {location}; not following it (a secret must not go to another address)"
+    )]
+    Redirect {
+        /// The endpoint.
+        url: String,
+        /// Where it pointed (scheme, host and path only).
+        location: String,
+    },
+    /// An unexpected status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The endpoint.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Bitbucket's `error` field, when the body had one.
+        error: Option<String>,
+    },
+    /// The proxy could not be reached, refused the request or wants authentication.
+    #[error("could not reach {url} through the proxy {proxy} (from {origin}): {reason}")]
+    Proxy {
+        /// The endpoint.
+        url: String,
+        /// The proxy, without user or password.
+        proxy: String,
+        /// The setting it came from.
+        origin: String,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
+    /// The server's TLS certificate is not trusted.
+    #[error("could not reach {url}: the TLS certificate of {host} is not trusted ({reason}); {fix}")]
+    Untrusted {
+        /// The endpoint.
+        url: String,
+        /// The server.
+        host: String,
+        /// The TLS library's reason.
+        reason: String,
+        /// Which setting fixes it.
+        fix: String,
+    },
+    /// A body that is not what the endpoint documents.
+    #[error("{url} answered something that is not the expected JSON: {reason}")]
+    BadResponse {
+        /// The endpoint.
+        url: String,
+        /// What was wrong (never the body).
+        reason: String,
+    },
+}
+
+/// The blocking HTTP client all requests go through.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: Client,
+    network: Arc<Network>,
+}
+
+impl Http {
+    /// A client that reaches servers as `network` says: its proxy (with `NO_PROXY` applied
+    /// per request) and its TLS trust, nothing read from the environment by reqwest.
+    pub fn with_network(total: Duration, network: Network) -> Result<Http, NetError> {
+        let mut builder = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(total))
+            .timeout(total)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
+            .no_proxy();
+        let network = Arc::new(network);
+        if let Some(proxy) = &network.proxy {
+            let exceptions =
+                network.no_proxy.as_ref().map(|(list, from)| format!("; except {list:?} ({from})"));
+            tracing::debug!(
+                target: "http",
+                "proxy {} (from {}){}",
+                proxy.redacted(),
+                proxy.origin,
+                exceptions.unwrap_or_default()
+            );
+        }
+        if network.proxy.is_some() {
+            let decision = Arc::clone(&network);
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                decision.proxy_for(url).map(|proxy| proxy.url.clone())
+            }));
+        }
+        match &network.trust {
+            Trust::System => {}
+            Trust::Off(_) => builder = builder.danger_accept_invalid_certs(true),
+            trust @ Trust::Only { .. } => builder = builder.tls_certs_only(trust_anchors(trust)?),
+        }
+        let client = builder.build().map_err(|e| NetError::Client(reason(&e)))?;
+        Ok(Http { client, network })
+    }
+
+    /// Send `request` to `url` and check for redirects and transport errors.
+    pub fn send(&self, url: &Url, request: RequestBuilder) -> Result<Response, ApiError> {
+        tracing::debug!(target: "http", "{} ...", redacted(url));
+        let response = request.send().map_err(|e| self.failure(url, &e))?;
+        tracing::debug!(target: "http", "{} -> {}", redacted(url), response.status().as_u16());
+        if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(proxy) = self.network.proxy_for(url)
+        {
+            return Err(proxy_error(url, proxy, PROXY_AUTH));
+        }
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .map(|u| redacted(&u))
+                .unwrap_or_else(|| "an unknown address".to_owned());
+            return Err(ApiError::Redirect { url: redacted(url), location });
+        }
+        Ok(response)
+    }
+
+    /// `GET url` with HTTP Basic.
+    pub fn get_basic(&self, url: &Url, username: &str, secret: &Secret) -> Result<Response, ApiError> {
+        self.send(url, self.client.get(url.clone()).basic_auth(username, Some(secret.expose())))
+    }
+
+    /// `GET url` with `Authorization: Bearer`.
+    pub fn get_bearer(&self, url: &Url, token: &Secret) -> Result<Response, ApiError> {
+        self.send(url, self.client.get(url.clone()).bearer_auth(token.expose()))
+    }
+
+    /// The underlying client, for building other requests.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+const PROXY_AUTH: &str = "the proxy wants a user and password (HTTP 407); write them in the proxy URL, e.g. http://USER:PASSWORD@proxy.example.com:3128, or check the ones there";
+
+impl Http {
+    /// The error for a request that got no response: an untrusted certificate names the
+    /// setting that fixes it; any other failure while a proxy is in force names the proxy and
+    /// its setting (the proxy may be what failed).
+    fn failure(&self, url: &Url, e: &reqwest::Error) -> ApiError {
+        let causes = causes(e);
+        if let Some(cause) = causes.iter().find(|c| c.contains("certificate"))
+            && let Some(host) = url.host_str()
+        {
+            return ApiError::Untrusted {
+                url: redacted(url),
+                host: host.to_owned(),
+                reason: cause.clone(),
+                fix: untrusted_fix(&self.network.trust, url),
+            };
+        }
+        if let Some(proxy) = self.network.proxy_for(url) {
+            let target = format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(0)
+            );
+            let why = if causes.iter().any(|c| c.contains("proxy authorization required")) {
+                PROXY_AUTH.to_owned()
+            } else if causes.iter().any(|c| c.contains("tunnel error: unsuccessful")) {
+                format!(
+                    "the proxy refused to open a connection to {target} (wrong proxy user or password, or a port the proxy does not allow)"
+                )
+            } else {
+                reason(e)
+            };
+            return proxy_error(url, proxy, &why);
+        }
+        ApiError::Network { url: redacted(url), reason: reason(e) }
+    }
+}
+
+fn proxy_error(url: &Url, proxy: &ProxyChoice, reason: &str) -> ApiError {
+    ApiError::Proxy {
+        url: redacted(url),
+        proxy: proxy.redacted(),
+        origin: proxy.origin.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn untrusted_fix(trust: &Trust, url: &Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    match trust {
+        Trust::Only { ca_info, ca_path } => {
+            let named: Vec<String> = ca_info
+                .iter()
+                .chain(ca_path)
+                .map(|(path, from)| format!("{} ({from})", path.display()))
+                .collect();
+            format!(
+                "it was checked only against {}, which does not hold the CA that issued it; point http.sslCAInfo at a PEM file holding that CA",
+                named.join(" and ")
+            )
+        }
+        _ => format!(
+            "if a private CA issued it (or a proxy inspects TLS), set http.sslCAInfo to a PEM file holding that CA, for git and this helper alike: git config --global http.{origin}/.sslCAInfo /path/to/ca.pem"
+        ),
+    }
+}
+
+/// The certificates of every PEM file [`Trust::Only`] names.
+fn trust_anchors(trust: &Trust) -> Result<Vec<reqwest::Certificate>, NetError> {
+    let mut anchors = Vec::new();
+    let files = trust_files(trust)?;
+    // `http.sslCAPath` and `http.sslCAInfo` (or their variables) always differ in origin.
+    let from_dir = |origin: &crate::net::Origin| matches!(trust, Trust::Only { ca_path: Some((_, o)), .. } if o == origin);
+    for (file, origin) in &files {
+        let trouble = |reason: String| NetError::Trust {
+            path: file.display().to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        let certs = std::fs::read(file)
+            .map_err(|e| trouble(e.to_string()))
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| trouble(reason(&e))));
+        match certs {
+            Ok(certs) if certs.is_empty() && !from_dir(origin) => {
+                return Err(trouble("no PEM certificate in it".to_owned()));
+            }
+            Ok(certs) => anchors.extend(certs),
+            // A CA directory may hold other files (hash links, CRLs, READMEs).
+            Err(_) if from_dir(origin) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if anchors.is_empty()
+        && let Trust::Only { ca_path: Some((dir, origin)), .. } = trust
+    {
+        return Err(NetError::Trust {
+            path: dir.display().to_string(),
+            origin: origin.clone(),
+            reason: "no PEM certificate in it".to_owned(),
+        });
+    }
+    Ok(anchors)
+}
+
+/// The error and each of its sources, outermost first.
+fn causes(e: &reqwest::Error) -> Vec<String> {
+    let mut all = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        all.push(s.to_string());
+        source = s.source();
+    }
+    all
+}
+
+fn reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_owned();
+    }
+    if e.is_connect() {
+        return "connection failed".to_owned();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
+/// Read a response body of at most [`MAX_BODY_BYTES`]; a larger one is an error, never
+/// read to its end.
+pub fn read_body(url: &Url, response: Response) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    response.take(MAX_BODY_BYTES + 1).read_to_end(&mut body).map_err(|e| ApiError::Network {
+        url: redacted(url),
+        reason: format!("reading the answer failed: {e}"),
+    })?;
+    if body.len() as u64 > MAX_BODY_BYTES {
+        return Err(ApiError::BadResponse {
+            url: redacted(url),
+            reason: format!("the answer is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        });
+    }
+    Ok(body)
+}
