@@ -4,8 +4,7 @@
 //! Cloud here, Data Center in `datacenter.rs`) and the plaintext-store fixture. Everything
 //! that does not need the helper binary (process utilities, output assertions, the scripts
 //! the helper runs) is in the support crate's `process` module, re-exported here, beside the
-//! fake and `GitEnv`. Every test file starts with `mod common; use common::*;`.
-#![allow(dead_code)]
+//! fake and `GitEnv`. Every module starts with `use crate::common::*;`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,6 +62,11 @@ impl PlaintextFixture {
         let env = GitEnv::new();
         let store = env.path().join("store").join("credentials.json");
         PlaintextFixture { env, store, namespace }
+    }
+
+    /// Runs `git-credential-bitbucket OP` on this store with `input` on stdin.
+    pub fn run(&self, op: &str, input: impl AsRef<[u8]>) -> Output {
+        self.run_with(op, input, &[])
     }
 
     /// Runs `git-credential-bitbucket OP` on this store with `input`, plus `env` on top.

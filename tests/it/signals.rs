@@ -6,15 +6,13 @@
 //! (docs/decisions.md).
 #![cfg(unix)]
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, Fault, FaultTimes, Gate, RequestKind, client};
-use common::*;
 
 const TOKEN_PATH: &str = "/site/oauth2/access_token";
 /// How long the fake holds its answer back after rotating.
