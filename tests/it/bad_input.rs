@@ -1,4 +1,4 @@
-//! Malformed input on stdin (SPEC §3): a NUL byte, a line without `=`, non-UTF-8 in a value
+//! Malformed input on stdin: a NUL byte, a line without `=`, non-UTF-8 in a value
 //! other than `path`, a line over 64 KiB, input over 1 MiB and a `url=` without protocol are
 //! refused with exit code 2 and one line on stderr, nothing on stdout, and no store read or
 //! written. The edges of those rules are accepted: a line of exactly 64 KiB, input of exactly

@@ -1,4 +1,4 @@
-//! `configure` / `unconfigure` (SPEC §2) in an isolated home: `configure` makes this helper
+//! `configure` / `unconfigure` in an isolated home: `configure` makes this helper
 //! the only one git uses for `https://bitbucket.org` (an empty `helper` value resets the list,
 //! then the helper), adds `provider=bitbucket` for each `--url`, is idempotent, and
 //! `unconfigure` takes exactly that away again.

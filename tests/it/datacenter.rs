@@ -1,4 +1,4 @@
-//! Bitbucket Data Center end to end (SPEC §4, §5, §7, §8), with real git 2.47 against the fake
+//! Bitbucket Data Center end to end, with real git 2.47 against the fake
 //! Data Center under a context path: personal HTTP access tokens typed at git's own prompt and
 //! kept by the helper; project tokens sent as `Authorization: Bearer`; OAuth through a real
 //! headless Chromium and through a scripted browser, with the base URL from the remote path or
@@ -6,7 +6,6 @@
 //! realm header alone over real https (stunnel in front of the fake), never over plain http; the
 //! error when the base URL cannot be known; and `bitbucketValidateStoredCredentials`.
 //!
-//! Two tests are `#[ignore]`d: each shows a bug in the helper, described in its `ignore` reason.
 //! `stunnel4` and the `openssl` CLI must be installed for the https tests.
 
 use std::io::Write;

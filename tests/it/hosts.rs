@@ -1,4 +1,4 @@
-//! Which hosts the helper serves (SPEC §4), proven by whether a secret already in the store
+//! Which hosts the helper serves, proven by whether a secret already in the store
 //! is answered: `bitbucket.org` in any case and with port 443 is served without
 //! configuration; look-alikes and other hosts are not (exit 0, no output, store untouched,
 //! even for `store`); plain http to `bitbucket.org` is refused; another host is served over

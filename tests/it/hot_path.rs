@@ -1,4 +1,4 @@
-//! The hot path (SPEC §10): `get` with a fresh stored token starts no process (git's
+//! The hot path: `get` with a fresh stored token starts no process (git's
 //! configuration is read in the process) and makes no network request — whatever the store,
 //! with or without an askpass. A configuration the in-process reader declines falls back to
 //! exactly one `git config` call, which never carries the username. `strace` confirms that

@@ -1,4 +1,4 @@
-//! The library's public API (SPEC §9): `TokenRequest::access_token` with a pluggable store,
+//! The library's public API: `TokenRequest::access_token` with a pluggable store,
 //! `force_credentials`, a refresh policy, client credentials and the JWT-bearer grant.
 
 use base64::Engine;

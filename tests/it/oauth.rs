@@ -1,4 +1,4 @@
-//! Browser sign-in (SPEC §8), refresh with rotating refresh tokens and the lock (SPEC §7),
+//! Browser sign-in, refresh with rotating refresh tokens and the lock,
 //! client credentials, and every way a sign-in can fail — against the fake Bitbucket, with
 //! real git, and a real headless Chromium pressing the consent button.
 

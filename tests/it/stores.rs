@@ -1,4 +1,4 @@
-//! The secret stores (SPEC §6): a 3,000-byte token (longer than today's Bitbucket access
+//! The secret stores: a 3,000-byte token (longer than today's Bitbucket access
 //! tokens) round-trips through every backend — the real Secret Service (gnome-keyring in a
 //! private D-Bus session) and the plaintext file through the binary, the memory store and the
 //! keyring (split into chunks, as on Windows) through the library. The plaintext file is
