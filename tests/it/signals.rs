@@ -65,9 +65,11 @@ fn signal_group(leader: &Child, signal: i32) {
     assert_eq!(unsafe { libc::kill(-group, signal) }, 0, "{}", std::io::Error::last_os_error());
 }
 
-/// `cmd` in a process group of its own, `input` on stdin (left open, as git leaves it).
+/// `cmd` in a process group of its own, `input` on stdin (left open, as git leaves it), the
+/// held signals at their default action ([`with_default_signals`]).
 fn spawn_in_own_group(mut cmd: Command, input: &str) -> Child {
     cmd.process_group(0).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    with_default_signals(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     child.stdin.as_mut().unwrap().write_all(input.as_bytes()).unwrap();
     child
