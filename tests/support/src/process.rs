@@ -2,7 +2,7 @@
 //! as text, the assertions every integration test makes on the helper's exit and stderr, and
 //! the small scripts the helper is made to run (askpass, a recording `BROWSER`, a `git` that
 //! logs its arguments). None of it needs the helper binary; the fixtures that do are in the
-//! main crate's `tests/common`.
+//! main crate's `tests/it/common.rs`.
 
 use std::io::Write;
 use std::net::TcpListener;

@@ -4,12 +4,10 @@
 //! does not check PKCE, a bare code and another sign-in's address are refused). The screen is
 //! captured with `tmux capture-pane` and printed, so each session reads as a person saw it.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, Tmux, User};
-use common::*;
 
 /// A terminal running an interactive `sh` with `env`'s environment, the helper first on
 /// PATH, prompts allowed, and no desktop (no DISPLAY, no BROWSER).
@@ -21,7 +19,7 @@ fn terminal(env: &GitEnv, name: &str) -> Tmux {
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
     vars.push(("PATH".into(), path));
-    Tmux::start(name, (200, 50), "PS1='$ ' exec sh -i", vars)
+    Tmux::start(&format!("terminal-session-{name}"), (200, 50), "PS1='$ ' exec sh -i", vars)
 }
 
 #[test]
@@ -125,21 +123,21 @@ fn without_a_browser_on_cloud_only_the_pasted_address_with_this_state_signs_in()
 #[test]
 fn with_several_accounts_and_no_default_a_terminal_asks_which_one() {
     let fake = FakeBitbucket::start(Mode::Cloud);
-    let env = common::cloud_env(&fake);
+    let env = crate::common::cloud_env(&fake);
     env.config("credential.helper", HELPER);
     let host = fake.host();
     for user in ["work", "home"] {
         let input = format!("protocol=http\nhost={host}\nusername={user}\npassword={user}-api-token\n\n");
         let mut store = env.command(HELPER);
         store.arg("store");
-        let out = common::run_with_input(store, input);
+        let out = crate::common::run_with_input(store, input);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     // git's "forget this host": the default goes, both accounts stay.
     let forget = format!("protocol=http\nhost={host}\n\n");
     let mut erase = env.command(HELPER);
     erase.arg("erase");
-    assert!(common::run_with_input(erase, &forget).status.success());
+    assert!(crate::common::run_with_input(erase, &forget).status.success());
 
     let tmux = terminal(&env, "accounts");
     tmux.wait_for("$");
@@ -184,9 +182,9 @@ fn setup_oauth_guides_checks_the_secret_keeps_it_in_the_store_then_signs_in() {
     let fake = FakeBitbucket::start(Mode::Cloud);
     fake.add_user(User::new("alice", "alice@example.com"));
     fake.set_consenting_user("alice");
-    let port = common::free_port();
+    let port = crate::common::free_port();
     fake.add_consumer("ws-key", "ws-consumer-secret", &format!("http://localhost:{port}/"));
-    let mut env = common::cloud_env(&fake);
+    let mut env = crate::common::cloud_env(&fake);
     env.config("credential.bitbucketOAuthRedirectPort", &port.to_string());
     let dir = tempfile::tempdir().unwrap();
     let (browser, opened) = appending_browser(dir.path());
@@ -263,7 +261,7 @@ fn setup_oauth_for_data_center_says_what_the_admin_creates_checks_the_secret_and
     let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".to_owned() });
     fake.add_user(User::new("carol", "carol@example.com"));
     fake.set_consenting_user("carol");
-    let port = common::free_port();
+    let port = crate::common::free_port();
     fake.add_consumer("dc-link-id", "dc-link-secret", &format!("http://localhost:{port}/"));
     let mut env = GitEnv::new();
     let url = format!("http://{}", fake.host());
@@ -347,7 +345,7 @@ fn without_a_browser_on_data_center_a_pasted_bare_code_signs_in_because_pkce_bin
     let fake = FakeBitbucket::start(Mode::DataCenter { context_path: "/bitbucket".to_owned() });
     fake.add_user(User::new("carol", "carol@example.com"));
     fake.set_consenting_user("carol");
-    let port = common::free_port();
+    let port = crate::common::free_port();
     fake.add_consumer("dc-link-id", "dc-link-secret", &format!("http://localhost:{port}/"));
     let env = GitEnv::new();
     let url = format!("http://{}", fake.host());

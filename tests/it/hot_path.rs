@@ -4,9 +4,7 @@
 //! exactly one `git config` call, which never carries the username. `strace` confirms that
 //! no program at all is executed and no internet socket opened.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A `get` for alice with a fresh stored token, `extra` in its environment: asserts it
 /// answers without a network request and returns the git command lines it ran.

@@ -5,12 +5,10 @@
 //! fake, like Bitbucket, refuses the email as a git username). Real git, the fake, and an
 //! askpass program as the person.
 
-mod common;
-
 use std::process::{Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::{RequestKind, SECRET_MARK, User};
-use common::*;
 
 const GIT_SCOPES: [&str; 2] = ["read:repository:bitbucket", "write:repository:bitbucket"];
 

@@ -8,18 +8,16 @@
 //!
 //! `stunnel4` and the `openssl` CLI must be installed for the https tests.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::{
     Consent, FakeBitbucket, Fault, FaultTimes, GitEnv, Mode, RequestKind, User, client,
 };
-use common::*;
 
 const CONTEXT: &str = "/bitbucket";
 const REPO: &str = "PROJ/repo";

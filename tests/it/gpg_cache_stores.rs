@@ -9,14 +9,12 @@
 //! `git credential-cache` never get the token in their arguments or environment, and that a
 //! key's passphrase is asked by gpg-agent's pinentry on the terminal git runs in (tmux).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::{GitEnv, Tmux};
-use common::*;
 
 /// A loopback address nothing listens on: `fill`, `approve` and `reject` never connect.
 const HOST: &str = "127.0.0.1:9";
@@ -420,7 +418,7 @@ fn gpg_passphrase_is_asked_by_pinentry_on_the_terminal_git_runs_in() {
         done.display()
     );
 
-    let tmux = Tmux::start("pinentry", (120, 40), &script, env.env());
+    let tmux = Tmux::start("gpg-cache-stores-pinentry", (120, 40), &script, env.env());
     let screen = tmux.wait_for("Passphrase");
     assert!(screen.contains(KEY_ID), "{screen}");
     tmux.type_line("correct horse");

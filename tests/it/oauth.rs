@@ -2,14 +2,12 @@
 //! client credentials, and every way a sign-in can fail — against the fake Bitbucket, with
 //! real git, and a real headless Chromium pressing the consent button.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, RequestKind, client, support_bin};
-use common::*;
 
 #[test]
 fn headless_chromium_signs_in_and_git_clones_then_never_asks_again() {

@@ -6,15 +6,13 @@
 //! (docs/decisions.md).
 #![cfg(unix)]
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, Fault, FaultTimes, Gate, RequestKind, client};
-use common::*;
 
 const TOKEN_PATH: &str = "/site/oauth2/access_token";
 /// How long the fake holds its answer back after rotating.
@@ -67,9 +65,11 @@ fn signal_group(leader: &Child, signal: i32) {
     assert_eq!(unsafe { libc::kill(-group, signal) }, 0, "{}", std::io::Error::last_os_error());
 }
 
-/// `cmd` in a process group of its own, `input` on stdin (left open, as git leaves it).
+/// `cmd` in a process group of its own, `input` on stdin (left open, as git leaves it), the
+/// held signals at their default action ([`with_default_signals`]).
 fn spawn_in_own_group(mut cmd: Command, input: &str) -> Child {
     cmd.process_group(0).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    with_default_signals(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     child.stdin.as_mut().unwrap().write_all(input.as_bytes()).unwrap();
     child

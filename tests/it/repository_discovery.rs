@@ -5,8 +5,6 @@
 //! `config` naming another host for the Bitbucket URLs; a listener stands in for that host and
 //! records every connection. It must see none, and the commands still answer from the store.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -14,8 +12,8 @@ use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use bitbucket_test_support::RequestKind;
-use common::*;
 
 /// An attacker's server: records the first line of every connection (before answering, so
 /// anything the helper sent is recorded by the time the helper has exited), answers 404.

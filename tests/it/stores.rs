@@ -6,13 +6,11 @@
 //! is an error that names the other stores (gpg, cache, plaintext). Also what `store` keeps and
 //! ignores, and that `get` with nothing stored and prompts off says nothing.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
+use crate::common::*;
 use bitbucket_test_support::{GitEnv, KeyringSession};
-use common::*;
 use git_credential_bitbucket::Secret;
 use git_credential_bitbucket::store::{
     KeyringStore, MemoryStore, SecretKind, SecretStore, StoreKey, StoredSecret,
@@ -141,14 +139,44 @@ fn memory_store_keeps_nothing_between_runs() {
     assert_eq!(stdout(&output), "");
 }
 
-/// The only test in this binary that uses the keyring in-process: the keyring crate reads
-/// `DBUS_SESSION_BUS_ADDRESS` once, at first use, so it is set here before anything else.
+/// Set (to the test's name) in the child process that
+/// [`keyring_store_in_process_round_trips_and_deletes_chunked_and_whole_records`] runs itself in.
+const KEYRING_CHILD: &str = "GCB_TEST_KEYRING_IN_PROCESS";
+
+/// The only test that uses the keyring in-process. The keyring crate finds the bus in the
+/// process environment (`DBUS_SESSION_BUS_ADDRESS`, read once, at first use), and the tests
+/// share one process running them in parallel threads, where setting a variable would race
+/// with every other test (and leak into the processes they start). So the test runs itself
+/// again in a child process of its own, the test binary started on this one test, and does
+/// its work there, where it is the only thread and may set the environment before anything
+/// reads it.
 #[test]
 fn keyring_store_in_process_round_trips_and_deletes_chunked_and_whole_records() {
+    let name = format!(
+        "{}::keyring_store_in_process_round_trips_and_deletes_chunked_and_whole_records",
+        module_path!().split_once("::").map_or(module_path!(), |(_, inner)| inner)
+    );
+    if std::env::var_os(KEYRING_CHILD).is_some_and(|child| child == name.as_str()) {
+        keyring_store_round_trips_in_this_process();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+        .env(KEYRING_CHILD, &name)
+        .output()
+        .expect("the test binary runs");
+    let report = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "the test in its own process failed:\n{report}");
+    assert!(report.contains("1 passed"), "the test ran in its own process:\n{report}");
+}
+
+/// The body of [`keyring_store_in_process_round_trips_and_deletes_chunked_and_whole_records`],
+/// in a process that runs nothing else; its own keyring session.
+fn keyring_store_round_trips_in_this_process() {
     let keyring = KeyringSession::shared();
     for (name, value) in keyring.bus_env() {
-        // SAFETY: no other test in this binary uses the keyring in-process or reads these
-        // variables; helper processes get their environment explicitly.
+        // SAFETY: this process runs only this test (`--exact`, one test thread), and nothing
+        // has read these variables before; helper processes get their environment explicitly.
         unsafe { std::env::set_var(name, value) };
     }
     let items = |service: &str| keyring.search_all(&[("service", service)]);

@@ -2,10 +2,8 @@
 //! with `wslview` (the Windows browser), whose redirect reaches the helper's `localhost`
 //! listener; the person does not have to paste anything.
 
-mod common;
-
+use crate::common::*;
 use bitbucket_test_support::{Consent, client};
-use common::*;
 
 /// A `wslview` first on PATH that records the URL it is given: (its directory, PATH, the
 /// file the URL lands in).

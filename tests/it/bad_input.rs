@@ -5,11 +5,9 @@
 //! 1 MiB, `=` inside a value, `\r\n` line ends and any bytes in `path`. Every case runs the
 //! real binary against a plaintext store whose bytes are compared before and after.
 
-mod common;
-
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const MAX_LINE: usize = 64 * 1024;
@@ -31,15 +29,10 @@ impl Fixture {
         fixture
     }
 
-    /// Runs `git-credential-bitbucket OP` with `input` on stdin.
-    fn run(&self, op: &str, input: &[u8]) -> Output {
-        self.run_with(op, input, &[])
-    }
-
     /// What `get` answers for alice on bitbucket.org (with `extra` lines), after checking
     /// it succeeded quietly.
-    fn get(&self, extra: &[u8]) -> String {
-        let output = self.run("get", &[BASE, extra, b"\n"].concat());
+    fn get_alice(&self, extra: &[u8]) -> String {
+        let output = self.run("get", [BASE, extra, b"\n"].concat());
         assert_quiet_success(&output, "get");
         String::from_utf8(output.stdout).expect("UTF-8 answer")
     }
@@ -130,14 +123,14 @@ fn line_over_64_kib_is_refused_and_one_of_exactly_64_kib_is_accepted() {
     fixture.assert_every_operation_refuses(&line_of("password", MAX_LINE + 1), "a 64 KiB + 1 password");
     // No newline at all: the helper must stop reading, not wait for the end of the line.
     let endless = vec![b'x'; 4 * MAX_LINE];
-    let output = fixture.run("store", &[BASE, &endless].concat());
+    let output = fixture.run("store", [BASE, &endless].concat());
     assert_refused(&output, "an unterminated 256 KiB line");
 
     let longest = line_of("password", MAX_LINE);
-    let output = fixture.run("store", &[BASE, &longest, b"\n"].concat());
+    let output = fixture.run("store", [BASE, &longest, b"\n"].concat());
     assert_quiet_success(&output, "store with a 64 KiB password line");
     let password = &longest["password=".len()..MAX_LINE];
-    assert_eq!(fixture.get(b""), format!("username=alice\npassword={}\n", as_text(password)));
+    assert_eq!(fixture.get_alice(b""), format!("username=alice\npassword={}\n", as_text(password)));
 }
 
 #[test]
@@ -146,18 +139,18 @@ fn input_over_1_mib_is_refused_and_input_of_exactly_1_mib_is_accepted() {
     let before = fixture.bytes();
     for op in ["get", "store", "erase"] {
         let password = if op == "erase" { STORED } else { "new-token" };
-        let output = fixture.run(op, &input_of_size(password, MAX_INPUT + 1));
+        let output = fixture.run(op, input_of_size(password, MAX_INPUT + 1));
         assert_refused(&output, &format!("{op} with 1 MiB + 1 byte"));
         assert_eq!(fixture.bytes(), before, "{op} with 1 MiB + 1 byte changed the store");
     }
     // Endless input without a blank line: refused once past the limit, not read to the end.
-    let output = fixture.run("store", &[BASE, &padding(4 * MAX_INPUT)].concat());
+    let output = fixture.run("store", [BASE, &padding(4 * MAX_INPUT)].concat());
     assert_refused(&output, "4 MiB of input");
 
     let exact = input_of_size("one-mib-token", MAX_INPUT);
     assert_eq!(exact.len(), MAX_INPUT);
     assert_quiet_success(&fixture.run("store", &exact), "store with exactly 1 MiB");
-    assert_eq!(fixture.get(b""), "username=alice\npassword=one-mib-token\n");
+    assert_eq!(fixture.get_alice(b""), "username=alice\npassword=one-mib-token\n");
 }
 
 #[test]
@@ -172,10 +165,10 @@ fn bad_input_does_not_create_a_missing_store() {
     let fixture = Fixture::new("bad-no-file");
     let store_dir = fixture.store.parent().expect("store directory").to_owned();
     for bad in [&b"username=a\0\n"[..], b"no-equals\n", b"username=\xff\n", b"url=bitbucket.org\n"] {
-        let output = fixture.run("store", &[BASE, b"password=new-token\n", bad, b"\n"].concat());
+        let output = fixture.run("store", [BASE, b"password=new-token\n", bad, b"\n"].concat());
         assert_refused(&output, &format!("store with {}", String::from_utf8_lossy(bad).trim_end()));
     }
-    let output = fixture.run("store", &[BASE, &line_of("password", MAX_LINE + 1)].concat());
+    let output = fixture.run("store", [BASE, &line_of("password", MAX_LINE + 1)].concat());
     assert_refused(&output, "store with a long line");
     assert!(!store_dir.exists(), "bad input created {}", store_dir.display());
 }
@@ -183,9 +176,9 @@ fn bad_input_does_not_create_a_missing_store() {
 #[test]
 fn value_containing_equals_signs_is_kept_whole() {
     let fixture = Fixture::new("ok-equals");
-    let output = fixture.run("store", &[BASE, b"password==a=b==c=\n\n"].concat());
+    let output = fixture.run("store", [BASE, b"password==a=b==c=\n\n"].concat());
     assert_quiet_success(&output, "store");
-    assert_eq!(fixture.get(b""), "username=alice\npassword==a=b==c=\n");
+    assert_eq!(fixture.get_alice(b""), "username=alice\npassword==a=b==c=\n");
 }
 
 #[test]
@@ -205,14 +198,14 @@ fn crlf_line_ends_are_accepted_and_never_written_back() {
 #[test]
 fn non_utf8_path_is_accepted_and_keys_the_secret() {
     let fixture = Fixture::new("ok-path-bytes");
-    let output = fixture.run("store", &[BASE, b"path=team/r\xff\xfe.git\npassword=path-token\n\n"].concat());
+    let output = fixture.run("store", [BASE, b"path=team/r\xff\xfe.git\npassword=path-token\n\n"].concat());
     assert_quiet_success(&output, "store with a non-UTF-8 path");
     let file: Value = serde_json::from_slice(&fixture.bytes().expect("store file")).expect("JSON");
     let key = "ok-path-bytes:https://alice@bitbucket.org/team/r%FF%FE.git";
     assert_eq!(file["entries"][key]["alice"]["secret"], "path-token", "{file:#}");
 
-    assert_eq!(fixture.get(b"path=team/r\xff\xfe.git\n"), "username=alice\npassword=path-token\n");
-    assert_eq!(fixture.get(b"path=team/r\xff.git\n"), "", "another path got the secret");
+    assert_eq!(fixture.get_alice(b"path=team/r\xff\xfe.git\n"), "username=alice\npassword=path-token\n");
+    assert_eq!(fixture.get_alice(b"path=team/r\xff.git\n"), "", "another path got the secret");
 }
 
 #[test]

@@ -4,13 +4,11 @@
 //! the user the sign-in is kept under Git Credential Manager's placeholder, which git sends
 //! with the token over Basic. Real git, the fake Data Center, a recording browser.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, FakeBitbucket, GitEnv, Mode, RequestKind, SECRET_MARK, User, client};
-use common::*;
 
 const REPO: &str = "PROJ/repo";
 

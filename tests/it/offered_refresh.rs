@@ -2,15 +2,13 @@
 //! the chain returned): used to refresh once when nothing usable is stored, and the result
 //! kept, so the helper also works behind `cache` or `libsecret` configured before it.
 
-mod common;
-
+use crate::common::{HELPER, Setup, field, run_with_input, unix_now};
 use bitbucket_test_support::RequestKind;
-use common::{HELPER, Setup, field, run_with_input, unix_now};
 
 #[test]
 fn get_with_a_refresh_token_in_its_input_refreshes_once_and_keeps_the_result() {
     let setup = Setup::cloud();
-    let offered = setup.fake.issue_refresh_token("alice", common::CLIENT_ID);
+    let offered = setup.fake.issue_refresh_token("alice", crate::common::CLIENT_ID);
     let input = format!(
         "protocol=http\nhost={}\nusername=alice\noauth_refresh_token={offered}\n\n",
         setup.fake.host()
@@ -62,7 +60,7 @@ fn behind_git_credential_cache_the_refresh_token_it_returns_is_used() {
     setup.env.config_add("credential.helper", HELPER);
 
     let expired_access = setup.fake.issue_access_token("alice", 0);
-    let offered = setup.fake.issue_refresh_token("alice", common::CLIENT_ID);
+    let offered = setup.fake.issue_refresh_token("alice", crate::common::CLIENT_ID);
     let seed = format!(
         "protocol=http\nhost={}\nusername=alice\npassword={expired_access}\npassword_expiry_utc={}\noauth_refresh_token={offered}\n\n",
         setup.fake.host(),

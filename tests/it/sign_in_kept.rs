@@ -3,14 +3,12 @@
 //! other than `invalid_grant`, and a store that fails right after a successful refresh.
 //! Every test runs real processes against the fake Bitbucket, whose refresh tokens work once.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::*;
 use bitbucket_test_support::{Fault, FaultTimes, Gate, RequestKind};
-use common::*;
 
 const ALWAYS_REFRESH: (&str, &str) = ("GIT_BITBUCKET_ALWAYS_REFRESH_CREDENTIALS", "true");
 /// The sign-in still works: a forced refresh succeeds with the stored refresh token, and the

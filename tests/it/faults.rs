@@ -2,16 +2,14 @@
 //! callback, a store that is unavailable or unwritable, an interrupted write. Each test checks
 //! the exit code, the one-line message, and that nothing stored was lost or leaked.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, Fault, FaultTimes, KeyringSession, RequestKind, SECRET_MARK, client};
-use common::*;
 
 const TOKEN_PATH: &str = "/site/oauth2/access_token";
 

@@ -198,7 +198,7 @@ fn every_module_of_src_has_a_layer() {
     let unplaced: Vec<String> = import_graph().into_keys().filter(|m| layer_of(m).is_none()).collect();
     assert!(
         unplaced.is_empty(),
-        "place these in LAYERS (tests/layers.rs) and docs/architecture.md: {unplaced:?}"
+        "place these in LAYERS (tests/it/layers.rs) and docs/architecture.md: {unplaced:?}"
     );
 }
 

@@ -4,13 +4,11 @@
 //! the store (looked at directly: the keyring through `secret-tool`, the plaintext file as
 //! JSON), and a secret is answered only for its own user and, with `useHttpPath`, its own path.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::common::*;
 use bitbucket_test_support::{Counts, FakeBitbucket, GitEnv, KeyringSession, Mode, User};
-use common::*;
 use serde_json::Value;
 
 const TOKEN: &str = "ATATT-alice-e2e-api-token";

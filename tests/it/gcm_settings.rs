@@ -2,10 +2,8 @@
 //! in git config and in the environment sign in through the browser, and `GCM_TRACE` writes
 //! the same redacted trace as `GIT_BITBUCKET_TRACE` (`GCM_TRACE_SECRETS` is ignored).
 
-mod common;
-
+use crate::common::{BrowserSignIn, CLIENT_ID, CLIENT_SECRET, Setup, field};
 use bitbucket_test_support::{Consent, client};
-use common::{BrowserSignIn, CLIENT_ID, CLIENT_SECRET, Setup, field};
 
 /// A Cloud set-up whose consumer and port are not given under this helper's names.
 fn setup_without_our_consumer_settings() -> Setup {
@@ -75,10 +73,10 @@ fn a_gcm_redirect_uri_that_is_not_loopback_is_a_one_line_error_naming_it() {
 fn gcm_interactive_never_answers_nothing_without_opening_a_browser() {
     let setup = Setup::cloud();
     let dir = tempfile::tempdir().unwrap();
-    let (browser, opened) = common::recording_browser(dir.path());
-    let mut get = setup.env.command(common::HELPER);
+    let (browser, opened) = crate::common::recording_browser(dir.path());
+    let mut get = setup.env.command(crate::common::HELPER);
     get.arg("get").env_remove("GIT_TERMINAL_PROMPT").env("BROWSER", &browser).env("GCM_INTERACTIVE", "never");
-    let out = common::run_with_input(get, setup.fill_input());
+    let out = crate::common::run_with_input(get, setup.fill_input());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty());
     assert!(!opened.exists(), "no browser was opened");

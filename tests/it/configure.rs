@@ -3,14 +3,12 @@
 //! then the helper), adds `provider=bitbucket` for each `--url`, is idempotent, and
 //! `unconfigure` takes exactly that away again.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::GitEnv;
-use common::*;
 
 const CLOUD_HELPER_KEY: &str = "credential.https://bitbucket.org.helper";
 

@@ -5,13 +5,11 @@
 //! names the settings. The terminal is a real one (tmux); the browser is a recording script
 //! whose address the test consents to on the fake.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bitbucket_test_support::fake::{CLOUD_UNUSED_REFRESH_LIFETIME, DeadRefreshSpelling};
 use bitbucket_test_support::{Consent, Fault, FaultTimes, RequestKind, SECRET_MARK, Tmux, client};
-use common::*;
 
 const TOKEN_PATH: &str = "/site/oauth2/access_token";
 
@@ -45,7 +43,7 @@ fn fill_at_a_terminal(setup: &Setup, name: &str) -> String {
     path.push(std::env::var_os("PATH").unwrap_or_default());
     vars.push(("PATH".into(), path));
     vars.push(("BROWSER".into(), browser.into()));
-    let tmux = Tmux::start(name, (200, 50), "PS1='$ ' exec sh -i", vars);
+    let tmux = Tmux::start(&format!("refresh-refused-{name}"), (200, 50), "PS1='$ ' exec sh -i", vars);
     tmux.wait_for("$");
     // Only the username line of git's answer reaches the screen: the password is a secret.
     tmux.type_line(&format!(

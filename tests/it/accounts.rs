@@ -2,10 +2,8 @@
 //! a second `login` keeps it unless asked (`--default`), `use` switches it, `list` marks it,
 //! and `credential.<url>.username` picks the account per remote.
 
-mod common;
-
+use crate::common::*;
 use bitbucket_test_support::User;
-use common::*;
 
 fn two_accounts() -> Setup {
     let setup = Setup::cloud();

@@ -1,12 +1,10 @@
 //! The commands a person runs — login, logout, list, token, diagnose, completions,
 //! generate-man — driven through the real binary against the fake Bitbucket.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, FakeBitbucket, Mode, RequestKind, User, client};
-use common::*;
 
 impl Setup {
     /// Cloud with alice (API token, consenting) and no consumer; the helper is not git's

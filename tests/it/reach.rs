@@ -4,13 +4,11 @@
 //! CA made with `openssl`, `stunnel` serving the fake Bitbucket over TLS with a certificate
 //! from that CA, and real `git clone` using the same settings.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Output, Stdio};
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, PrivateCa, RequestKind, Tinyproxy, TlsFront, client};
-use common::*;
 
 const PROXY_USER: &str = "proxyuser";
 const PROXY_PASSWORD: &str = "proxy-pw-never-printed";

@@ -5,11 +5,9 @@
 //! http only with `provider=bitbucket`, and over https also when git passes Data Center's
 //! realm, which never serves plain http.
 
-mod common;
-
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const DC_REALM: &str = "wwwauth[]=Basic realm=\"Atlassian Bitbucket\"\n";
@@ -39,14 +37,10 @@ impl Fixture {
         serde_json::from_slice::<Value>(&bytes).expect("store is JSON")["entries"].clone()
     }
 
-    fn run(&self, op: &str, input: &str) -> Output {
-        self.run_with(op, input, &[])
-    }
-
     /// `get` for alice at `scheme://host` with `extra` lines: the answer, after checking the
     /// helper succeeded quietly.
     fn get(&self, url: &str, extra: &str) -> String {
-        let output = self.run("get", &format!("{}username=alice\n{extra}\n", parts(url)));
+        let output = self.run("get", format!("{}username=alice\n{extra}\n", parts(url)));
         assert_quiet_success(&output, &format!("get {url}"));
         String::from_utf8(output.stdout).expect("UTF-8 answer")
     }
@@ -105,12 +99,9 @@ fn lookalike_and_other_hosts_are_not_served_and_their_secrets_untouched() {
 
     for url in &urls {
         let cred = format!("{}username=alice\n", parts(url));
-        assert_not_served(&fixture.run("get", &format!("{cred}\n")), &format!("get {url}"));
-        assert_not_served(&fixture.run("store", &format!("{cred}password=new\n")), &format!("store {url}"));
-        assert_not_served(
-            &fixture.run("erase", &format!("{cred}password=seeded\n")),
-            &format!("erase {url}"),
-        );
+        assert_not_served(&fixture.run("get", format!("{cred}\n")), &format!("get {url}"));
+        assert_not_served(&fixture.run("store", format!("{cred}password=new\n")), &format!("store {url}"));
+        assert_not_served(&fixture.run("erase", format!("{cred}password=seeded\n")), &format!("erase {url}"));
         assert_eq!(fixture.bytes(), before, "{url} changed the store");
     }
 }
@@ -120,7 +111,7 @@ fn store_for_a_host_not_served_writes_nothing() {
     let fixture = Fixture::new("hosts-no-write");
     for host in LOOKALIKES {
         let output =
-            fixture.run("store", &format!("protocol=https\nhost={host}\nusername=alice\npassword=x\n"));
+            fixture.run("store", format!("protocol=https\nhost={host}\nusername=alice\npassword=x\n"));
         assert_not_served(&output, &format!("store {host}"));
     }
     assert!(!fixture.store.parent().expect("store dir").exists(), "a store was created");
@@ -157,11 +148,11 @@ fn plain_http_to_bitbucket_org_is_refused_and_touches_nothing() {
         let cred = format!("protocol=http\nhost={host}\nusername=alice\n");
         assert_refused(&fixture.run("get", &cred), &format!("get http://{host}"));
         assert_refused(
-            &fixture.run("store", &format!("{cred}password=new\n")),
+            &fixture.run("store", format!("{cred}password=new\n")),
             &format!("store http://{host}"),
         );
         assert_refused(
-            &fixture.run("erase", &format!("{cred}password=seeded\n")),
+            &fixture.run("erase", format!("{cred}password=seeded\n")),
             &format!("erase http://{host}"),
         );
     }
@@ -180,7 +171,7 @@ fn plain_http_to_bitbucket_org_on_port_80_is_refused() {
     // helper must still refuse plain http to bitbucket.org rather than keep a secret for it.
     fixture.env.config("credential.provider", "bitbucket");
     assert_refused(
-        &fixture.run("store", &format!("{cred}password=leaked\n")),
+        &fixture.run("store", format!("{cred}password=leaked\n")),
         "store http://bitbucket.org:80",
     );
     assert_eq!(fixture.bytes(), None, "a secret for plain http to bitbucket.org was stored");
@@ -224,10 +215,8 @@ fn data_center_realm_alone_never_serves_plain_http() {
     let before = fixture.bytes();
 
     assert_eq!(fixture.get("http://git.example.com", DC_REALM), "");
-    let output = fixture.run(
-        "store",
-        &format!("{}username=alice\npassword=new\n{DC_REALM}", parts("http://git.example.com")),
-    );
+    let output = fixture
+        .run("store", format!("{}username=alice\npassword=new\n{DC_REALM}", parts("http://git.example.com")));
     assert_not_served(&output, "store over http with the realm");
     assert_eq!(fixture.bytes(), before, "the store changed");
 }

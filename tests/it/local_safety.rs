@@ -3,14 +3,12 @@
 //! cost the account's sign-in, send an endless body, or read a username from another
 //! process's arguments — and `diagnose` never prints a secret found in git's configuration.
 
-mod common;
-
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use crate::common::*;
 use bitbucket_test_support::{Consent, Fault, FaultTimes, client};
-use common::*;
 
 #[test]
 fn a_plaintext_store_in_a_directory_others_can_write_is_refused() {

@@ -6,13 +6,11 @@
 //! already compiled in `target/debug`, so that only this crate is compiled there (about a
 //! minute the first time, seconds after).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::common::{HELPER, cloud_env, finished_consent_log, free_port};
 use bitbucket_test_support::{FakeBitbucket, Mode, RequestKind, User};
-use common::{HELPER, cloud_env, finished_consent_log, free_port};
 
 const BUILTIN_ID: &str = "packager-consumer-key";
 const BUILTIN_SECRET: &str = "packager-consumer-secret-never-printed";
@@ -80,7 +78,8 @@ fn a_built_in_consumer_signs_in_on_the_first_clone_with_nothing_configured() {
 
     let work = tempfile::tempdir().unwrap();
     let (consent_log, trace) = (work.path().join("consent-log"), work.path().join("trace"));
-    let out = common::clone_with_chromium(&env, &fake.git_url("team/repo"), "first", &consent_log, &trace);
+    let out =
+        crate::common::clone_with_chromium(&env, &fake.git_url("team/repo"), "first", &consent_log, &trace);
     let log = finished_consent_log(&consent_log);
     eprintln!("chromium-consent steps:\n{log}");
     assert!(out.status.success(), "clone failed: {}", text(&out));

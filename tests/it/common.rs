@@ -4,12 +4,11 @@
 //! Cloud here, Data Center in `datacenter.rs`) and the plaintext-store fixture. Everything
 //! that does not need the helper binary (process utilities, output assertions, the scripts
 //! the helper runs) is in the support crate's `process` module, re-exported here, beside the
-//! fake and `GitEnv`. Every test file starts with `mod common; use common::*;`.
-#![allow(dead_code)]
+//! fake and `GitEnv`. Every module starts with `use crate::common::*;`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 pub use bitbucket_test_support::process::*;
 use bitbucket_test_support::{FakeBitbucket, GitEnv, Mode, User, support_bin};
@@ -63,6 +62,11 @@ impl PlaintextFixture {
         let env = GitEnv::new();
         let store = env.path().join("store").join("credentials.json");
         PlaintextFixture { env, store, namespace }
+    }
+
+    /// Runs `git-credential-bitbucket OP` on this store with `input` on stdin.
+    pub fn run(&self, op: &str, input: impl AsRef<[u8]>) -> Output {
+        self.run_with(op, input, &[])
     }
 
     /// Runs `git-credential-bitbucket OP` on this store with `input`, plus `env` on top.
@@ -232,9 +236,12 @@ impl Setup {
     }
 }
 
+/// `get` with the fill input on stdin (then closed) and `extra_env` on top, prompts allowed,
+/// SIGINT, SIGTERM and SIGHUP at their default action ([`with_default_signals`]).
 pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
     let mut cmd = setup.env.command(HELPER);
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    with_default_signals(&mut cmd);
     cmd.env_remove("GIT_TERMINAL_PROMPT");
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -242,6 +249,28 @@ pub fn spawn_get(setup: &Setup, extra_env: &[(&str, &str)]) -> Child {
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(setup.fill_input().as_bytes()).unwrap();
     child
+}
+
+/// Starts `cmd` with SIGINT, SIGTERM and SIGHUP at their default action, as in a person's
+/// terminal, whatever this process inherited: a test run started in the background by a
+/// shell without job control (`cargo test &` in a script) inherits SIGINT ignored, one under
+/// `nohup` SIGHUP, and a program cannot be ended by a signal it inherits ignored. For the
+/// tests that signal the helper or git.
+#[cfg(unix)]
+pub fn with_default_signals(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and calls only signal(2),
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// `git clone -q URL DIR` in `env`, signing in through headless Chromium (`chromium-consent`,
