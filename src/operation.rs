@@ -76,16 +76,20 @@ pub(crate) fn authenticator_with<'a>(
     ctx: &'a Context<'a>,
     store: Option<&'a dyn store::SecretStore>,
 ) -> Result<Option<auth::Authenticator<'a>>, Failure> {
-    Ok(target::resolve(cred, raw)?.map(|(target, settings)| {
-        if target.realm_announced {
-            RecognizedHosts::new(&settings.paths).remember(&target.origin());
+    let Some((target, settings)) = target::resolve(cred, raw)? else { return Ok(None) };
+    // The store is chosen before anything is remembered: an unknown `credentialStore`, or a
+    // store whose place is unknown, fails like any other setting, with nothing touched.
+    let store: Box<dyn store::SecretStore + 'a> = match store {
+        Some(store) => {
+            store::check_name(&settings.store)?;
+            Box::new(store)
         }
-        let store: Box<dyn store::SecretStore + 'a> = match store {
-            Some(store) => Box::new(store),
-            None => store::open(&settings.store),
-        };
-        auth::Authenticator::new(target, settings, store, ctx)
-    }))
+        None => store::open(&settings.store)?,
+    };
+    if target.realm_announced {
+        RecognizedHosts::new(&settings.paths).remember(&target.origin());
+    }
+    Ok(Some(auth::Authenticator::new(target, settings, store, ctx)))
 }
 
 /// Run one helper operation: read the credential from `input`, answer on `output`.
@@ -148,4 +152,42 @@ pub(crate) fn operate(
         Operation::Erase => auth.erase(&cred)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::NoPrompt;
+
+    /// A store the settings cannot name fails like any other bad setting, before a host its
+    /// realm announced is remembered; the same request with a store that exists remembers it.
+    #[test]
+    fn an_unknown_store_is_refused_before_a_realm_announced_host_is_remembered() {
+        let state = std::env::temp_dir().join(format!("gcb-operation-{}", std::process::id()));
+        let state_dir = state.display().to_string();
+        let env = move |k: &str| (k == "XDG_STATE_HOME").then(|| state_dir.clone());
+        let ctx = Context { env: &env, prompter: &NoPrompt, stderr_is_terminal: false, now: &|| 0 };
+        let mut cred = Credential::from_url("https://git.example.com/scm/p/r.git").unwrap();
+        cred.wwwauth = vec!["Basic realm=\"Atlassian Bitbucket\"".into()];
+        let remembered = |raw: &settings::RawSettings| {
+            RecognizedHosts::new(raw.paths()).contains("https://git.example.com")
+        };
+
+        let raw = settings::RawSettings::from_git_output(b"credential.credentialstore\ndpapi\0", &env);
+        let err = authenticator_with(&cred, &raw, &ctx, None).err().expect("refused");
+        assert!(matches!(err, Failure::Config(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid value for credential.credentialStore: expected keyring, gpg, cache, plaintext or memory"
+        );
+        let own = store::MemoryStore::new();
+        let err = authenticator_with(&cred, &raw, &ctx, Some(&own)).err().expect("a typo is still refused");
+        assert!(matches!(err, Failure::Config(_)), "{err:?}");
+        assert!(!remembered(&raw), "nothing remembered");
+
+        let raw = settings::RawSettings::from_git_output(b"credential.credentialstore\nmemory\0", &env);
+        assert!(authenticator_with(&cred, &raw, &ctx, None).unwrap().is_some());
+        assert!(remembered(&raw));
+        let _ = std::fs::remove_dir_all(&state);
+    }
 }

@@ -30,13 +30,21 @@ pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<
     report.helpers();
     let request = target::matching_url(&cred).unwrap_or_default();
     let raw = RawSettings::load(&request, ctx.env)?;
-    let resolved = target::resolve(&cred, &raw);
-    let in_force = resolved.as_ref().ok().and_then(Option::as_ref).map(|(t, _)| t.deployment);
+    // The store is opened with the settings, so that a store the settings cannot name or
+    // place is reported as the settings' problem, as every other command reports it.
+    let resolved = target::resolve(&cred, &raw).and_then(|found| match found {
+        Some((target, settings)) => {
+            let store = store::open(&settings.store)?;
+            Ok(Some((target, settings, store)))
+        }
+        None => Ok(None),
+    });
+    let in_force = resolved.as_ref().ok().and_then(Option::as_ref).map(|(t, _, _)| t.deployment);
     report.settings(&request, &raw, in_force);
-    let (target, settings) = match resolved {
-        Ok(Some((target, settings))) => {
+    let (target, settings, store) = match resolved {
+        Ok(Some((target, settings, store))) => {
             report.line(&format!("host: {request} is served as Bitbucket {}", target.deployment.name()));
-            (target, settings)
+            (target, settings, store)
         }
         Ok(None) => {
             report.problem(&format!(
@@ -53,7 +61,6 @@ pub(super) fn diagnose(url: &str, ctx: &Context, out: &mut dyn Write) -> Result<
             return Ok(false);
         }
     };
-    let store = store::open(&settings.store);
     match list::accounts(store.as_ref(), &settings.namespace) {
         Ok(rows) => report.line(&format!(
             "store: {} is reachable; {} account(s) stored in namespace {}",

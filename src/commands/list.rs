@@ -56,7 +56,7 @@ pub(super) fn accounts(store: &dyn SecretStore, namespace: &str) -> Result<Vec<A
 pub(super) fn list(json: bool, ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     let raw = RawSettings::load(&format!("{DEFAULT_URL}/"), ctx.env)?;
     let settings = raw.validate(None)?;
-    let store = store::open(&settings.store);
+    let store = store::open(&settings.store)?;
     let rows = accounts(store.as_ref(), &settings.namespace)?;
     let io = Failure::Output;
     if json {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::error::ConfigError;
-use super::parse::{self, AuthMode, Lookup, StoreKind};
+use super::parse::{self, AuthMode, Lookup};
 use crate::secret::Secret;
 
 /// One setting, as `settings!` defines it.
@@ -210,11 +210,11 @@ settings! {
         aliases: [], default: Some("false"), secret: false, protected: true;
         validate_stored: bool = parse::flag
     }
-    /// Where secrets are kept: `keyring`, `gpg`, `cache`, `plaintext` or `memory`.
+    /// Where secrets are kept: the name of a store backend (`store::BACKENDS`), `keyring` by default.
     CREDENTIAL_STORE = "credentialStore" {
         env: ["GIT_BITBUCKET_CREDENTIAL_STORE"], aliases: [], default: Some("keyring"), secret: false,
         protected: true;
-        store_kind: StoreKind = parse::store_kind
+        store_name: String = parse::text
     }
     /// The file of the `plaintext` store.
     PLAINTEXT_STORE_PATH = "plaintextStorePath" {

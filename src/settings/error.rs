@@ -1,7 +1,7 @@
 //! What can be wrong with a setting.
 
 /// A setting problem, always naming the setting and what it accepts.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A value that does not parse.

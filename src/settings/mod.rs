@@ -37,8 +37,8 @@ use defs::Parsed;
 pub use defs::{BUILTIN_CLOUD_CLIENT, SETTINGS, builtin_consumer_word, key};
 pub use env::{process_env, scrub_secret_env};
 pub use error::ConfigError;
+pub use parse::AuthMode;
 use parse::Lookup;
-pub use parse::{AuthMode, StoreKind};
 pub use paths::Paths;
 pub(crate) use paths::expand_home;
 
@@ -58,6 +58,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// The setting `git_name` as the person set it, for messages: the environment variable,
+    /// the alias, or `credential.<name>`.
+    fn setting_name(&self, git_name: &str) -> String {
+        match self {
+            Source::Env(var) => (*var).to_owned(),
+            Source::GitAlias(alias) => format!("credential.{alias}"),
+            _ => format!("credential.{git_name}"),
+        }
+    }
+
     /// Where the value came from, for people (`diagnose`).
     pub fn describe(&self) -> String {
         match self {
@@ -87,9 +97,9 @@ struct ProcessSettings {
     paths: Paths,
     terminal_prompt: bool,
     browser: Browser,
-    /// The `pass` password store: `PASSWORD_STORE_DIR`, else `~/.password-store`; empty
+    /// The `pass` password store: `PASSWORD_STORE_DIR`, else `~/.password-store`; `None`
     /// when neither is known.
-    password_store: PathBuf,
+    password_store: Option<PathBuf>,
     /// `PASSWORD_STORE_SIGNING_KEY`, unset when empty (as `pass` treats it).
     password_store_signing_key: Option<String>,
     gpg_tty_set: bool,
@@ -111,9 +121,9 @@ impl ProcessSettings {
         };
         let paths = Paths::from_env(env);
         let password_store = match (set("PASSWORD_STORE_DIR"), &paths.home) {
-            (Some(dir), home) => expand_home(&dir, home.as_deref()),
-            (None, Some(home)) => home.join(".password-store"),
-            (None, None) => PathBuf::new(),
+            (Some(dir), home) => Some(expand_home(&dir, home.as_deref())),
+            (None, Some(home)) => Some(home.join(".password-store")),
+            (None, None) => None,
         };
         ProcessSettings {
             gpg_tty_set: env("GPG_TTY").is_some(),
@@ -223,9 +233,8 @@ impl RawSettings {
     /// Name for messages: the variable that supplied the value, or `credential.<name>`.
     fn display_name(&self, git_name: &str) -> String {
         match self.values.get(git_name) {
-            Some((_, Source::Env(var))) => (*var).to_owned(),
-            Some((_, Source::GitAlias(alias))) => format!("credential.{alias}"),
-            _ => format!("credential.{git_name}"),
+            Some((_, source)) => source.setting_name(git_name),
+            None => format!("credential.{git_name}"),
         }
     }
 
@@ -249,7 +258,7 @@ impl RawSettings {
     pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
         let parsed = Parsed::read(self)?;
         let (datacenter_url, datacenter_client) = self.datacenter(parsed.datacenter_url, confine_to);
-        let store = self.store_places(parsed.store_kind)?;
+        let store = self.store_config(parsed.store_name)?;
         Ok(Settings {
             auth_modes: parsed.auth_modes,
             auth_modes_source: self.get(key::AUTH_MODES).map_or(Source::Default, |(_, source)| source),
@@ -346,32 +355,19 @@ impl RawSettings {
         (None, None)
     }
 
-    /// The store and where each kind keeps its secrets.
-    fn store_places(&self, store: StoreKind) -> Result<StoreConfig, ConfigError> {
-        let plaintext_path = match self.plaintext_path() {
-            Ok(path) => path,
-            // Without HOME the default path is unknown; that matters only to the plaintext store.
-            Err(_) if store != StoreKind::Plaintext && self.value(key::PLAINTEXT_STORE_PATH).is_none() => {
-                PathBuf::new()
-            }
-            Err(e) => return Err(e),
-        };
+    /// The store's name and the places the stores keep their secrets, as found: whether the
+    /// name is a store, and whether that store has what it needs, `store::open` decides.
+    fn store_config(&self, name: String) -> Result<StoreConfig, ConfigError> {
         let home = self.process.paths.home.as_ref().map(|h| h.display().to_string());
         let cache_options =
             parse_cache_options(self.value(key::CACHE_OPTIONS).unwrap_or_default(), home.as_deref())
                 .map_err(|expected| self.invalid(key::CACHE_OPTIONS, expected))?;
-        let password_store_dir = self.process.password_store.clone();
-        if store == StoreKind::Gpg && password_store_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "PASSWORD_STORE_DIR".to_owned(),
-                expected: "the directory of the password store (HOME is not set either)",
-            });
-        }
         Ok(StoreConfig {
-            kind: store,
-            plaintext_path,
+            name,
+            name_source: self.get(key::CREDENTIAL_STORE).map_or(Source::Default, |(_, source)| source),
+            plaintext_path: self.plaintext_path(),
             cache_options,
-            password_store_dir,
+            password_store_dir: self.process.password_store.clone(),
             password_store_signing_key: self.process.password_store_signing_key.clone(),
             gpg_tty_set: self.process.gpg_tty_set,
         })
@@ -408,23 +404,37 @@ fn loopback_port(uri: &str) -> Option<u16> {
 }
 
 /// Where secrets are kept, as the settings say: the store chosen and the place of each store
-/// (`diagnose` checks them all). The one value `store::open` takes.
+/// (`diagnose` checks them all). The one value `store::open` takes: it looks the name up among
+/// its backends, and the chosen backend checks that its place is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// The store backend.
-    pub kind: StoreKind,
-    /// File of the plaintext store.
-    pub plaintext_path: PathBuf,
+    /// `credentialStore` as it was set (any case), unchecked: `store::open` knows the names.
+    pub name: String,
+    /// Where `name` came from, so that an unknown name is refused naming the setting as the
+    /// person set it ([`StoreConfig::invalid_name`]).
+    pub name_source: Source,
+    /// File of the plaintext store, or why it is unknown (neither `plaintextStorePath` nor
+    /// XDG_DATA_HOME nor HOME is set): an error only once the plaintext store is used.
+    pub plaintext_path: Result<PathBuf, ConfigError>,
     /// Options for `git credential-cache` (the `cache` store), already checked.
     pub cache_options: Vec<String>,
-    /// Root of the `pass` password store (the `gpg` store).
-    pub password_store_dir: PathBuf,
+    /// Root of the `pass` password store (the `gpg` store): `PASSWORD_STORE_DIR`, else
+    /// `~/.password-store`; `None` when neither is known.
+    pub password_store_dir: Option<PathBuf>,
     /// `PASSWORD_STORE_SIGNING_KEY` (`None` when unset or empty): the fingerprints one of
     /// which must have signed `.gpg-id` (in `.gpg-id.sig`) before the `gpg` store encrypts to
     /// the keys it names, as `pass` requires.
     pub password_store_signing_key: Option<String>,
     /// `GPG_TTY` is set (gpg-agent's pinentry knows the terminal).
     pub gpg_tty_set: bool,
+}
+
+impl StoreConfig {
+    /// The error for a `name` that is no store: "invalid value for credential.credentialStore
+    /// (or the variable that set it): expected `expected`".
+    pub fn invalid_name(&self, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid { name: self.name_source.setting_name(key::CREDENTIAL_STORE), expected }
+    }
 }
 
 /// An OAuth consumer (Cloud) or client (Data Center).
@@ -553,12 +563,12 @@ mod tests {
         assert_eq!(s.redirect_port, 34106);
         assert_eq!(s.oauth_timeout, Duration::from_secs(300));
         assert_eq!(s.auth_modes, [AuthMode::OAuth, AuthMode::Token]);
-        assert_eq!(s.store.kind, StoreKind::Keyring);
+        assert_eq!((s.store.name.as_str(), &s.store.name_source), ("keyring", &Source::Default));
         assert_eq!(s.namespace, "git");
         assert!(s.interactive);
         assert_eq!(
             s.store.plaintext_path,
-            PathBuf::from("/home/u/.local/share/git-credential-bitbucket/credentials.json")
+            Ok(PathBuf::from("/home/u/.local/share/git-credential-bitbucket/credentials.json"))
         );
     }
 
@@ -567,7 +577,6 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"credential.bitbucketoauthredirectport\nhttp\0", "credential.bitbucketOAuthRedirectPort"),
             (b"credential.bitbucketoauthtimeout\n-1\0", "credential.bitbucketOAuthTimeout"),
-            (b"credential.credentialstore\ndpapi\0", "credential.credentialStore"),
             (b"credential.cacheoptions\n--timeout soon\0", "credential.cacheOptions"),
             (b"credential.bitbucketauthmodes\noauth,magic\0", "credential.bitbucketAuthModes"),
             (b"credential.interactive\nperhaps\0", "credential.interactive"),
@@ -614,8 +623,8 @@ mod tests {
         };
         let output = b"credential.credentialstore\nGPG\0credential.cacheoptions\n--timeout 60 --socket ~/s\0";
         let s = RawSettings::from_git_output(output, &env).validate(None).unwrap();
-        assert_eq!(s.store.kind, StoreKind::Gpg);
-        assert_eq!(s.store.password_store_dir, PathBuf::from("/h/pw"));
+        assert_eq!(s.store.name, "GPG", "as it was set: store::open knows the names");
+        assert_eq!(s.store.password_store_dir, Some(PathBuf::from("/h/pw")));
         assert_eq!(s.store.password_store_signing_key.as_deref(), Some("AB12 CD34"));
         assert_eq!(s.store.cache_options, ["--timeout=60", "--socket=/h/s"]);
         let home = |k: &str| (k == "HOME").then(|| "/h".to_owned());
@@ -623,11 +632,47 @@ mod tests {
             .validate(None)
             .unwrap();
         assert_eq!(
-            (s.store.kind, s.store.password_store_dir),
-            (StoreKind::Cache, PathBuf::from("/h/.password-store"))
+            (s.store.name.as_str(), s.store.password_store_dir),
+            ("cache", Some(PathBuf::from("/h/.password-store")))
         );
         assert_eq!(s.store.password_store_signing_key, None);
         assert!(s.store.cache_options.is_empty());
+    }
+
+    /// What each store needs is the store's business (`store::open`): without HOME the
+    /// settings still validate, and say why the plaintext file and the password store are
+    /// unknown.
+    #[test]
+    fn store_places_unknown_without_home_are_left_to_the_store() {
+        let s = RawSettings::from_git_output(b"credential.credentialstore\nplaintext\0", &no_env)
+            .validate(None)
+            .unwrap();
+        assert_eq!(s.store.password_store_dir, None);
+        let err = s.store.plaintext_path.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid value for credential.plaintextStorePath: expected a file path (neither XDG_DATA_HOME nor HOME is set)"
+        );
+    }
+
+    /// An unknown store name is refused by `store::open`, naming the setting as it was set.
+    #[test]
+    fn the_store_name_is_refused_as_it_was_set() {
+        let from_git = RawSettings::from_git_output(b"credential.credentialstore\ndpapi\0", &no_env);
+        let store = from_git.validate(None).unwrap().store;
+        assert_eq!(
+            store.invalid_name("keyring or gpg").to_string(),
+            "invalid value for credential.credentialStore: expected keyring or gpg"
+        );
+        let env = |k: &str| (k == "GIT_BITBUCKET_CREDENTIAL_STORE").then(|| "dpapi".to_owned());
+        let store = RawSettings::from_git_output(b"", &env).validate(None).unwrap().store;
+        assert_eq!(store.name_source, Source::Env("GIT_BITBUCKET_CREDENTIAL_STORE"));
+        assert!(
+            store
+                .invalid_name("x")
+                .to_string()
+                .starts_with("invalid value for GIT_BITBUCKET_CREDENTIAL_STORE:")
+        );
     }
 
     #[test]

@@ -31,21 +31,6 @@ pub enum AuthMode {
     ClientCredentials,
 }
 
-/// Which secret store to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// The OS keyring.
-    Keyring,
-    /// GnuPG files in the `pass` layout.
-    Gpg,
-    /// Git's `credential-cache` daemon (memory only).
-    Cache,
-    /// A 0600 JSON file.
-    Plaintext,
-    /// In the process only.
-    Memory,
-}
-
 /// A boolean as git spells it; unset is false.
 pub fn flag(raw: &dyn Lookup, name: &str) -> Result<bool, ConfigError> {
     match raw.value(name) {
@@ -118,17 +103,10 @@ pub fn auth_modes(raw: &dyn Lookup, name: &str) -> Result<Vec<AuthMode>, ConfigE
     Ok(modes)
 }
 
-/// `credentialStore`, with Git Credential Manager's names for the OS stores.
-pub fn store_kind(raw: &dyn Lookup, name: &str) -> Result<StoreKind, ConfigError> {
-    match raw.value(name).map(str::to_ascii_lowercase).as_deref() {
-        // Git Credential Manager's names for the OS stores mean the same here.
-        Some("keyring" | "secretservice" | "keychain" | "wincredman") | None => Ok(StoreKind::Keyring),
-        Some("gpg") => Ok(StoreKind::Gpg),
-        Some("cache") => Ok(StoreKind::Cache),
-        Some("plaintext") => Ok(StoreKind::Plaintext),
-        Some("memory") => Ok(StoreKind::Memory),
-        Some(_) => Err(raw.invalid(name, "keyring, gpg, cache, plaintext or memory")),
-    }
+/// The text as it was set, unchecked here: for a setting whose accepted values a layer above
+/// knows (`credentialStore`: the store backends, which `store::open` looks up by name).
+pub fn text(raw: &dyn Lookup, name: &str) -> Result<String, ConfigError> {
+    Ok(raw.value(name).unwrap_or_default().to_owned())
 }
 
 /// `namespace`: letters, digits, `-`, `_` or `.`.

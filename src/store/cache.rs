@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::gpg::encode_name;
 use super::{SecretStore, StoreError, StoreKey, StoredSecret, pipe};
 use crate::secret::Secret;
+use crate::settings::{ConfigError, StoreConfig};
 
 /// The pseudo host of every record (`.invalid` can never be a real host).
 pub const HOST: &str = "git-credential-bitbucket.invalid";
@@ -110,6 +111,19 @@ fn request(host: &str, path: &str, username: &str, password: Option<&Secret>) ->
 
 fn failed(detail: String) -> StoreError {
     StoreError::Backend { store: "cache", detail }
+}
+
+/// `credentialStore=cache`: with the `cacheOptions` the settings checked.
+pub(super) fn open(config: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    Ok(Box::new(CacheStore::new(config.cache_options.clone())))
+}
+
+/// For `diagnose`: whether `git credential-cache` runs with these options.
+pub(super) fn usable(config: &StoreConfig) -> Result<String, String> {
+    CacheStore::new(config.cache_options.clone())
+        .check()
+        .map(|()| "git credential-cache runs".to_owned())
+        .map_err(|e| e.to_string())
 }
 
 impl SecretStore for CacheStore {

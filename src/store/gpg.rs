@@ -29,6 +29,7 @@ use std::process::Command;
 use super::{SecretKind, SecretStore, StoreError, StoreKey, StoredSecret, pipe};
 use crate::host::Deployment;
 use crate::secret::Secret;
+use crate::settings::{ConfigError, StoreConfig};
 
 /// The folder of this helper's entries inside the password store.
 pub const FOLDER: &str = "git-credential-bitbucket";
@@ -353,6 +354,35 @@ fn terminal_for_pinentry() -> Option<PathBuf> {
 
 fn io_failed(path: &Path, e: std::io::Error) -> StoreError {
     failed(format!("{}: {e}", path.display()))
+}
+
+/// `credentialStore=gpg`: the password store must be known (`PASSWORD_STORE_DIR`, else
+/// `~/.password-store`).
+pub(super) fn open(config: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    Ok(Box::new(
+        configured(config)?
+            .with_terminal_for_pinentry(!config.gpg_tty_set)
+            .with_signing_keys(config.password_store_signing_key.clone()),
+    ))
+}
+
+/// For `diagnose`: whether gpg runs, the folders are safe and `.gpg-id` names the keys.
+pub(super) fn usable(config: &StoreConfig) -> Result<String, String> {
+    let store = configured(config).map_err(|e| e.to_string())?;
+    let store = store.with_signing_keys(config.password_store_signing_key.clone());
+    let ids = store.check().map_err(|e| e.to_string())?;
+    Ok(format!("gpg runs; {} encrypts to {}", store.root.display(), ids.join(", ")))
+}
+
+/// The store in the settings' password store, or the error saying it is unknown.
+fn configured(config: &StoreConfig) -> Result<GpgStore, ConfigError> {
+    match &config.password_store_dir {
+        Some(dir) => Ok(GpgStore::new(dir.clone())),
+        None => Err(ConfigError::Invalid {
+            name: "PASSWORD_STORE_DIR".to_owned(),
+            expected: "the directory of the password store (HOME is not set either)",
+        }),
+    }
 }
 
 impl SecretStore for GpgStore {

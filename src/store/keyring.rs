@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use keyring_core::{Entry, Error};
 
 use super::{SecretStore, StoreError, StoreKey, StoredSecret};
+use crate::settings::{ConfigError, StoreConfig};
 
 /// The chunk limit in UTF-16 units: Windows' 2,560-byte blob limit with room to spare.
 #[cfg(windows)]
@@ -104,6 +105,22 @@ impl KeyringStore {
             self.remove(&chunk_service(&key.service, i), &key.account)?;
         }
         Ok(())
+    }
+}
+
+/// `credentialStore=keyring` (and Git Credential Manager's `secretservice`, `keychain`,
+/// `wincredman`): it needs nothing from the settings, and connects on first use.
+pub(super) fn open(_: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    Ok(Box::new(KeyringStore::new()))
+}
+
+/// For `diagnose`: the keyring is asked for an entry that does not exist.
+pub(super) fn usable(_: &StoreConfig) -> Result<String, String> {
+    let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
+    match KeyringStore::new().load(&probe) {
+        Ok(_) => Ok("the OS keyring answers".to_owned()),
+        Err(StoreError::Unavailable { detail }) => Err(detail),
+        Err(e) => Err(e.to_string()),
     }
 }
 

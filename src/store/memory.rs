@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{SecretStore, StoreError, StoreKey, StoredSecret};
+use crate::settings::{ConfigError, StoreConfig};
 
 /// An in-memory store; clones share the same entries.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,11 @@ impl MemoryStore {
         let mut guard = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     }
+}
+
+/// `credentialStore=memory`: nothing outlives the run.
+pub(super) fn open(_: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    Ok(Box::new(MemoryStore::new()))
 }
 
 impl SecretStore for MemoryStore {

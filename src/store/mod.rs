@@ -27,7 +27,7 @@ pub use self::plaintext::PlaintextStore;
 use crate::host::{Deployment, canonical_host, encode_path, encode_userinfo};
 use crate::secret::Secret;
 pub use crate::settings::parse_cache_options;
-use crate::settings::{StoreConfig, StoreKind};
+use crate::settings::{ConfigError, StoreConfig};
 
 /// The name of one entry: `service` is the key string of "Store layout" in docs/architecture.md, `account` the username.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -218,44 +218,71 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
     }
 }
 
-/// Open the store the settings name. The keyring connects lazily, on first use.
-pub(crate) fn open(settings: &StoreConfig) -> Box<dyn SecretStore> {
-    match settings.kind {
-        StoreKind::Keyring => Box::new(KeyringStore::new()),
-        StoreKind::Gpg => Box::new(
-            GpgStore::new(settings.password_store_dir.clone())
-                .with_terminal_for_pinentry(!settings.gpg_tty_set)
-                .with_signing_keys(settings.password_store_signing_key.clone()),
-        ),
-        StoreKind::Cache => Box::new(CacheStore::new(settings.cache_options.clone())),
-        StoreKind::Plaintext => Box::new(PlaintextStore::new(settings.plaintext_path.clone())),
-        StoreKind::Memory => Box::new(MemoryStore::new()),
-    }
+/// What `open` builds a store with: the store's own checks of what it needs from the
+/// settings (the plaintext file, the password store), then the store, boxed.
+type Open = fn(&StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError>;
+
+/// What `diagnose` learns from a store: usable and why (`Ok`), or why not (`Err`). Nothing is
+/// written.
+type Usable = fn(&StoreConfig) -> Result<String, String>;
+
+/// One store backend: `Backend(names, open, usable)` — the names `credentialStore` takes for
+/// it (any case; its own first, then Git Credential Manager's names for the same store), how
+/// it is opened, and how `diagnose` checks it (`None`: not listed there).
+struct Backend(&'static [&'static str], Open, Option<Usable>);
+
+/// Every store backend, in the order `diagnose` lists them: **a new store is one file in this
+/// folder (its `open`, and its `usable` for `diagnose`; declared with `mod` above, and its
+/// type `pub use`d when library users may build it) and one line here.**
+const BACKENDS: &[Backend] = &[
+    Backend(&["keyring", "secretservice", "keychain", "wincredman"], keyring::open, Some(keyring::usable)),
+    Backend(&["gpg"], gpg::open, Some(gpg::usable)),
+    Backend(&["cache"], cache::open, Some(cache::usable)),
+    Backend(&["plaintext"], plaintext::open, Some(plaintext::usable)),
+    Backend(&["memory"], memory::open, None),
+];
+
+/// The backend `credentialStore` names, or the error listing the names it could be, naming
+/// the setting as the person set it. Nothing is opened.
+fn backend(config: &StoreConfig) -> Result<&'static Backend, ConfigError> {
+    BACKENDS
+        .iter()
+        .find(|Backend(names, ..)| names.iter().any(|n| n.eq_ignore_ascii_case(&config.name)))
+        .ok_or_else(|| config.invalid_name(accepted_names()))
+}
+
+/// "keyring, gpg, cache, plaintext or memory": each backend's own name, from [`BACKENDS`]
+/// (built once, and only for the error).
+fn accepted_names() -> &'static str {
+    static NAMES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let names: Vec<&str> = BACKENDS.iter().map(|Backend(names, ..)| names[0]).collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    });
+    NAMES.as_str()
+}
+
+/// Refuse a `credentialStore` that names no store, as [`open`] does, without opening one: for
+/// a caller that brings its own store (a typo in the settings is still a typo).
+pub(crate) fn check_name(config: &StoreConfig) -> Result<(), ConfigError> {
+    backend(config).map(|_| ())
+}
+
+/// Open the store the settings name: an unknown name, or a store whose place the settings
+/// cannot tell (the plaintext file, the password store without HOME), is a [`ConfigError`]
+/// before anything is touched. The keyring connects lazily, on first use.
+pub(crate) fn open(config: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    (backend(config)?.1)(config)
 }
 
 /// Which stores work on this machine, for `diagnose`: each store's name and what was found
 /// (`Ok`: usable, and why; `Err`: why not). Nothing is written; the keyring is asked for an
 /// entry that does not exist.
-pub(crate) fn usable_stores(settings: &StoreConfig) -> Vec<(&'static str, Result<String, String>)> {
-    let probe = StoreKey { service: "git-credential-bitbucket-probe:".into(), account: String::new() };
-    let keyring = match KeyringStore::new().load(&probe) {
-        Ok(_) => Ok("the OS keyring answers".to_owned()),
-        Err(StoreError::Unavailable { detail }) => Err(detail),
-        Err(e) => Err(e.to_string()),
-    };
-    let gpg = GpgStore::new(settings.password_store_dir.clone())
-        .with_signing_keys(settings.password_store_signing_key.clone())
-        .check()
-        .map(|ids| {
-            format!("gpg runs; {} encrypts to {}", settings.password_store_dir.display(), ids.join(", "))
-        })
-        .map_err(|e| e.to_string());
-    let cache = CacheStore::new(settings.cache_options.clone())
-        .check()
-        .map(|()| "git credential-cache runs".to_owned())
-        .map_err(|e| e.to_string());
-    let plaintext = Ok(format!("always ({})", settings.plaintext_path.display()));
-    vec![("keyring", keyring), ("gpg", gpg), ("cache", cache), ("plaintext", plaintext)]
+pub(crate) fn usable_stores(config: &StoreConfig) -> Vec<(&'static str, Result<String, String>)> {
+    BACKENDS.iter().filter_map(|Backend(names, _, usable)| Some((names[0], (*usable)?(config)))).collect()
 }
 
 /// Which of an account's keys a [`StoreKey`] is (see [`Account::from_key`]).
@@ -398,6 +425,96 @@ pub(crate) fn consumer_key_at(namespace: &str, origin: &str, client_id: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::RawSettings;
+
+    /// The store settings for `credentialStore=name` with `env` (a home at `/h` unless `env`
+    /// says otherwise).
+    fn config(name: &str, env: &dyn Fn(&str) -> Option<String>) -> StoreConfig {
+        let output = format!("credential.credentialstore\n{name}\0");
+        RawSettings::from_git_output(output.as_bytes(), env).validate(None).unwrap().store
+    }
+
+    fn home(k: &str) -> Option<String> {
+        (k == "HOME").then(|| "/h".to_owned())
+    }
+
+    #[test]
+    fn every_name_opens_its_backend_in_any_case() {
+        let cases = [
+            ("keyring", "keyring"),
+            ("secretservice", "keyring"),
+            ("Keychain", "keyring"),
+            ("WINCREDMAN", "keyring"),
+            ("gpg", "gpg"),
+            ("GPG", "gpg"),
+            ("cache", "cache"),
+            ("plaintext", "plaintext"),
+            ("memory", "memory"),
+        ];
+        for (name, opened) in cases {
+            assert_eq!(open(&config(name, &home)).unwrap().name(), opened, "{name}");
+        }
+    }
+
+    #[test]
+    fn no_name_belongs_to_two_backends_and_each_backend_is_named_after_itself() {
+        let mut seen = std::collections::HashSet::new();
+        for Backend(names, ..) in BACKENDS {
+            for name in *names {
+                assert!(seen.insert(name.to_ascii_lowercase()), "{name} twice");
+            }
+            assert_eq!(open(&config(names[0], &home)).unwrap().name(), names[0]);
+        }
+    }
+
+    /// The one line an unknown store gets, before anything is opened: the setting as it was
+    /// set, and every store's own name.
+    #[test]
+    fn an_unknown_name_is_refused_naming_the_setting_and_the_stores() {
+        for name in ["dpapi", "none", ""] {
+            let err = open(&config(name, &home)).err().expect("refused").to_string();
+            assert_eq!(
+                err,
+                "invalid value for credential.credentialStore: expected keyring, gpg, cache, plaintext or memory"
+            );
+            assert_eq!(check_name(&config(name, &home)), Err(open(&config(name, &home)).err().unwrap()));
+        }
+        let env = |k: &str| (k == "GIT_BITBUCKET_CREDENTIAL_STORE").then(|| "wallet".to_owned());
+        let from_env = RawSettings::from_git_output(b"", &env).validate(None).unwrap().store;
+        let err = open(&from_env).err().expect("refused").to_string();
+        assert!(
+            err.starts_with("invalid value for GIT_BITBUCKET_CREDENTIAL_STORE: expected keyring,"),
+            "{err}"
+        );
+        assert_eq!(check_name(&config("keychain", &home)), Ok(()));
+    }
+
+    /// Without HOME the keyring, cache and memory stores open; the stores that need a place
+    /// say which setting would give it.
+    #[test]
+    fn each_store_checks_its_own_place() {
+        let no_env = |_: &str| None;
+        for name in ["keyring", "cache", "memory"] {
+            assert!(open(&config(name, &no_env)).is_ok(), "{name}");
+        }
+        let err = open(&config("gpg", &no_env)).err().expect("refused").to_string();
+        assert_eq!(
+            err,
+            "invalid value for PASSWORD_STORE_DIR: expected the directory of the password store (HOME is not set either)"
+        );
+        let err = open(&config("plaintext", &no_env)).err().expect("refused").to_string();
+        assert!(err.contains("credential.plaintextStorePath") && err.contains("HOME"), "{err}");
+        let dir = |k: &str| (k == "PASSWORD_STORE_DIR").then(|| "/pw".to_owned());
+        assert_eq!(open(&config("gpg", &dir)).unwrap().name(), "gpg");
+        let file = |k: &str| (k == "GIT_BITBUCKET_PLAINTEXT_STORE").then(|| "/f.json".to_owned());
+        assert_eq!(open(&config("plaintext", &file)).unwrap().name(), "plaintext");
+        // `diagnose` says the same of them, without the keyring or git being asked here.
+        let unknown = config("plaintext", &no_env);
+        assert!(plaintext::usable(&unknown).unwrap_err().contains("credential.plaintextStorePath"));
+        assert!(gpg::usable(&unknown).unwrap_err().contains("PASSWORD_STORE_DIR"));
+        let listed: Vec<&str> = BACKENDS.iter().filter(|b| b.2.is_some()).map(|b| b.0[0]).collect();
+        assert_eq!(listed, ["keyring", "gpg", "cache", "plaintext"], "diagnose lists them as before");
+    }
 
     #[test]
     fn keys_follow_the_seed_layout() {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{SecretStore, StoreError, StoreKey, StoredSecret};
+use crate::settings::{ConfigError, StoreConfig};
 
 /// The file store.
 #[derive(Debug, Clone)]
@@ -141,6 +142,20 @@ fn private_options() -> OpenOptions {
         options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options
+}
+
+/// `credentialStore=plaintext`: its file must be known (`plaintextStorePath`, else in
+/// XDG_DATA_HOME or HOME).
+pub(super) fn open(config: &StoreConfig) -> Result<Box<dyn SecretStore>, ConfigError> {
+    Ok(Box::new(PlaintextStore::new(config.plaintext_path.clone()?)))
+}
+
+/// For `diagnose`: always usable where its file is known (the directory is checked on use).
+pub(super) fn usable(config: &StoreConfig) -> Result<String, String> {
+    match &config.plaintext_path {
+        Ok(path) => Ok(format!("always ({})", path.display())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl SecretStore for PlaintextStore {
