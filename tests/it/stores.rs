@@ -347,3 +347,28 @@ fn get_with_nothing_stored_and_prompts_off_answers_nothing_silently() {
     }
     assert!(!path.exists(), "get created the store");
 }
+
+/// A store name no backend answers to is refused by every way in (git's `get`, `store`, a
+/// person's `list` and `token`) with the same one line naming where it was set and what is
+/// accepted, exit 1, nothing on stdout, and no store touched (the plaintext file is never made).
+#[test]
+fn an_unknown_store_name_is_one_clear_line_everywhere_and_touches_no_store() {
+    let env = GitEnv::new();
+    let file = env.path().join("never-made.json");
+    let mut settings = plaintext("git", &file);
+    settings.retain(|(k, _)| k != "GIT_BITBUCKET_CREDENTIAL_STORE");
+    settings.push(("GIT_BITBUCKET_CREDENTIAL_STORE".to_owned(), "dpapi".to_owned()));
+    let input = "protocol=https\nhost=bitbucket.org\nusername=alice\npassword=secret-value\n\n";
+    for (op, stdin) in [("get", input), ("store", input), ("list", ""), ("token", "")] {
+        let out = run(&env, &settings, op, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{op}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "git-credential-bitbucket: invalid value for GIT_BITBUCKET_CREDENTIAL_STORE: expected keyring, gpg, cache, plaintext or memory",
+            "{op}"
+        );
+        assert!(out.stdout.is_empty(), "{op}");
+        assert!(!file.exists(), "{op} made the plaintext store");
+    }
+}
