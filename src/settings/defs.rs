@@ -5,7 +5,9 @@
 //! ([`SETTINGS`]) and the typed keys ([`key`]) the rest of the crate names settings by: no
 //! setting name is written as a string anywhere else (a test below checks `src/`).
 //!
-//! A new setting: one entry here, then its typed field in `Settings` and its check in
+//! A new setting that is one value: one entry here, with its field and parser; `Settings`
+//! holds the typed value (`Settings::values`, read as `settings.FIELD`). A setting that only
+//! makes part of a value (an OAuth client's id and secret, the store's paths) is combined in
 //! `RawSettings::validate` (`settings/mod.rs`), read through its key.
 
 use std::time::Duration;
@@ -85,7 +87,7 @@ macro_rules! settings {
         )*];
 
         /// The typed value of every setting whose definition names a field and its parser,
-        /// read in the order above; `RawSettings::validate` builds `Settings` from it.
+        /// read in the order above; `Settings` holds it (`Settings::values`).
         #[derive(Debug, Clone)]
         pub struct Parsed {
             $($(

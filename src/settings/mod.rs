@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use url::Url;
 
@@ -257,31 +256,22 @@ impl RawSettings {
     /// on that same origin: such a host must not receive what belongs to another instance.
     pub fn validate(&self, confine_to: Option<&str>) -> Result<Settings, ConfigError> {
         let parsed = Parsed::read(self)?;
-        let (datacenter_url, datacenter_client) = self.datacenter(parsed.datacenter_url, confine_to);
-        let store = self.store_config(parsed.store_name)?;
+        let (datacenter_url, datacenter_client) = self.datacenter(parsed.datacenter_url.clone(), confine_to);
+        let store = self.store_config(parsed.store_name.clone())?;
+        let proxies =
+            CredentialProxies { https: parsed.https_proxy.clone(), http: parsed.http_proxy.clone() };
         Ok(Settings {
-            auth_modes: parsed.auth_modes,
             auth_modes_source: self.get(key::AUTH_MODES).map_or(Source::Default, |(_, source)| source),
             cloud_client: self.cloud_client(),
             datacenter_client,
             redirect_port: self.redirect_port()?,
-            oauth_timeout: parsed.oauth_timeout,
-            http_timeout: parsed.http_timeout,
-            cloud_url: parsed.cloud_url,
-            cloud_api_url: parsed.cloud_api_url,
             datacenter_url,
-            always_refresh: parsed.always_refresh,
-            validate_stored: parsed.validate_stored,
             store,
-            namespace: parsed.namespace,
-            interactive: parsed.interactive,
             may_prompt: parsed.interactive && self.process.terminal_prompt,
             browser: self.process.browser.clone(),
             paths: self.process.paths.clone(),
-            network: Remote {
-                url: self.url.clone(),
-                proxies: CredentialProxies { https: parsed.https_proxy, http: parsed.http_proxy },
-            },
+            network: Remote { url: self.url.clone(), proxies },
+            values: parsed,
         })
     }
 
@@ -462,8 +452,11 @@ pub enum ClientOrigin {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Interactive methods to offer, in order.
-    pub auth_modes: Vec<AuthMode>,
+    /// Every setting that is one value, typed as its definition in `settings/defs.rs` says
+    /// (`auth_modes`, `http_timeout`, `cloud_url`, `namespace`, …): read through `Deref`, as
+    /// `settings.http_timeout`. The fields below are made of several settings, or of a setting
+    /// and the process.
+    pub values: Parsed,
     /// Where `auth_modes` came from: anything but [`Source::Default`] is the person's choice,
     /// and the server is not asked which methods it offers.
     pub auth_modes_source: Source,
@@ -473,26 +466,10 @@ pub struct Settings {
     pub datacenter_client: Option<OAuthClient>,
     /// Port of the `http://localhost:PORT/` callback.
     pub redirect_port: u16,
-    /// How long to wait for the browser.
-    pub oauth_timeout: Duration,
-    /// Total time limit of one HTTP request (the connect limit is the smaller of this and 10 s).
-    pub http_timeout: Duration,
-    /// Where Cloud's `/site/oauth2/...` endpoints live.
-    pub cloud_url: Url,
-    /// Where Cloud's `/2.0/...` API lives.
-    pub cloud_api_url: Url,
     /// Base URL of a Data Center instance, when configured.
     pub datacenter_url: Option<Url>,
-    /// Refresh even while the access token is fresh.
-    pub always_refresh: bool,
-    /// Ask the REST API before answering with a stored secret.
-    pub validate_stored: bool,
     /// Where secrets are kept: what `store::open` takes.
     pub store: StoreConfig,
-    /// Prefix of store keys.
-    pub namespace: String,
-    /// `credential.interactive`.
-    pub interactive: bool,
     /// Prompting and opening a browser are allowed: `interactive`, and `GIT_TERMINAL_PROMPT`
     /// is not false.
     pub may_prompt: bool,
@@ -502,6 +479,16 @@ pub struct Settings {
     pub paths: Paths,
     /// What decides the proxy and TLS trust once a request is about to be made.
     pub network: Remote,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = Parsed;
+
+    /// The one-value settings, so that `settings.namespace` reads the typed field the
+    /// definition made.
+    fn deref(&self) -> &Parsed {
+        &self.values
+    }
 }
 
 /// GCM's proxy settings, `credential.httpsProxy` and `credential.httpProxy`, as found by the
@@ -527,6 +514,7 @@ pub struct Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -834,7 +822,7 @@ mod tests {
         };
         let s = RawSettings::from_git_output(b"", &env).validate(None).unwrap();
         assert_eq!(s.auth_modes, [AuthMode::Token]);
-        assert_eq!(s.datacenter_client.map(|c| c.id).as_deref(), Some("dc"));
         assert!(s.always_refresh);
+        assert_eq!(s.datacenter_client.map(|c| c.id).as_deref(), Some("dc"));
     }
 }
