@@ -194,6 +194,12 @@ impl Report<'_> {
             let from = source.describe();
             self.line(&format!("  {:<40} {shown}   [{from}]", def.git));
         }
+        for ignored in raw.ignored() {
+            self.line(&format!(
+                "  ignored: {} (it decides where tokens go: read only from global or system git config, git -c, or the environment)",
+                ignored.describe()
+            ));
+        }
     }
 
     fn reachability(

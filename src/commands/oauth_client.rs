@@ -222,7 +222,7 @@ pub(super) fn forget(auth: &Authenticator) -> Result<Vec<String>, Failure> {
 /// config or the environment win over it.
 pub(super) fn overridden(auth: &Authenticator) -> Option<String> {
     match &auth.profile().client(auth.settings())?.origin {
-        ClientOrigin::Store(Source::GitConfig) => None,
+        ClientOrigin::Store(Source::GitConfig(_)) => None,
         ClientOrigin::Store(source) | ClientOrigin::Settings(source) => Some(format!(
             "the OAuth client set in {} wins over the one just saved; unset it to use this one",
             source.describe()

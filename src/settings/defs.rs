@@ -33,11 +33,8 @@ pub struct SettingDef {
     /// only when `git` is not set.
     pub git_aliases: &'static [&'static str],
     /// Whether the setting decides where tokens go (a server URL, an OAuth client, the
-    /// store): only marked here; issue 22 decides which sources may set it.
-    #[allow(
-        dead_code,
-        reason = "marked now, honoured when issue 22 limits where protected settings come from"
-    )]
+    /// store): read only from the protected scopes (system, global, `git -c`) and the
+    /// environment; a repository's own configuration setting it is ignored (`RawSettings`).
     pub protected: bool,
     /// What the setting does, in one line.
     #[allow(dead_code, reason = "the definition's documentation; the tests check every setting has one")]
@@ -180,13 +177,13 @@ settings! {
     CLOUD_URL = "bitbucketCloudUrl" {
         env: ["GIT_BITBUCKET_CLOUD_URL"], aliases: [], default: Some("https://bitbucket.org"), secret: false,
         protected: true;
-        cloud_url: Url = parse::required_url
+        cloud_url: Url = parse::cloud_url
     }
     /// Bitbucket Cloud's REST API URL.
     CLOUD_API_URL = "bitbucketCloudApiUrl" {
         env: ["GIT_BITBUCKET_CLOUD_API_URL"], aliases: [], default: Some("https://api.bitbucket.org"),
         secret: false, protected: true;
-        cloud_api_url: Url = parse::required_url
+        cloud_api_url: Url = parse::cloud_url
     }
     /// The Data Center instance's base URL (its REST API lives under it).
     DATACENTER_URL = "bitbucketDataCenterUrl" {

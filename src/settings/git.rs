@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use super::env::scrub_secret_env;
 use super::error::ConfigError;
-use super::files::get_urlmatch_here;
+use super::files::{UrlMatched, get_urlmatch_here, match_listing};
 
 /// `git`, with the OAuth client secrets removed from its environment: every git process
 /// the helper starts is made here.
@@ -32,7 +32,7 @@ pub(crate) fn get_urlmatch(section: &str, url: &str) -> Result<Vec<u8>, ConfigEr
     match get_urlmatch_here(section, url) {
         Ok(found) => {
             tracing::debug!("{section} settings read from git's configuration files in the process");
-            return Ok(found);
+            return Ok(found.to_git_output(section));
         }
         Err(why) => tracing::debug!("{section} settings read by `git config` instead: {why}"),
     }
@@ -45,6 +45,32 @@ pub(crate) fn get_urlmatch(section: &str, url: &str) -> Result<Vec<u8>, ConfigEr
         return Err(ConfigError::Git(format!("reading the {section} settings for {url} failed: {reason}")));
     }
     Ok(output.stdout)
+}
+
+/// [`get_urlmatch`] with each value's scope (for the settings that decide where tokens go).
+/// In the process when the reader is sure; else one `git config --null --show-scope
+/// --get-regexp '^SECTION\.'`, whose entries are URL-matched here as `--get-urlmatch` would:
+/// git 2.39 names every scope of `--get-urlmatch --show-scope` `unknown` (2.47 names them),
+/// while its `--get-regexp` names them right (docs/decisions.md).
+pub(crate) fn get_urlmatch_scoped(section: &str, url: &str) -> Result<UrlMatched, ConfigError> {
+    match get_urlmatch_here(section, url) {
+        Ok(found) => {
+            tracing::debug!("{section} settings read from git's configuration files in the process");
+            return Ok(found);
+        }
+        Err(why) => tracing::debug!("{section} settings read by `git config` instead: {why}"),
+    }
+    let pattern = format!("^{section}\\.");
+    let output = run_git(&["config", "--null", "--show-scope", "--get-regexp", &pattern])
+        .map_err(|e| ConfigError::Git(format!("cannot run git: {e}")))?;
+    if !output.status.success() && output.status.code() != Some(1) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().next().unwrap_or("no message");
+        return Err(ConfigError::Git(format!("reading the {section} settings failed: {reason}")));
+    }
+    match_listing(section, url, &output.stdout).ok_or_else(|| {
+        ConfigError::Git(format!("reading the {section} settings for {} failed: git refuses the URL or its listing is not understood", without_user(url)))
+    })
 }
 
 /// `url` without its `user[:password]@` part.

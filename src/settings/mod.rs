@@ -41,13 +41,89 @@ use parse::Lookup;
 pub use paths::Paths;
 pub(crate) use paths::expand_home;
 
+/// Which of git's configuration scopes set a value, as `git config --show-scope` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The system file (`/etc/gitconfig`, `GIT_CONFIG_SYSTEM`).
+    System,
+    /// The person's files (`~/.gitconfig`, `$XDG_CONFIG_HOME/git/config`, `GIT_CONFIG_GLOBAL`).
+    Global,
+    /// The command line: `git -c`, `GIT_CONFIG_PARAMETERS`, `GIT_CONFIG_COUNT`.
+    Command,
+    /// The repository's own `config`.
+    Local,
+    /// The repository's `config.worktree`.
+    Worktree,
+    /// A scope git did not name (anything else git may print).
+    Unknown,
+}
+
+impl Scope {
+    /// Whether the scope may set a protected setting (one that decides where tokens go): the
+    /// system, global and command-line configuration, which a cloned or planted repository
+    /// cannot write; never the repository's own, nor a scope not known.
+    pub fn is_protected(self) -> bool {
+        matches!(self, Scope::System | Scope::Global | Scope::Command)
+    }
+
+    /// git's name for the scope (`--show-scope`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::System => "system",
+            Scope::Global => "global",
+            Scope::Command => "command",
+            Scope::Local => "local",
+            Scope::Worktree => "worktree",
+            Scope::Unknown => "unknown",
+        }
+    }
+
+    /// From git's name for it.
+    fn parse(name: &str) -> Scope {
+        match name {
+            "system" => Scope::System,
+            "global" => Scope::Global,
+            "command" => Scope::Command,
+            "local" => Scope::Local,
+            "worktree" => Scope::Worktree,
+            _ => Scope::Unknown,
+        }
+    }
+
+    /// The scope of a file the in-process reader read.
+    fn of(source: gix_config::Source) -> Scope {
+        match source {
+            gix_config::Source::System | gix_config::Source::GitInstallation => Scope::System,
+            gix_config::Source::User | gix_config::Source::Git => Scope::Global,
+            gix_config::Source::Local => Scope::Local,
+            gix_config::Source::Worktree => Scope::Worktree,
+            gix_config::Source::Cli | gix_config::Source::Env | gix_config::Source::EnvOverride => {
+                Scope::Command
+            }
+            gix_config::Source::Api => Scope::Unknown,
+        }
+    }
+
+    /// Where such a value lives, for the notice and `diagnose`.
+    fn place(self) -> &'static str {
+        match self {
+            Scope::Local => "this repository's .git/config",
+            Scope::Worktree => "this worktree's config.worktree",
+            Scope::Unknown => "git configuration of unknown scope",
+            Scope::System => "the system git config",
+            Scope::Global => "the global git config",
+            Scope::Command => "git -c",
+        }
+    }
+}
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// `git config` (URL-matched).
-    GitConfig,
-    /// `git config`, under another tool's name for the same setting.
-    GitAlias(&'static str),
+    /// `git config` (URL-matched), in the scope given.
+    GitConfig(Scope),
+    /// `git config`, under another tool's name for the same setting, in the scope given.
+    GitAlias(&'static str, Scope),
     /// The named environment variable.
     Env(&'static str),
     /// The built-in default.
@@ -62,7 +138,7 @@ impl Source {
     fn setting_name(&self, git_name: &str) -> String {
         match self {
             Source::Env(var) => (*var).to_owned(),
-            Source::GitAlias(alias) => format!("credential.{alias}"),
+            Source::GitAlias(alias, _) => format!("credential.{alias}"),
             _ => format!("credential.{git_name}"),
         }
     }
@@ -70,8 +146,8 @@ impl Source {
     /// Where the value came from, for people (`diagnose`).
     pub fn describe(&self) -> String {
         match self {
-            Source::GitConfig => "git config".to_owned(),
-            Source::GitAlias(name) => format!("git config credential.{name}"),
+            Source::GitConfig(scope) => format!("git config, {}", scope.name()),
+            Source::GitAlias(name, scope) => format!("git config credential.{name}, {}", scope.name()),
             Source::Env(var) => format!("environment {var}"),
             Source::Default => "default".to_owned(),
             Source::Program => "program".to_owned(),
@@ -87,7 +163,26 @@ pub struct RawSettings {
     url: Option<String>,
     /// Other `credential.*` keys git reported (lower case), e.g. `helper`, `usehttppath`.
     pub other: HashMap<String, String>,
+    /// Protected settings set outside the protected scopes, ignored.
+    ignored: Vec<Ignored>,
     process: ProcessSettings,
+}
+
+/// A protected setting's value that was ignored: set in the repository's own configuration
+/// (or a scope git did not name), where a cloned or planted repository could write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The setting as it was written, `credential.<name>` (or an alias).
+    pub setting: String,
+    /// Where it was set.
+    pub scope: Scope,
+}
+
+impl Ignored {
+    /// "credential.x from this repository's .git/config", for `diagnose`.
+    pub fn describe(&self) -> String {
+        format!("{} from {}", self.setting, self.scope.place())
+    }
 }
 
 /// What the helper takes from the process environment besides its own settings.
@@ -158,49 +253,102 @@ pub struct Browser {
 
 impl RawSettings {
     /// Read what `git config --null --get-urlmatch credential URL` prints (in the process when
-    /// possible) and apply `env` on top. `url` may name the user, as git matches it.
+    /// possible), with each value's scope, and apply `env` on top. `url` may name the user, as
+    /// git matches it. A protected setting set in the repository's own configuration is
+    /// ignored, and said once per run on stderr ([`RawSettings::ignored`]).
     pub fn load(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
-        let output = crate::settings::git::get_urlmatch("credential", url)?;
-        let mut raw = RawSettings::from_git_output(&output, env);
+        let matched = crate::settings::git::get_urlmatch_scoped("credential", url)?;
+        let mut raw = RawSettings::from_matched(matched, env);
         raw.url = Some(url.to_owned());
+        raw.notice_ignored();
         Ok(raw)
     }
 
-    /// Build from the output of `git config --null --get-urlmatch credential URL` and `env`.
+    /// Build from the output of `git config --null --get-urlmatch credential URL` and `env`,
+    /// every value taken as set in the global configuration (a program's or a test's settings).
     pub fn from_git_output(output: &[u8], env: &dyn Fn(&str) -> Option<String>) -> RawSettings {
+        let mut matched = files::UrlMatched::default();
+        for entry in output.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            let (key, value) = match entry.iter().position(|&b| b == b'\n') {
+                Some(at) => (&entry[..at], Some(entry[at + 1..].to_vec())),
+                None => (entry, None),
+            };
+            let key = String::from_utf8_lossy(key).to_ascii_lowercase();
+            let name = key.strip_prefix("credential.").unwrap_or(&key).to_owned();
+            matched.best.insert(name, files::Found { value, scope: Scope::Global });
+        }
+        RawSettings::from_matched(matched, env)
+    }
+
+    /// Build from the URL-matched values and their scopes, and `env`. For a protected setting
+    /// (`SettingDef::protected`), a value from outside the protected scopes is ignored (kept
+    /// in [`RawSettings::ignored`]) and the best value from the protected scopes, if any,
+    /// applies instead.
+    fn from_matched(matched: files::UrlMatched, env: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         // Built here rather than from `Default`, which would read the process settings once
         // more (a file check for WSL, the lock directory) on every `get`.
         let mut raw = RawSettings {
             values: HashMap::new(),
             url: None,
             other: HashMap::new(),
+            ignored: Vec::new(),
             process: ProcessSettings::from_env(env),
         };
-        let mut from_git: HashMap<String, String> = HashMap::new();
-        for entry in output.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-            let entry = String::from_utf8_lossy(entry);
-            let (key, value) = match entry.split_once('\n') {
-                Some((k, v)) => (k.to_owned(), v.to_owned()),
-                None => (entry.into_owned(), "true".to_owned()), // `[credential] interactive` alone
-            };
-            let key = key.to_ascii_lowercase();
-            let name = key.strip_prefix("credential.").unwrap_or(&key).to_owned();
-            from_git.insert(name, value);
-        }
+        let files::UrlMatched { best: mut from_git, protected } = matched;
+        let text = |found: files::Found| match found.value {
+            Some(value) => (String::from_utf8_lossy(&value).into_owned(), found.scope),
+            None => ("true".to_owned(), found.scope), // `[credential] interactive` alone
+        };
         for def in SETTINGS {
             let from_env = def.env.iter().find_map(|var| env(var).map(|v| (v, Source::Env(var))));
-            let ours = from_git.remove(&def.git.to_ascii_lowercase()).map(|v| (v, Source::GitConfig));
-            let mut aliases = def.git_aliases.iter().filter_map(|alias| {
-                from_git.remove(&alias.to_ascii_lowercase()).map(|v| (v, Source::GitAlias(alias)))
-            });
-            let alias = aliases.next();
-            let found = from_env.or(ours).or(alias);
-            if let Some(found) = found {
+            let mut ignored = Vec::new();
+            // This setting's value under one of its git names, the protected rule applied.
+            let mut take = |name: &'static str, source: &dyn Fn(Scope) -> Source| {
+                let lower = name.to_ascii_lowercase();
+                let found = from_git.remove(&lower).map(text)?;
+                if !def.protected || found.1.is_protected() {
+                    return Some((found.0, source(found.1)));
+                }
+                ignored.push(Ignored { setting: format!("credential.{name}"), scope: found.1 });
+                let kept = protected.get(&lower).cloned().map(text)?;
+                Some((kept.0, source(kept.1)))
+            };
+            let ours = take(def.git, &Source::GitConfig);
+            let alias =
+                def.git_aliases.iter().find_map(|alias| take(alias, &|scope| Source::GitAlias(alias, scope)));
+            if from_env.is_none() && ours.is_none() {
+                raw.ignored.append(&mut ignored);
+            } else if from_env.is_none() {
+                // The alias is not read when our own name is set: only our name's refusal counts.
+                raw.ignored
+                    .extend(ignored.into_iter().filter(|i| i.setting == format!("credential.{}", def.git)));
+            }
+            if let Some(found) = from_env.or(ours).or(alias) {
                 raw.values.insert(def.git, found);
             }
         }
-        raw.other = from_git;
+        raw.other = from_git.into_iter().map(|(name, found)| (name, text(found).0)).collect();
         raw
+    }
+
+    /// The protected settings the repository's own configuration set, ignored.
+    pub fn ignored(&self) -> &[Ignored] {
+        &self.ignored
+    }
+
+    /// Say on stderr, once per run, which protected settings were ignored and why; nothing
+    /// when none was.
+    fn notice_ignored(&self) {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if self.ignored.is_empty() || SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let each: Vec<String> =
+            self.ignored.iter().map(|i| format!("{} from {}", i.setting, i.scope.place())).collect();
+        eprintln!(
+            "git-credential-bitbucket: ignoring {}: settings that decide where tokens go are read only from your global or system git config, git -c, or the environment",
+            each.join(", ")
+        );
     }
 
     /// The helper's directories, as the environment places them.
@@ -527,7 +675,7 @@ mod tests {
             &no_env,
         );
         assert_eq!(raw.provider().unwrap(), Provider::Bitbucket(Deployment::Cloud));
-        assert_eq!(raw.get(key::INTERACTIVE), Some(("true", Source::GitConfig)));
+        assert_eq!(raw.get(key::INTERACTIVE), Some(("true", Source::GitConfig(Scope::Global))));
         assert_eq!(raw.other.get("helper").map(String::as_str), Some("x"));
     }
 
@@ -688,7 +836,7 @@ mod tests {
         let output = b"credential.cloudoauthclientid\ngcm-key\0credential.cloudoauthclientsecret\ngcm-shh\0credential.cloudoauthredirecturi\nhttp://127.0.0.1:4242/\0";
         let raw = RawSettings::from_git_output(output, &with_home(&[]));
         let alias = SETTINGS.iter().find(|d| d.git == key::OAUTH_CLIENT_ID).unwrap().git_aliases[0];
-        assert_eq!(raw.get(key::OAUTH_CLIENT_ID), Some(("gcm-key", Source::GitAlias(alias))));
+        assert_eq!(raw.get(key::OAUTH_CLIENT_ID), Some(("gcm-key", Source::GitAlias(alias, Scope::Global))));
         let s = raw.validate(None).unwrap();
         let client = s.cloud_client.unwrap();
         assert_eq!((client.id.as_str(), client.secret.expose()), ("gcm-key", "gcm-shh"));
@@ -763,11 +911,11 @@ mod tests {
     fn a_configured_key_without_a_secret_takes_the_secret_from_the_store() {
         let raw = RawSettings::from_git_output(b"credential.bitbucketoauthclientid\nkey\0", &with_home(&[]));
         let client = raw.validate(None).unwrap().cloud_client.unwrap();
-        assert_eq!(client.origin, ClientOrigin::Store(Source::GitConfig));
+        assert_eq!(client.origin, ClientOrigin::Store(Source::GitConfig(Scope::Global)));
         let output = b"credential.bitbucketoauthclientid\nkey\0credential.bitbucketoauthclientsecret\ns\0";
         let client =
             RawSettings::from_git_output(output, &with_home(&[])).validate(None).unwrap().cloud_client;
-        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig));
+        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig(Scope::Global)));
 
         // The same for a Data Center application link's client id.
         let raw = RawSettings::from_git_output(
@@ -775,11 +923,14 @@ mod tests {
             &with_home(&[]),
         );
         let client = raw.validate(None).unwrap().datacenter_client.unwrap();
-        assert_eq!((client.id.as_str(), client.origin), ("dc-id", ClientOrigin::Store(Source::GitConfig)));
+        assert_eq!(
+            (client.id.as_str(), client.origin),
+            ("dc-id", ClientOrigin::Store(Source::GitConfig(Scope::Global)))
+        );
         let output = b"credential.bitbucketdatacenteroauthclientid\ndc-id\0credential.bitbucketdatacenteroauthclientsecret\ns\0";
         let client =
             RawSettings::from_git_output(output, &with_home(&[])).validate(None).unwrap().datacenter_client;
-        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig));
+        assert_eq!(client.unwrap().origin, ClientOrigin::Settings(Source::GitConfig(Scope::Global)));
     }
 
     #[test]
@@ -824,5 +975,110 @@ mod tests {
         assert_eq!(s.auth_modes, [AuthMode::Token]);
         assert!(s.always_refresh);
         assert_eq!(s.datacenter_client.map(|c| c.id).as_deref(), Some("dc"));
+    }
+
+    fn matched(entries: &[(&str, &str, Scope)], protected: &[(&str, &str, Scope)]) -> files::UrlMatched {
+        let map = |list: &[(&str, &str, Scope)]| {
+            list.iter()
+                .map(|(name, value, scope)| {
+                    (
+                        (*name).to_owned(),
+                        files::Found { value: Some(value.as_bytes().to_vec()), scope: *scope },
+                    )
+                })
+                .collect()
+        };
+        files::UrlMatched { best: map(entries), protected: map(protected) }
+    }
+
+    /// Every protected setting from the repository's own configuration (local, worktree, or a
+    /// scope not named) is ignored and named; the protected scopes' value applies instead.
+    #[test]
+    fn a_protected_setting_from_the_repository_is_ignored_for_the_protected_scopes_value() {
+        for def in SETTINGS.iter().filter(|d| d.protected) {
+            let name = def.git.to_ascii_lowercase();
+            for scope in [Scope::Local, Scope::Worktree, Scope::Unknown] {
+                let raw = RawSettings::from_matched(matched(&[(&name, "planted", scope)], &[]), &no_env);
+                assert_eq!(raw.get(def.git).map(|(v, _)| v), def.default, "{} {scope:?}", def.git);
+                assert_eq!(
+                    raw.ignored(),
+                    [Ignored { setting: format!("credential.{}", def.git), scope }],
+                    "{}",
+                    def.git
+                );
+                let raw = RawSettings::from_matched(
+                    matched(&[(&name, "planted", scope)], &[(&name, "mine", Scope::Global)]),
+                    &no_env,
+                );
+                assert_eq!(raw.get(def.git), Some(("mine", Source::GitConfig(Scope::Global))), "{}", def.git);
+            }
+            for scope in [Scope::System, Scope::Global, Scope::Command] {
+                let raw = RawSettings::from_matched(matched(&[(&name, "mine", scope)], &[]), &no_env);
+                assert_eq!(raw.get(def.git), Some(("mine", Source::GitConfig(scope))), "{}", def.git);
+                assert!(raw.ignored().is_empty());
+            }
+            if let Some(var) = def.env.first() {
+                let env = |k: &str| (k == *var).then(|| "from-env".to_owned());
+                let raw = RawSettings::from_matched(matched(&[(&name, "planted", Scope::Local)], &[]), &env);
+                assert_eq!(raw.get(def.git), Some(("from-env", Source::Env(var))));
+                assert!(raw.ignored().is_empty(), "the environment wins: the planted value changes nothing");
+            }
+        }
+    }
+
+    #[test]
+    fn other_settings_and_keys_are_read_from_the_repository_as_git_reads_them() {
+        let raw = RawSettings::from_matched(
+            matched(&[("bitbucketoauthtimeout", "60", Scope::Local), ("helper", "x", Scope::Local)], &[]),
+            &no_env,
+        );
+        assert_eq!(raw.get(key::OAUTH_TIMEOUT), Some(("60", Source::GitConfig(Scope::Local))));
+        assert_eq!(raw.other.get("helper").map(String::as_str), Some("x"));
+        assert!(raw.ignored().is_empty());
+    }
+
+    #[test]
+    fn a_protected_alias_from_the_repository_is_ignored_too() {
+        let raw = RawSettings::from_matched(
+            matched(&[("cloudoauthclientid", "planted", Scope::Local)], &[]),
+            &no_env,
+        );
+        assert_eq!(raw.get(key::OAUTH_CLIENT_ID), None);
+        assert_eq!(raw.ignored().len(), 1);
+        assert!(
+            raw.ignored()[0].describe().starts_with("credential.cloudOAuthClientId from this repository's")
+        );
+    }
+
+    #[test]
+    fn scopes_are_read_as_git_names_them() {
+        for scope in
+            [Scope::System, Scope::Global, Scope::Command, Scope::Local, Scope::Worktree, Scope::Unknown]
+        {
+            assert_eq!(Scope::parse(scope.name()), scope);
+        }
+        assert_eq!(Scope::parse("submodule"), Scope::Unknown);
+    }
+
+    #[test]
+    fn http_cloud_urls_only_to_loopback() {
+        for url in ["http://127.0.0.1:8080", "http://127.1.2.3/", "http://localhost:1", "http://[::1]:9"] {
+            for name in ["bitbucketcloudurl", "bitbucketcloudapiurl"] {
+                let output = format!("credential.{name}\n{url}\0");
+                assert!(
+                    RawSettings::from_git_output(output.as_bytes(), &with_home(&[])).validate(None).is_ok(),
+                    "{url}"
+                );
+            }
+        }
+        for url in ["http://bitbucket.org", "http://10.0.0.1", "http://localhost.example.com"] {
+            let output = format!("credential.bitbucketcloudapiurl\n{url}\0");
+            let err =
+                RawSettings::from_git_output(output.as_bytes(), &with_home(&[])).validate(None).unwrap_err();
+            assert!(
+                err.to_string().contains("credential.bitbucketCloudApiUrl: expected an https URL"),
+                "{err}"
+            );
+        }
     }
 }

@@ -79,6 +79,22 @@ pub fn required_url(raw: &dyn Lookup, name: &str) -> Result<Url, ConfigError> {
     url(raw, name)?.ok_or_else(|| raw.invalid(name, "an http(s) URL"))
 }
 
+/// A Bitbucket Cloud URL: `https://`, or `http://` only to a loopback host (`localhost`,
+/// 127.0.0.0/8, `::1`), where nothing leaves the machine (the tests' fakes).
+pub fn cloud_url(raw: &dyn Lookup, name: &str) -> Result<Url, ConfigError> {
+    let url = required_url(raw, name)?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(raw.invalid(name, "an https URL (http only to localhost, 127.0.0.0/8 or ::1)"));
+    }
+    Ok(url)
+}
+
 /// A secret text (a proxy URL may hold a password).
 pub fn secret(raw: &dyn Lookup, name: &str) -> Result<Option<Secret>, ConfigError> {
     Ok(raw.value(name).map(Secret::new))

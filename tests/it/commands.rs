@@ -327,7 +327,7 @@ fn setup_oauth_refuses_to_run_under_a_configured_consumer_and_changes_nothing() 
     let before = std::fs::read_to_string(s.env.global_config()).unwrap();
     let out = s.helper_args(&["login", &format!("http://{}", s.fake.host()), "--setup-oauth"], "", &[]);
     assert_one_line_error(&out, 2, "setup under a configured consumer");
-    assert!(stderr(&out).contains("already configured (git config)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already configured (git config, global)"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(s.env.global_config()).unwrap(), before, "git config unchanged");
     assert!(!s.store_file().exists(), "nothing stored");
 }

@@ -123,7 +123,7 @@ fn a_username_from_the_remote_url_never_reaches_git_configs_arguments() {
     let out = setup.helper("get", &input, &[("PATH", &path), NO_PROMPT, ASK_GIT_FOR_SETTINGS]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let argv = std::fs::read_to_string(&argv_log).unwrap();
-    assert!(argv.contains("--get-urlmatch"), "the helper read its settings through git: {argv}");
+    assert!(argv.contains("--get-regexp"), "the helper read its settings through git: {argv}");
     assert!(!argv.contains("jane.doe"), "the username reached git's arguments: {argv}");
 }
 

@@ -29,6 +29,7 @@ mod library;
 mod local_safety;
 mod oauth;
 mod offered_refresh;
+mod protected_settings;
 mod protocol_fixtures;
 mod reach;
 mod refresh_refused;

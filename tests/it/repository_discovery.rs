@@ -17,13 +17,13 @@ use bitbucket_test_support::RequestKind;
 
 /// An attacker's server: records the first line of every connection (before answering, so
 /// anything the helper sent is recorded by the time the helper has exited), answers 404.
-struct Listener {
-    url: String,
+pub(crate) struct Listener {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Listener {
-    fn start() -> Listener {
+    pub(crate) fn start() -> Listener {
         let socket = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", socket.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -41,7 +41,7 @@ impl Listener {
         Listener { url, seen }
     }
 
-    fn seen(&self) -> Vec<String> {
+    pub(crate) fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
 

@@ -98,7 +98,8 @@ impl World {
         let mut answered = 0;
         for section in ["credential", "http"] {
             for url in urls {
-                let ours = super::get_urlmatch(section, url, &env, &self.cwd);
+                let ours =
+                    super::get_urlmatch(section, url, &env, &self.cwd).map(|m| m.to_git_output(section));
                 let theirs = self.run_git(section, url);
                 match (&ours, &theirs) {
                     (Ok(ours), Ok(theirs)) => {
@@ -742,5 +743,67 @@ fn a_dot_git_that_is_a_symbolic_link_is_followed_as_git_follows_it() {
         expect(&mut world, "linked", false, None, &row);
         world.write("store/gitfile", &format!("gitdir: {}\n", world.path("store/real.git").display()));
         expect(&mut world, "linked", true, Some("linked"), &row);
+    }
+}
+
+/// Each value's scope, in the process, is the one git names (`--show-scope`); the listing the
+/// `git config` fallback reads (`--get-regexp`), URL-matched here, gives the same answer; and
+/// the protected answer is the one git gives without the repository (`--global` alone here).
+#[test]
+fn scopes_match_git_and_the_fallbacks_listing_gives_the_same_answer() {
+    use super::super::{Scope, key};
+    let mut world = World::new();
+    world.write("inc/a", "[credential]\n\tbitbucketCloudUrl = https://included.example\n");
+    world.write(
+        "home/.gitconfig",
+        "[credential]\n\tnamespace = mine\n\tbitbucketCloudUrl = https://mine.example\n[credential \"https://bitbucket.org\"]\n\tprovider = bitbucket\n",
+    );
+    world.append(
+        "repo/.git/config",
+        &format!(
+            "[credential \"https://bitbucket.org/\"]\n\tnamespace = planted\n[credential]\n\thelper = repo\n[include]\n\tpath = {}\n[extensions]\n\tworktreeConfig = true\n",
+            world.path("inc/a").display()
+        ),
+    );
+    world.write("repo/.git/config.worktree", "[credential]\n\tcredentialStore = plaintext\n");
+    world.set_env("GIT_CONFIG_PARAMETERS", "'credential.interactive'='never'");
+    world.cwd = world.path("repo/sub/dir");
+    let env = |name: &str| world.env.get(name).cloned();
+    let url = "https://bitbucket.org/team/x.git";
+    let ours = super::get_urlmatch("credential", url, &env, &world.cwd).unwrap();
+    let scope = |name: &str| ours.best.get(name).map(|f| f.scope);
+    assert_eq!(scope(key::NAMESPACE), Some(Scope::Local));
+    assert_eq!(scope("bitbucketcloudurl"), Some(Scope::Local), "an include has its includer's scope");
+    assert_eq!(scope("credentialstore"), Some(Scope::Worktree));
+    assert_eq!(scope(key::INTERACTIVE), Some(Scope::Command));
+    assert_eq!(scope(key::PROVIDER), Some(Scope::Global));
+    let protected = |name: &str| ours.protected.get(name).map(|f| (f.value.clone().unwrap(), f.scope));
+    assert_eq!(protected(key::NAMESPACE), Some((b"mine".to_vec(), Scope::Global)));
+    assert_eq!(protected("bitbucketcloudurl"), Some((b"https://mine.example".to_vec(), Scope::Global)));
+    assert_eq!(protected("credentialstore"), None);
+    assert_eq!(protected(key::INTERACTIVE), Some((b"never".to_vec(), Scope::Command)));
+
+    let git_out = |args: &[&str]| {
+        let out = Command::new(&world.git)
+            .args(args)
+            .current_dir(&world.cwd)
+            .env_clear()
+            .envs(&world.env)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        out.stdout
+    };
+    let listing = git_out(&["config", "--null", "--show-scope", "--get-regexp", "^credential\\."]);
+    assert_eq!(super::match_listing("credential", url, &listing), Some(ours.clone()));
+    // git 2.47 names the scopes of `--get-urlmatch` too (2.39 says `unknown` for each).
+    let named = git_out(&["config", "--null", "--show-scope", "--get-urlmatch", "credential", url]);
+    let fields: Vec<&[u8]> = named.split(|&b| b == 0).filter(|f| !f.is_empty()).collect();
+    for pair in fields.chunks(2) {
+        let (scope, entry) = (std::str::from_utf8(pair[0]).unwrap(), String::from_utf8_lossy(pair[1]));
+        let name = entry.split('\n').next().unwrap().trim_start_matches("credential.").to_owned();
+        if scope != "unknown" {
+            assert_eq!(Scope::parse(scope), ours.best[&name].scope, "{name}");
+        }
     }
 }

@@ -27,6 +27,8 @@ use gix_config::file::{includes, init};
 
 use urlmatch::Specificity;
 
+use super::Scope;
+
 /// Environment look-up: what git would see (`std::env` in the helper, a table in tests).
 pub(crate) type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
@@ -56,12 +58,55 @@ struct Entry {
     value: Option<String>,
 }
 
-/// The best value found so far for each key name.
-type Matches = BTreeMap<String, (Specificity, Option<Vec<u8>>)>;
+/// The best value found so far for each key name, and the scope it was set in.
+type Matches = BTreeMap<String, (Specificity, Option<Vec<u8>>, Scope)>;
+
+/// One URL-matched value and the scope of the file (or the command line) that set it; a
+/// value included from a file has the scope of the file that included it, as in git.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// `None` for a key without `=` (a boolean true).
+    pub value: Option<Vec<u8>>,
+    pub scope: Scope,
+}
+
+/// The answer of `git config --get-urlmatch SECTION URL`, by key name (lower case, without
+/// the section), with each value's scope; and the same answer from the protected scopes
+/// alone (system, global, command line), which a setting that decides where tokens go takes
+/// instead of a value from the repository's own configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UrlMatched {
+    pub best: BTreeMap<String, Found>,
+    pub protected: BTreeMap<String, Found>,
+}
+
+impl UrlMatched {
+    fn from_matches(all: Matches, protected: Matches) -> UrlMatched {
+        let found = |m: Matches| {
+            m.into_iter().map(|(name, (_, value, scope))| (name, Found { value, scope })).collect()
+        };
+        UrlMatched { best: found(all), protected: found(protected) }
+    }
+
+    /// git's `--null` output of the best values: `SECTION.NAME\nVALUE\0`, or `SECTION.NAME\0`
+    /// for a value-less key, sorted by name.
+    pub(crate) fn to_git_output(&self, section: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, found) in &self.best {
+            out.extend_from_slice(format!("{section}.{name}").as_bytes());
+            if let Some(value) = &found.value {
+                out.push(b'\n');
+                out.extend_from_slice(value);
+            }
+            out.push(0);
+        }
+        out
+    }
+}
 
 /// `git config --null --get-urlmatch SECTION URL` as git would answer in this process's
-/// environment and working directory.
-pub(crate) fn get_urlmatch_here(section: &str, url: &str) -> Result<Vec<u8>, Unsupported> {
+/// environment and working directory, with each value's scope.
+pub(crate) fn get_urlmatch_here(section: &str, url: &str) -> Result<UrlMatched, Unsupported> {
     let not_text = |(name, value): &(std::ffi::OsString, std::ffi::OsString)| {
         let relevant = name
             .to_str()
@@ -76,17 +121,27 @@ pub(crate) fn get_urlmatch_here(section: &str, url: &str) -> Result<Vec<u8>, Uns
 }
 
 /// `git config --null --get-urlmatch SECTION URL` for the environment `env` and the working
-/// directory `cwd`.
-pub(crate) fn get_urlmatch(section: &str, url: &str, env: &Env, cwd: &Path) -> Result<Vec<u8>, Unsupported> {
+/// directory `cwd`, with each value's scope.
+pub(crate) fn get_urlmatch(
+    section: &str,
+    url: &str,
+    env: &Env,
+    cwd: &Path,
+) -> Result<UrlMatched, Unsupported> {
     let request =
         urlmatch::normalize(url.as_bytes(), false).ok_or_else(|| Unsupported::new("a URL git refuses"))?;
     let (files, repo) = locate::sources(env, cwd)?;
     let home = env("HOME").filter(|h| !h.is_empty());
     let mut matches = Matches::new();
+    let mut protected = Matches::new();
     for file in &files {
         if let Some(config) = load(file, repo.as_ref(), home.as_deref().map(Path::new))? {
             check_includes(&config, home.is_some())?;
-            collect_file(&config, section, &request, &mut matches);
+            let scope = Scope::of(file.source);
+            collect_file(&config, section, &request, scope, &mut matches);
+            if scope.is_protected() {
+                collect_file(&config, section, &request, scope, &mut protected);
+            }
         }
     }
     for entry in params::command_line_entries(env)? {
@@ -94,16 +149,49 @@ pub(crate) fn get_urlmatch(section: &str, url: &str, env: &Env, cwd: &Path) -> R
             return Err(Unsupported::new("an include given on the command line"));
         }
         if entry.section == section {
-            offer(
-                &mut matches,
-                &entry.subsection.map(String::into_bytes),
-                &request,
-                entry.name,
-                entry.value.map(String::into_bytes),
-            );
+            let subsection = entry.subsection.map(String::into_bytes);
+            let value = entry.value.map(String::into_bytes);
+            offer(&mut protected, &subsection, &request, entry.name.clone(), value.clone(), Scope::Command);
+            offer(&mut matches, &subsection, &request, entry.name, value, Scope::Command);
         }
     }
-    Ok(format(section, &matches))
+    Ok(UrlMatched::from_matches(matches, protected))
+}
+
+/// The URL-matched values of `section` from git's listing of them with their scopes
+/// (`git config --null --show-scope --get-regexp '^SECTION\.'`: `SCOPE\0KEY\nVALUE\0`, or
+/// `SCOPE\0KEY\0` for a value-less key, in git's order), matched as git's
+/// `--get-urlmatch` would ([`urlmatch`]). `None` when git refuses the URL or the listing is
+/// not in that form.
+pub(crate) fn match_listing(section: &str, url: &str, listing: &[u8]) -> Option<UrlMatched> {
+    let request = urlmatch::normalize(url.as_bytes(), false)?;
+    let mut matches = Matches::new();
+    let mut protected = Matches::new();
+    let mut fields = listing.split(|&b| b == 0);
+    while let Some(scope) = fields.next() {
+        if scope.is_empty() {
+            continue;
+        }
+        let scope = Scope::parse(std::str::from_utf8(scope).ok()?);
+        let entry = fields.next()?;
+        let (key, value) = match entry.iter().position(|&b| b == b'\n') {
+            Some(at) => (&entry[..at], Some(entry[at + 1..].to_vec())),
+            None => (entry, None),
+        };
+        let key = std::str::from_utf8(key).ok()?;
+        let rest = key.get(section.len()..).filter(|_| key[..section.len()].eq_ignore_ascii_case(section))?;
+        let rest = rest.strip_prefix('.')?;
+        let (subsection, name) = match rest.rsplit_once('.') {
+            Some((sub, name)) => (Some(sub.as_bytes().to_vec()), name),
+            None => (None, rest),
+        };
+        let name = name.to_ascii_lowercase();
+        if scope.is_protected() {
+            offer(&mut protected, &subsection, &request, name.clone(), value.clone(), scope);
+        }
+        offer(&mut matches, &subsection, &request, name, value, scope);
+    }
+    Some(UrlMatched::from_matches(matches, protected))
 }
 
 /// `safe.bareRepository` as git's `get_allowed_bare_repo` reads it: from protected
@@ -218,6 +306,7 @@ fn collect_file(
     config: &gix_config::File,
     section: &str,
     request: &urlmatch::UrlInfo,
+    scope: Scope,
     matches: &mut Matches,
 ) {
     for found in config.sections() {
@@ -235,7 +324,7 @@ fn collect_file(
             let value = found.value_implicit(&name).map(|v| v.map(|v| v.to_vec()));
             seen.push(name.clone());
             if let Some(value) = value {
-                offer(matches, &subsection, request, name, value);
+                offer(matches, &subsection, request, name, value, scope);
             }
         }
     }
@@ -248,6 +337,7 @@ fn offer(
     request: &urlmatch::UrlInfo,
     name: String,
     value: Option<Vec<u8>>,
+    scope: Scope,
 ) {
     let specificity = match subsection {
         None => Specificity::default(),
@@ -256,23 +346,8 @@ fn offer(
             None => return,
         },
     };
-    if matches.get(&name).is_some_and(|(best, _)| specificity < *best) {
+    if matches.get(&name).is_some_and(|(best, _, _)| specificity < *best) {
         return;
     }
-    matches.insert(name, (specificity, value));
-}
-
-/// git's `--null` output: `SECTION.NAME\nVALUE\0`, or `SECTION.NAME\0` for a value-less key,
-/// sorted by name.
-fn format(section: &str, matches: &Matches) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, (_, value)) in matches {
-        out.extend_from_slice(format!("{section}.{name}").as_bytes());
-        if let Some(value) = value {
-            out.push(b'\n');
-            out.extend_from_slice(value);
-        }
-        out.push(0);
-    }
-    out
+    matches.insert(name, (specificity, value, scope));
 }
