@@ -142,6 +142,12 @@ fn no_notice_when_nothing_is_ignored() {
 /// Where the validation of a fresh stored token goes proves which API URL is in force: the
 /// listener (the API URL and `bitbucketValidateStoredCredentials` set in `source`) records it.
 fn honoured(source: &str) {
+    honoured_with(source, &[]);
+    honoured_with(source, &[ASK_GIT_FOR_SETTINGS]);
+}
+
+/// [`honoured`] with `extra` in the helper's environment (the `git config` fallback).
+fn honoured_with(source: &str, extra: &[(&str, &str)]) {
     let setup = Setup::cloud();
     // Signed in with OAuth, as a refresh leaves it: such a token is what validation checks.
     setup.seed_oauth(0);
@@ -158,9 +164,14 @@ fn honoured(source: &str) {
         "global" => {
             setup.env.config("credential.bitbucketCloudApiUrl", &api);
             setup.env.config("credential.bitbucketValidateStoredCredentials", "true");
-            helper_in(&setup, &repo, &["get"], &alice_input(&setup), &[])
+            helper_in(&setup, &repo, &["get"], &alice_input(&setup), extra)
         }
         "GIT_CONFIG_PARAMETERS" => {
+            // With the fallback, the declined construct rides along in the same variable.
+            let params = match extra.first() {
+                Some((_, declined)) => format!("{params} {declined}"),
+                None => params,
+            };
             helper_in(&setup, &repo, &["get"], &alice_input(&setup), &[("GIT_CONFIG_PARAMETERS", &params)])
         }
         "GIT_CONFIG_COUNT" => helper_in(
@@ -169,19 +180,24 @@ fn honoured(source: &str) {
             &["get"],
             &alice_input(&setup),
             &[
-                ("GIT_CONFIG_COUNT", "2"),
-                ("GIT_CONFIG_KEY_0", "credential.bitbucketCloudApiUrl"),
-                ("GIT_CONFIG_VALUE_0", &api),
-                ("GIT_CONFIG_KEY_1", "credential.bitbucketValidateStoredCredentials"),
-                ("GIT_CONFIG_VALUE_1", "true"),
-            ],
+                &[
+                    ("GIT_CONFIG_COUNT", "2"),
+                    ("GIT_CONFIG_KEY_0", "credential.bitbucketCloudApiUrl"),
+                    ("GIT_CONFIG_VALUE_0", api.as_str()),
+                    ("GIT_CONFIG_KEY_1", "credential.bitbucketValidateStoredCredentials"),
+                    ("GIT_CONFIG_VALUE_1", "true"),
+                ][..],
+                extra,
+            ]
+            .concat(),
         ),
         "git -c" => {
             let mut cmd = setup.env.command("git");
             cmd.args(["-c", &format!("credential.bitbucketCloudApiUrl={api}")])
                 .args(["-c", "credential.bitbucketValidateStoredCredentials=true", "credential", "fill"])
                 .current_dir(&repo)
-                .env("GIT_TERMINAL_PROMPT", "0");
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .envs(extra.iter().copied());
             run_with_input(cmd, format!("protocol=http\nhost={}\nusername=alice\n\n", setup.fake.host()))
         }
         "environment" => helper_in(
@@ -189,11 +205,18 @@ fn honoured(source: &str) {
             &repo,
             &["get"],
             &alice_input(&setup),
-            &[("GIT_BITBUCKET_CLOUD_API_URL", &api), ("GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true")],
+            &[
+                &[
+                    ("GIT_BITBUCKET_CLOUD_API_URL", api.as_str()),
+                    ("GIT_BITBUCKET_VALIDATE_STORED_CREDENTIALS", "true"),
+                ][..],
+                extra,
+            ]
+            .concat(),
         ),
         _ => unreachable!(),
     };
-    eprintln!("{source}: {}", stderr(&out));
+    eprintln!("{source} {extra:?}: {}", stderr(&out));
     assert!(!stderr(&out).contains("ignoring"), "{source}: nothing ignored");
     let seen = listener.seen();
     assert!(
