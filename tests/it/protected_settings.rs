@@ -274,3 +274,46 @@ fn each_protected_setting_is_in_force_from_git_dash_c_and_ignored_from_the_repos
         assert!(!line.contains("local"), "{name}: {line}");
     }
 }
+
+/// `config.worktree` (with `extensions.worktreeConfig`) and a file `.git/config` includes are
+/// the repository's own configuration too: ignored, each named as where it was.
+#[test]
+fn worktree_config_and_includes_from_the_repository_are_ignored() {
+    let setup = Setup::cloud();
+    // Signed in with OAuth, as a refresh leaves it: validation would send this token.
+    setup.seed_oauth(0);
+    let token = setup.run(&["token", &setup.http_root()], &[]);
+    assert!(token.status.success(), "{}", stderr(&token));
+    let access = stdout(&token).trim().to_owned();
+    let listener = Listener::start();
+    let repo = setup.env.path().join("proj");
+    setup.env.git(setup.env.path(), &["init", "-q", "proj"]);
+    setup.env.git(&repo, &["config", "extensions.worktreeConfig", "true"]);
+    std::fs::write(
+        repo.join(".git/config.worktree"),
+        format!("[credential]\n\tbitbucketCloudApiUrl = {}\n", listener.url),
+    )
+    .unwrap();
+    let included = setup.tmp.path().join("included");
+    std::fs::write(&included, "[credential]\n\tbitbucketValidateStoredCredentials = true\n").unwrap();
+    setup.env.git(&repo, &["config", "include.path", included.to_str().unwrap()]);
+    for env in [&[][..], &[ASK_GIT_FOR_SETTINGS][..]] {
+        setup.fake.reset_log();
+        let get = helper_in(&setup, &repo, &["get"], &alice_input(&setup), env);
+        assert!(get.status.success(), "{}", stderr(&get));
+        assert_eq!(field(&get, "password"), Some(access.as_str()));
+        let notice = stderr(&get);
+        assert!(
+            notice.contains("credential.bitbucketCloudApiUrl from this worktree's config.worktree"),
+            "{notice}"
+        );
+        assert!(
+            notice
+                .contains("credential.bitbucketValidateStoredCredentials from this repository's .git/config"),
+            "{notice}"
+        );
+        assert_eq!(notice.lines().count(), 1, "{notice}");
+        assert_eq!(listener.seen(), Vec::<String>::new(), "nothing went to the planted host");
+        assert_eq!(setup.fake.requests().len(), 0, "not validated");
+    }
+}
