@@ -783,8 +783,8 @@ fn scopes_match_git_and_the_fallbacks_listing_gives_the_same_answer() {
     assert_eq!(protected("credentialstore"), None);
     assert_eq!(protected(key::INTERACTIVE), Some((b"never".to_vec(), Scope::Command)));
 
-    let git_out = |args: &[&str]| {
-        let out = Command::new(&world.git)
+    let git_out = |git: &Path, args: &[&str]| {
+        let out = Command::new(git)
             .args(args)
             .current_dir(&world.cwd)
             .env_clear()
@@ -794,10 +794,14 @@ fn scopes_match_git_and_the_fallbacks_listing_gives_the_same_answer() {
         assert!(out.status.success(), "{args:?}");
         out.stdout
     };
-    let listing = git_out(&["config", "--null", "--show-scope", "--get-regexp", "^credential\\."]);
-    assert_eq!(super::match_listing("credential", url, &listing), Some(ours.clone()));
+    // Every git at hand (2.47 and Debian's 2.39) lists the same scopes.
+    for (version, git) in gits() {
+        let listing = git_out(&git, &["config", "--null", "--show-scope", "--get-regexp", "^credential\\."]);
+        assert_eq!(super::match_listing("credential", url, &listing), Some(ours.clone()), "{version}");
+    }
     // git 2.47 names the scopes of `--get-urlmatch` too (2.39 says `unknown` for each).
-    let named = git_out(&["config", "--null", "--show-scope", "--get-urlmatch", "credential", url]);
+    let named =
+        git_out(&world.git, &["config", "--null", "--show-scope", "--get-urlmatch", "credential", url]);
     let fields: Vec<&[u8]> = named.split(|&b| b == 0).filter(|f| !f.is_empty()).collect();
     for pair in fields.chunks(2) {
         let (scope, entry) = (std::str::from_utf8(pair[0]).unwrap(), String::from_utf8_lossy(pair[1]));
