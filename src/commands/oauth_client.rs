@@ -257,7 +257,7 @@ pub(super) fn describe(auth: &Authenticator) -> Result<(String, bool), Failure> 
             let found = auth.secret_store().load(&auth.client_key(&client.id))?.is_some();
             let secret =
                 if found { "the credential store" } else { "the credential store, where it is missing" };
-            (format!("id from {}, secret from {secret}", source.describe()), found)
+            (format!("id from {}; secret from {secret}", source.describe()), found)
         }
     };
     Ok((format!("{name}: {} ({from})", client.id), found))

@@ -328,7 +328,7 @@ fn setup_oauth_for_data_center_says_what_the_admin_creates_checks_the_secret_and
     // diagnose says where the id and the secret came from.
     tmux.type_line(&format!("git-credential-bitbucket diagnose {url} | grep 'OAuth client'"));
     tmux.wait_for(
-        "Data Center OAuth client: dc-link-id (id from git config, secret from the credential store)",
+        "Data Center OAuth client: dc-link-id (id from git config, global; secret from the credential store)",
     );
 
     // Forgetting it removes both.
