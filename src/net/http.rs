@@ -13,7 +13,8 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use url::Url;
 
-use super::{NetError, Network, ProxyChoice, Trust, trust_files};
+use super::tls::{ProxyRefused, ServerHosts};
+use super::{NetError, Network, ProxyChoice, ProxyTrust, Trust};
 use crate::host::redacted;
 use crate::secret::Secret;
 
@@ -94,6 +95,8 @@ pub enum ApiError {
 pub struct Http {
     client: Client,
     network: Arc<Network>,
+    /// The server hosts the TLS verifier tells from the proxy's (`net::tls`).
+    servers: Arc<ServerHosts>,
 }
 
 impl Http {
@@ -124,19 +127,19 @@ impl Http {
                 decision.proxy_for(url).map(|proxy| proxy.url.clone())
             }));
         }
-        match &network.trust {
-            Trust::System => {}
-            Trust::Off(_) => builder = builder.danger_accept_invalid_certs(true),
-            trust @ Trust::Only { .. } => builder = builder.tls_certs_only(trust_anchors(trust)?),
-        }
+        // The server's trust and an https proxy's, apart (see `net::tls`).
+        let (tls, servers) = super::tls::client_config(&network)?;
+        builder = builder.tls_backend_preconfigured(tls);
         let client = builder.build().map_err(|e| NetError::Client(reason(&e)))?;
-        Ok(Http { client, network })
+        Ok(Http { client, network, servers })
     }
 
     /// Send `request` to `url` and check for redirects and transport errors.
     pub fn send(&self, url: &Url, request: RequestBuilder) -> Result<Response, ApiError> {
         tracing::debug!(target: "http", "{} ...", redacted(url));
-        let response = request.send().map_err(|e| self.failure(url, &e))?;
+        let request = request.build().map_err(|e| self.failure(url, &e))?;
+        self.servers.add(request.url());
+        let response = self.client.execute(request).map_err(|e| self.failure(url, &e))?;
         tracing::debug!(target: "http", "{} -> {}", redacted(url), response.status().as_u16());
         if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
             && let Some(proxy) = self.network.proxy_for(url)
@@ -179,6 +182,9 @@ impl Http {
     /// setting that fixes it; any other failure while a proxy is in force names the proxy and
     /// its setting (the proxy may be what failed).
     fn failure(&self, url: &Url, e: &reqwest::Error) -> ApiError {
+        if let Some(refused) = ProxyRefused::find(e) {
+            return self.proxy_untrusted(url, refused);
+        }
         let causes = causes(e);
         if let Some(cause) = causes.iter().find(|c| c.contains("certificate"))
             && let Some(host) = url.host_str()
@@ -211,6 +217,45 @@ impl Http {
     }
 }
 
+impl Http {
+    /// The error for a certificate refused by the https proxy's check: named with the proxy
+    /// and `http.proxySSLCAInfo`, never with the server's settings, which do not apply to it.
+    fn proxy_untrusted(&self, url: &Url, refused: &ProxyRefused) -> ApiError {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let (checked, fix) = match &self.network.proxy_trust {
+            ProxyTrust::System => (
+                "the system trust store".to_owned(),
+                "if a private CA issued it, set http.proxySSLCAInfo to a PEM file holding that CA",
+            ),
+            ProxyTrust::Only(path, origin) => (
+                format!("{} only ({origin}), which does not hold the CA that issued it", path.display()),
+                "point http.proxySSLCAInfo at a PEM file holding that CA",
+            ),
+        };
+        let rule = "http.sslVerify, http.sslCAInfo and http.sslCAPath apply to the server, never to the proxy, for git and this helper alike";
+        match self.network.proxy_for(url) {
+            Some(proxy) => proxy_error(
+                url,
+                proxy,
+                &format!(
+                    "the proxy's TLS certificate is not trusted ({}): it was checked against {checked}; {fix} ({rule})",
+                    refused.reason
+                ),
+            ),
+            // The server shares the https proxy's host name, so it met the proxy's check too.
+            None => ApiError::Untrusted {
+                url: redacted(url),
+                host,
+                reason: refused.reason.clone(),
+                fix: format!(
+                    "{} is also the host of the https proxy, so its certificate must pass the proxy's check as well: it was checked against {checked}; {fix}",
+                    url.host_str().unwrap_or_default()
+                ),
+            },
+        }
+    }
+}
+
 fn proxy_error(url: &Url, proxy: &ProxyChoice, reason: &str) -> ApiError {
     ApiError::Proxy {
         url: redacted(url),
@@ -238,43 +283,6 @@ fn untrusted_fix(trust: &Trust, url: &Url) -> String {
             "if a private CA issued it (or a proxy inspects TLS), set http.sslCAInfo to a PEM file holding that CA, for git and this helper alike: git config --global http.{origin}/.sslCAInfo /path/to/ca.pem"
         ),
     }
-}
-
-/// The certificates of every PEM file [`Trust::Only`] names.
-fn trust_anchors(trust: &Trust) -> Result<Vec<reqwest::Certificate>, NetError> {
-    let mut anchors = Vec::new();
-    let files = trust_files(trust)?;
-    // `http.sslCAPath` and `http.sslCAInfo` (or their variables) always differ in origin.
-    let from_dir = |origin: &crate::net::Origin| matches!(trust, Trust::Only { ca_path: Some((_, o)), .. } if o == origin);
-    for (file, origin) in &files {
-        let trouble = |reason: String| NetError::Trust {
-            path: file.display().to_string(),
-            origin: origin.clone(),
-            reason,
-        };
-        let certs = std::fs::read(file)
-            .map_err(|e| trouble(e.to_string()))
-            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| trouble(reason(&e))));
-        match certs {
-            Ok(certs) if certs.is_empty() && !from_dir(origin) => {
-                return Err(trouble("no PEM certificate in it".to_owned()));
-            }
-            Ok(certs) => anchors.extend(certs),
-            // A CA directory may hold other files (hash links, CRLs, READMEs).
-            Err(_) if from_dir(origin) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if anchors.is_empty()
-        && let Trust::Only { ca_path: Some((dir, origin)), .. } = trust
-    {
-        return Err(NetError::Trust {
-            path: dir.display().to_string(),
-            origin: origin.clone(),
-            reason: "no PEM certificate in it".to_owned(),
-        });
-    }
-    Ok(anchors)
 }
 
 /// The error and each of its sources, outermost first.

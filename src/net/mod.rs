@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use url::Url;
 
 pub mod http;
+mod tls;
 
 use crate::settings::ConfigError;
 use crate::settings::paths::expand_home;
@@ -190,8 +191,21 @@ pub enum Trust {
     Off(Origin),
 }
 
+/// How an `https://` proxy's own certificate is checked. Never by `http.sslVerify`,
+/// `http.sslCAInfo` or `http.sslCAPath` (nor their variables): git gives those to curl for
+/// the server only (`CURLOPT_SSL_VERIFYPEER`, `CURLOPT_CAINFO`, `CURLOPT_CAPATH`), and the
+/// proxy keeps curl's defaults: verified, against the system store, or against
+/// `http.proxySSLCAInfo` (`CURLOPT_PROXY_CAINFO`) when set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyTrust {
+    /// The operating system's trust store.
+    System,
+    /// Only the certificates in this file (`http.proxySSLCAInfo` / `GIT_PROXY_SSL_CAINFO`).
+    Only(PathBuf, Origin),
+}
+
 /// How the helper's requests for one remote URL travel: the proxy (subject to `NO_PROXY`
-/// per request host) and the TLS trust.
+/// per request host) and the TLS trust, the server's and an `https://` proxy's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// The proxy in force, if any.
@@ -200,8 +214,11 @@ pub struct Network {
     pub proxy_off: Option<Origin>,
     /// The `NO_PROXY` list and where it came from.
     pub no_proxy: Option<(String, Origin)>,
-    /// TLS trust.
+    /// TLS trust for the servers.
     pub trust: Trust,
+    /// TLS trust for an `https://` proxy's certificate ([`ProxyTrust::System`] when the proxy
+    /// is `http://` or there is none).
+    pub proxy_trust: ProxyTrust,
     /// The remote these were decided for, without user, query or fragment (for messages).
     pub remote: String,
 }
@@ -210,7 +227,14 @@ impl Network {
     /// No proxy and the system trust store: what a client without any setting does.
     #[cfg(test)]
     pub fn direct() -> Network {
-        Network { proxy: None, proxy_off: None, no_proxy: None, trust: Trust::System, remote: String::new() }
+        Network {
+            proxy: None,
+            proxy_off: None,
+            no_proxy: None,
+            trust: Trust::System,
+            proxy_trust: ProxyTrust::System,
+            remote: String::new(),
+        }
     }
 
     /// The proxy for one request, `NO_PROXY` applied to its host and port.
@@ -258,6 +282,16 @@ impl Network {
                 lines.push(format!("tls: WARNING certificate verification is OFF for {host} (from {origin})"))
             }
         }
+        if let Some(proxy) = self.proxy_for(target).filter(|p| p.url.scheme() == "https") {
+            let against = match &self.proxy_trust {
+                ProxyTrust::System => "the system trust store".to_owned(),
+                ProxyTrust::Only(path, origin) => format!("{} only (from {origin})", path.display()),
+            };
+            lines.push(format!(
+                "tls: the proxy {}'s certificate checked against {against}; http.sslVerify, http.sslCAInfo and http.sslCAPath apply to the server only",
+                proxy.redacted()
+            ));
+        }
         lines
     }
 
@@ -292,25 +326,52 @@ pub fn decide(
     };
     let no_proxy =
         ["no_proxy", "NO_PROXY"].into_iter().find_map(|var| env(var).map(|list| (list, Origin::Env(var))));
+    let mut proxy_trust = ProxyTrust::System;
     if let Some(proxy) = &proxy {
         check_proxy_auth_method(http, env)?;
         if proxy.url.scheme() == "https" {
-            for (key, name, var) in [
-                ("proxysslcert", "http.proxySSLCert", "GIT_PROXY_SSL_CERT"),
-                ("proxysslkey", "http.proxySSLKey", "GIT_PROXY_SSL_KEY"),
-                ("proxysslcainfo", "http.proxySSLCAInfo", "GIT_PROXY_SSL_CAINFO"),
-            ] {
-                if env(var).is_some() {
-                    return Err(unsupported(var, "TLS settings for an https proxy"));
-                }
-                if http.get(key).is_some() {
-                    return Err(unsupported(name, "TLS settings for an https proxy"));
-                }
-            }
+            proxy_trust = https_proxy_trust(http, env)?;
         }
     }
     let trust = trust(http, env)?;
-    Ok(Network { proxy, proxy_off, no_proxy, trust, remote: crate::host::redacted(target) })
+    Ok(Network { proxy, proxy_off, no_proxy, trust, proxy_trust, remote: crate::host::redacted(target) })
+}
+
+/// The trust for an `https://` proxy's certificate, as git sets it up for curl: git passes
+/// `http.proxySSLCert`/`proxySSLKey` (client certificates, refused here as `http.sslCert`
+/// is) and `http.proxySSLCAInfo` only for an https proxy; the variables win over the
+/// settings. `http.proxySSLCAInfo` is read with `git_config_string`, not
+/// `git_config_pathname`, so a `~` in it is not expanded, here as in git. With
+/// `http.sslBackend=schannel` git drops the proxy's CA file too, unless
+/// `http.schannelUseSSLCAInfo` is true. An empty value counts as unset, as for `sslCAInfo`.
+fn https_proxy_trust(
+    http: &HttpSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProxyTrust, NetError> {
+    for (key, name, var) in [
+        ("proxysslcert", "http.proxySSLCert", "GIT_PROXY_SSL_CERT"),
+        ("proxysslkey", "http.proxySSLKey", "GIT_PROXY_SSL_KEY"),
+    ] {
+        if env(var).is_some_and(|v| !v.is_empty()) {
+            return Err(unsupported(var, "a TLS client certificate for an https proxy"));
+        }
+        if http.get(key).is_some_and(|v| !v.is_empty()) {
+            return Err(unsupported(name, "a TLS client certificate for an https proxy"));
+        }
+    }
+    let ca_info = env("GIT_PROXY_SSL_CAINFO")
+        .map(|v| (v, Origin::Env("GIT_PROXY_SSL_CAINFO")))
+        .or_else(|| {
+            http.get("proxysslcainfo").map(|v| (v.to_owned(), Origin::GitConfig("http.proxySSLCAInfo")))
+        })
+        .filter(|(v, _)| !v.is_empty());
+    let schannel = http.get("sslbackend").is_some_and(|b| b.eq_ignore_ascii_case("schannel"));
+    let use_ca_info = http.get("schannelusesslcainfo").and_then(git_bool).unwrap_or(false);
+    match ca_info {
+        Some(_) if schannel && !use_ca_info => Ok(ProxyTrust::System),
+        Some((path, origin)) => Ok(ProxyTrust::Only(PathBuf::from(path), origin)),
+        None => Ok(ProxyTrust::System),
+    }
 }
 
 fn proxy_setting(

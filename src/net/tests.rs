@@ -313,7 +313,13 @@ fn bad_and_unsupported_proxies_name_their_setting() {
             &[],
             "invalid value for http.proxyAuthMethod",
         ),
-        (&[("proxy", "https://p"), ("proxysslcert", "/c.pem")], &[], "http.proxySSLCert is set"),
+        (
+            &[("proxy", "https://p"), ("proxysslcert", "/c.pem")],
+            &[],
+            "http.proxySSLCert is set, but a TLS client certificate for an https proxy is not supported",
+        ),
+        (&[("proxy", "https://p")], &[("GIT_PROXY_SSL_KEY", "/k.pem")], "GIT_PROXY_SSL_KEY is set"),
+        (&[("proxy", "https://p"), ("proxysslkey", "/k.pem")], &[], "http.proxySSLKey is set"),
     ];
     for (pairs, vars, expected) in cases {
         let err = decide(
@@ -542,4 +548,101 @@ fn a_backend_of_another_operating_system_is_an_error_naming_the_setting() {
         assert!(message.contains("http.sslBackend is secure-transport, macOS's own"), "{message}");
     }
     assert_eq!(error_of("gnutls"), None);
+}
+
+/// Issue 22: git gives `http.sslVerify`, `sslCAInfo`, `sslCAPath` and their variables to curl
+/// for the server only; an https proxy's certificate is checked against the system store or
+/// `http.proxySSLCAInfo` / `GIT_PROXY_SSL_CAINFO`.
+#[test]
+fn an_https_proxy_has_its_own_trust_as_in_git() {
+    let target = url("https://bitbucket.example.com/");
+    let only = |path: &str, origin: Origin| ProxyTrust::Only(path.into(), origin);
+    let cases: &[(&str, Pairs, Pairs, ProxyTrust)] = &[
+        ("nothing set", &[("proxy", "https://p:3129")], &[], ProxyTrust::System),
+        (
+            "sslVerify=false is the server's",
+            &[("proxy", "https://p:3129"), ("sslverify", "false")],
+            &[("GIT_SSL_NO_VERIFY", "1")],
+            ProxyTrust::System,
+        ),
+        (
+            "sslCAInfo and sslCAPath are the server's",
+            &[("proxy", "https://p:3129"), ("sslcainfo", "/ca.pem"), ("sslcapath", "/certs")],
+            &[("GIT_SSL_CAINFO", "/ca2.pem")],
+            ProxyTrust::System,
+        ),
+        (
+            "proxySSLCAInfo, not expanded (git_config_string)",
+            &[("proxy", "https://p:3129"), ("proxysslcainfo", "~/proxy-ca.pem")],
+            &[("HOME", "/home/u")],
+            only("~/proxy-ca.pem", Origin::GitConfig("http.proxySSLCAInfo")),
+        ),
+        (
+            "GIT_PROXY_SSL_CAINFO wins",
+            &[("proxy", "https://p:3129"), ("proxysslcainfo", "/a.pem")],
+            &[("GIT_PROXY_SSL_CAINFO", "/b.pem")],
+            only("/b.pem", Origin::Env("GIT_PROXY_SSL_CAINFO")),
+        ),
+        (
+            "an empty one is unset",
+            &[("proxy", "https://p:3129"), ("proxysslcainfo", "")],
+            &[],
+            ProxyTrust::System,
+        ),
+        (
+            "an http proxy has no certificate",
+            &[("proxy", "http://p:3128"), ("proxysslcainfo", "/a.pem"), ("proxysslcert", "/c.pem")],
+            &[],
+            ProxyTrust::System,
+        ),
+    ];
+    for (case, pairs, vars, expected) in cases {
+        let network = decide(&target, &CredentialProxies::default(), &http(pairs), &env_of(vars)).unwrap();
+        assert_eq!(&network.proxy_trust, expected, "{case}");
+    }
+    // The server's trust is still decided from its own settings.
+    let network = decide(
+        &target,
+        &CredentialProxies::default(),
+        &http(&[("proxy", "https://p:3129"), ("sslverify", "false"), ("proxysslcainfo", "/a.pem")]),
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert_eq!(network.trust, Trust::Off(Origin::GitConfig("http.sslVerify")));
+    assert_eq!(
+        network.proxy_trust,
+        ProxyTrust::Only("/a.pem".into(), Origin::GitConfig("http.proxySSLCAInfo"))
+    );
+    let lines = network.describe(&target);
+    assert!(lines.iter().any(|l| l.contains("verification is OFF for bitbucket.example.com")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l
+            == "tls: the proxy https://p:3129's certificate checked against /a.pem only (from git config http.proxySSLCAInfo); http.sslVerify, http.sslCAInfo and http.sslCAPath apply to the server only"),
+        "{lines:?}"
+    );
+    // An http proxy: no line about a proxy certificate.
+    let plain =
+        decide(&target, &CredentialProxies::default(), &http(&[("proxy", "http://p:3128")]), &env_of(&[]))
+            .unwrap();
+    assert!(
+        !plain.describe(&target).iter().any(|l| l.contains("the proxy")),
+        "{:?}",
+        plain.describe(&target)
+    );
+}
+
+#[test]
+fn the_verifier_compares_host_names_as_hosts() {
+    use rustls::pki_types::ServerName;
+    let name = |s: &str| ServerName::try_from(s.to_owned()).unwrap();
+    assert!(tls::same_host(&name("Proxy.Example.com"), &name("proxy.example.com")));
+    assert!(tls::same_host(&name("proxy.example.com."), &name("proxy.example.com")));
+    assert!(!tls::same_host(&name("proxy.example.com"), &name("example.com")));
+    assert!(tls::same_host(&name("127.0.0.1"), &name("127.0.0.1")));
+    assert!(!tls::same_host(&name("127.0.0.1"), &name("localhost")));
+    assert!(!tls::same_host(&name("::1"), &name("127.0.0.1")));
+    // The name rustls verifies for a proxy URL is its host, IPv6 brackets dropped.
+    let proxy = |u: &str| tls::url_name(&url(u)).unwrap();
+    assert!(tls::same_host(&proxy("https://u:p@LOCALHOST:3129"), &name("localhost")));
+    assert!(tls::same_host(&proxy("https://[::1]:3129"), &name("::1")));
 }
