@@ -590,7 +590,7 @@ fn ssl_verify_false_never_trusts_an_https_proxy_as_git_never_does() {
 /// and refresh go through it, while the server keeps its `http.sslCAInfo`. (git's own clone
 /// through this stunnel proxy sometimes stalls for minutes here, so it is not run.)
 #[test]
-fn proxy_ssl_ca_info_trusts_the_https_proxy_for_sign_in_refresh_and_git() {
+fn proxy_ssl_ca_info_trusts_the_https_proxy_for_sign_in_and_refresh() {
     let site = Site::tls();
     site.setup.env.config("http.sslCAInfo", &site.ca_cert());
     let proxy_ca = PrivateCa::new();
