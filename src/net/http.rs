@@ -107,6 +107,11 @@ impl Http {
             .connect_timeout(CONNECT_TIMEOUT.min(total))
             .timeout(total)
             .redirect(reqwest::redirect::Policy::none())
+            // No connection is kept for a next request: a run makes a few requests at most, and
+            // a proxy (or server) that closes a connection after answering would otherwise
+            // race the reuse ("connection closed before message completed", seen with
+            // tinyproxy between the token request and the user look-up).
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("git-credential-bitbucket/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
         let network = Arc::new(network);
